@@ -1,0 +1,1 @@
+"""Cross-provider pieces: configuration, storage layout, HTTP client (rate limits, retries), secret hygiene."""

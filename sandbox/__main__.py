@@ -1,0 +1,31 @@
+"""`python -m sandbox serve [--port 8765] [--scale medium] [--seed 42] [--latency realistic]`"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from sandbox.common.state import LATENCY_PROFILES, SandboxState
+from sandbox.server import create_app
+from sandbox.world import SCALES, World
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run every provider simulator on one port")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--scale", choices=sorted(SCALES), default="medium")
+    serve.add_argument("--seed", type=int, default=42)
+    serve.add_argument("--latency", choices=sorted(LATENCY_PROFILES), default="realistic")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
+    state = SandboxState(World(seed=args.seed, scale=args.scale), latency=args.latency)
+    uvicorn.run(create_app(state), host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What every simulator shares: server state, latency and fault injection, rate limiting, auth helpers."""

@@ -1,0 +1,188 @@
+"""The sandbox server: one FastAPI app hosting every provider's simulator under `/<provider>`.
+
+Control endpoints under `/_sandbox` let tests, the demo and benchmarks read statistics, inject faults and advance
+the world. `SandboxServer` runs it on a free loopback port in a background thread (cheap enough for every test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from pipelines.registry import PROVIDERS
+from sandbox.common.state import SandboxState
+from sandbox.world import World
+
+log = logging.getLogger("sandbox")
+
+
+def _mutate_records(payload: Any, mutate: Any) -> Any:
+    """Apply `mutate` to every JSON object that looks like a record (has an `id`)."""
+    if isinstance(payload, dict):
+        if "id" in payload:
+            mutate(payload)
+        for value in payload.values():
+            _mutate_records(value, mutate)
+    elif isinstance(payload, list):
+        for item in payload:
+            _mutate_records(item, mutate)
+    return payload
+
+
+def _apply_body_fault(kind: str, params: dict[str, Any], body: bytes) -> bytes:
+    if kind == "malformed":
+        return body[: max(1, len(body) // 2)]  # truncated JSON, as a dropped connection mid-body would give
+    data = json.loads(body)
+    if kind == "unknown_field":
+        name = params.get("field", "x_sandbox_new_field")
+        _mutate_records(data, lambda r: r.__setitem__(name, params.get("value", "surprise")))
+    elif kind == "type_change":
+        field = params["field"]
+
+        def change(record: dict[str, Any]) -> None:
+            if field in record:
+                value = record[field]
+                record[field] = {"unexpected": value} if not isinstance(value, dict) else str(value)
+
+        _mutate_records(data, change)
+    return json.dumps(data).encode()
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
+    app.state.sandbox = state
+    providers = [p.name for p in PROVIDERS]
+
+    @app.middleware("http")
+    async def provider_middleware(request: Request, call_next: Any) -> Response:
+        path = request.url.path
+        provider = path.split("/", 2)[1] if path.count("/") >= 1 else ""
+        if provider not in providers:
+            return await call_next(request)
+        stats = state.stats[provider]
+        now = time.time()
+        with state.lock:
+            stats.requests += 1
+            stats.first_at = stats.first_at or now
+            stats.last_at = now
+        delay = state.latency_seconds()
+        if delay:
+            await asyncio.sleep(delay)
+        fault = state.take_fault(provider, path)
+        if fault and fault.kind == "5xx":
+            status = int(fault.params.get("status", 503))
+            stats.by_status[status] += 1
+            return JSONResponse({"errors": "Service temporarily unavailable (sandbox fault)"}, status_code=status)
+        if fault and fault.kind == "429":
+            stats.by_status[429] += 1
+            retry_after = str(fault.params.get("retry_after", 1))
+            return JSONResponse({"errors": "Too many requests (sandbox fault)"}, status_code=429, headers={"Retry-After": retry_after})
+        if fault and fault.kind == "slow":
+            await asyncio.sleep(float(fault.params.get("seconds", 5)))
+        response = await call_next(request)
+        stats.by_status[response.status_code] += 1
+        if fault and fault.kind in ("malformed", "unknown_field", "type_change"):
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+            body = _apply_body_fault(fault.kind, fault.params, body)
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+            return Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
+        return response
+
+    @app.get("/_sandbox/health")
+    def health() -> dict[str, Any]:
+        world = state.world
+        return {"ok": True, "seed": world.seed, "scale": world.scale.name, "now": world.now.isoformat(), "epoch": world.epoch}
+
+    @app.get("/_sandbox/stats")
+    def stats() -> dict[str, Any]:
+        return {name: s.as_dict() for name, s in state.stats.items()}
+
+    @app.post("/_sandbox/stats/reset")
+    def reset_stats() -> dict[str, bool]:
+        state.reset_stats()
+        return {"ok": True}
+
+    @app.post("/_sandbox/faults")
+    async def add_fault(request: Request) -> dict[str, bool]:
+        spec = await request.json()
+        state.add_fault(spec.pop("provider"), spec.pop("kind"), int(spec.pop("count", 1)), spec.pop("path_contains", None), **spec)
+        return {"ok": True}
+
+    @app.delete("/_sandbox/faults")
+    def clear_faults() -> dict[str, bool]:
+        state.clear_faults()
+        return {"ok": True}
+
+    @app.post("/_sandbox/advance")
+    def advance(days: float = 1.0) -> dict[str, Any]:
+        now = state.world.advance(days)
+        return {"now": now.isoformat(), "epoch": state.world.epoch}
+
+    for name in providers:
+        module = importlib.import_module(f"sandbox.{name}")
+        app.mount(f"/{name}", module.create_app(state))
+    return app
+
+
+class SandboxServer:
+    """Run the sandbox on a loopback port in a background thread: `with SandboxServer(scale="small") as sb:`."""
+
+    def __init__(
+        self,
+        seed: int = 42,
+        scale: str = "small",
+        latency: str | tuple[float, float] = "zero",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        world: World | None = None,
+    ) -> None:
+        self.state = SandboxState(world or World(seed=seed, scale=scale), latency=latency)
+        self.app = create_app(self.state)
+        self.host = host
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.port = self._socket.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, timeout_keep_alive=30)
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def world(self) -> World:
+        return self.state.world
+
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("sandbox server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

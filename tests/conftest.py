@@ -1,0 +1,49 @@
+"""Shared fixtures: a sandbox on a free port (zero latency), and an isolated warehouse folder per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("OPSDATA_REPO_ROOT", str(REPO_ROOT))
+os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+
+
+@pytest.fixture
+def sandbox() -> Iterator["SandboxServer"]:  # noqa: F821
+    """A fresh small world per test: tests may advance it or inject faults freely."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(scale="small", latency="zero") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_sandbox() -> Iterator["SandboxServer"]:  # noqa: F821
+    """A small world shared by a module's read-only tests (don't advance it or leave faults behind)."""
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(scale="small", latency="zero") as server:
+        yield server
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data folder for this test's DuckDB files."""
+    data = tmp_path / "data"
+    data.mkdir()
+    monkeypatch.setenv("OPSDATA_DATA_DIR", str(data))
+    return data
+
+
+@pytest.fixture
+def sandbox_env(sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Sandbox mode on, pointing at this test's sandbox and warehouse. Yields the sandbox server."""
+    monkeypatch.setenv("OPSDATA_SANDBOX_URL", sandbox.url)
+    # Tests must not wait on real backoff schedules.
+    monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
+    return sandbox
