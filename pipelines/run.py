@@ -1,7 +1,7 @@
 """Run one provider's extraction: the entry point shared by the DAGs, the demo, the benchmarks and the tests.
 
 Each run starts from a wiped local dlt working folder, so the incremental cursors always come from the state dlt
-committed *with the data* in `raw_<provider>.duckdb`. A crash mid-run therefore leaves nothing half-applied: the next
+committed *with the data* in `raw/<provider>.duckdb`. A crash mid-run therefore leaves nothing half-applied: the next
 run re-extracts from the last committed cursor and `merge` on primary keys absorbs any overlap.
 """
 

@@ -2,7 +2,7 @@
 
 DuckDB allows one read-write process per file, and a reader cannot open a file another process writes. So:
 
-- `raw_<provider>.duckdb`: one file per provider, written only by that provider's dlt pipeline (dataset
+- `raw/<provider>.duckdb`: one file per provider, written only by that provider's dlt pipeline (dataset
   `raw_<provider>` inside it). Providers extract in parallel without contending for a lock.
 - `warehouse.duckdb`: written only by dbt; it attaches the raw files read-only.
 - `tiles.duckdb`: a read-only copy of the tile tables, replaced atomically after each green `dbt build`.
@@ -27,7 +27,12 @@ def data_dir() -> Path:
 
 
 def raw_db_path(provider: str) -> Path:
-    return data_dir() / f"raw_{provider}.duckdb"
+    # The file stem must differ from the dataset name: dlt uses 2-part names (`raw_shopify.orders`), which DuckDB finds
+    # ambiguous when the catalog (file stem) and the schema share a name. dbt attaches it as `raw_<provider>` and uses
+    # 3-part names, which are not ambiguous.
+    path = data_dir() / "raw" / f"{provider}.duckdb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def warehouse_path() -> Path:
