@@ -1,7 +1,7 @@
 """Run dbt on the warehouse, and publish the BI copy. Used by the demo, the tests and (through Cosmos) the DAGs.
 
 `publish()` copies the `marts` and `tiles` schemas of `warehouse.duckdb` into a new file and atomically replaces
-`tiles.duckdb` with it, so BI tools always read a complete, consistent snapshot and never hold a lock that a
+`bi.duckdb` with it, so BI tools always read a complete, consistent snapshot and never hold a lock that a
 pipeline needs.
 """
 
@@ -46,7 +46,7 @@ def run_dbt(*args: str, as_of_date: str | None = None, target_path: str | None =
 
 
 def publish() -> Path:
-    """Copy marts and tiles into a fresh DuckDB file, then atomically swap it in as `tiles.duckdb`."""
+    """Copy marts and tiles into a fresh DuckDB file, then atomically swap it in as `bi.duckdb`."""
     target = tiles_path()
     tmp = target.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ DuckDB allows one read-write process per file, and a reader cannot open a file a
 - `raw/<provider>.duckdb`: one file per provider, written only by that provider's dlt pipeline (dataset
   `raw_<provider>` inside it). Providers extract in parallel without contending for a lock.
 - `warehouse.duckdb`: written only by dbt; it attaches the raw files read-only.
-- `tiles.duckdb`: a read-only copy of the tile tables, replaced atomically after each green `dbt build`.
+- `bi.duckdb`: a read-only copy of the tile tables, replaced atomically after each green `dbt build`.
   BI tools read this file and never block (or get blocked by) the pipelines.
 
 Every file is created with `storage_compatibility_version` so DuckDB 1.x tools (and node bindings) can read it.
@@ -40,7 +40,9 @@ def warehouse_path() -> Path:
 
 
 def tiles_path() -> Path:
-    return data_dir() / "tiles.duckdb"
+    """The published BI copy (schemas `tiles` and `marts`). Named `bi`, not `tiles`: a file stem equal to a schema
+    name makes DuckDB's 2-part names (`tiles.shopify_sales_daily`) ambiguous."""
+    return data_dir() / "bi.duckdb"
 
 
 def pipelines_dir() -> Path:
