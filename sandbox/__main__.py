@@ -21,9 +21,11 @@ def main() -> None:
     serve.add_argument("--scale", choices=sorted(SCALES), default="medium")
     serve.add_argument("--seed", type=int, default=42)
     serve.add_argument("--latency", choices=sorted(LATENCY_PROFILES), default="realistic")
+    serve.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="simulator option, e.g. shopify_plan=standard")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
-    state = SandboxState(World(seed=args.seed, scale=args.scale), latency=args.latency)
+    options = dict(item.split("=", 1) for item in args.option)
+    state = SandboxState(World(seed=args.seed, scale=args.scale), latency=args.latency, options=options)
     uvicorn.run(create_app(state), host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

@@ -115,7 +115,9 @@ def create_app(state: SandboxState) -> FastAPI:
     @app.post("/_sandbox/faults")
     async def add_fault(request: Request) -> dict[str, bool]:
         spec = await request.json()
-        state.add_fault(spec.pop("provider"), spec.pop("kind"), int(spec.pop("count", 1)), spec.pop("path_contains", None), **spec)
+        state.add_fault(
+            spec.pop("provider"), spec.pop("kind"), int(spec.pop("count", 1)), spec.pop("path_contains", None), int(spec.pop("skip", 0)), **spec
+        )
         return {"ok": True}
 
     @app.delete("/_sandbox/faults")
@@ -145,8 +147,9 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         world: World | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
-        self.state = SandboxState(world or World(seed=seed, scale=scale), latency=latency)
+        self.state = SandboxState(world or World(seed=seed, scale=scale), latency=latency, options=options)
         self.app = create_app(self.state)
         self.host = host
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -25,6 +25,8 @@ class Fault:
     remaining: int
     params: dict[str, Any] = field(default_factory=dict)
     path_contains: str | None = None
+    skip: int = 0
+    """Let this many matching requests through before the fault fires (e.g. break page 2, not page 1)."""
 
 
 @dataclass
@@ -50,8 +52,10 @@ class ProviderStats:
 
 
 class SandboxState:
-    def __init__(self, world: World, latency: str | tuple[float, float] = "realistic") -> None:
+    def __init__(self, world: World, latency: str | tuple[float, float] = "realistic", options: dict[str, Any] | None = None) -> None:
         self.world = world
+        self.options: dict[str, Any] = dict(options or {})
+        """Per-provider knobs, e.g. {"shopify_plan": "standard"}; simulators document the keys they read."""
         self.latency = LATENCY_PROFILES[latency] if isinstance(latency, str) else latency
         self.faults: dict[str, list[Fault]] = defaultdict(list)
         self.stats: dict[str, ProviderStats] = defaultdict(ProviderStats)
@@ -64,11 +68,11 @@ class SandboxState:
         lo, hi = self.latency
         return 0.0 if hi <= 0 else self._rng.uniform(lo, hi)
 
-    def add_fault(self, provider: str, kind: str, count: int = 1, path_contains: str | None = None, **params: Any) -> None:
+    def add_fault(self, provider: str, kind: str, count: int = 1, path_contains: str | None = None, skip: int = 0, **params: Any) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; choose one of {FAULT_KINDS}")
         with self.lock:
-            self.faults[provider].append(Fault(kind, count, params, path_contains))
+            self.faults[provider].append(Fault(kind, count, params, path_contains, skip))
 
     def clear_faults(self, provider: str | None = None) -> None:
         with self.lock:
@@ -81,6 +85,9 @@ class SandboxState:
         with self.lock:
             for fault in self.faults.get(provider, []):
                 if fault.remaining > 0 and (fault.path_contains is None or fault.path_contains in path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.remaining -= 1
                     return fault
         return None

@@ -1,7 +1,8 @@
 """Shopify Admin API simulator: `POST /admin/api/{version}/graphql.json` with cost-based throttling.
 
 Plans (restore rate in points per second; bucket = 20 s of restore, as Shopify's published 1000/50 ratio) are set by
-`SANDBOX_SHOPIFY_PLAN` (default `plus` so the demo is quick; benchmarks use `standard` to be limit-bound).
+the sandbox option `shopify_plan` or env `SANDBOX_SHOPIFY_PLAN` (default `plus`, so the demo is quick; benchmarks use
+`standard` to be limit-bound). Option `shopify_bucket_seconds` changes the bucket size (tests use a tiny bucket).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ INVALID_TOKEN = {"errors": "[API] Invalid API key or access token (unrecognized 
 def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="Shopify Admin API (sandbox)")
     api = ShopifyGraphQL(state.world)
-    restore = PLANS[os.environ.get("SANDBOX_SHOPIFY_PLAN", "plus")]
+    restore = PLANS[state.options.get("shopify_plan") or os.environ.get("SANDBOX_SHOPIFY_PLAN", "plus")]
+    bucket_seconds = float(state.options.get("shopify_bucket_seconds", 20))
     buckets: dict[str, ServerBucket] = {}
     stats = state.stats["shopify"]
 
@@ -43,7 +45,7 @@ def create_app(state: SandboxState) -> FastAPI:
             query = payload["query"]
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"errors": [{"message": "Parse error: request body is not a JSON object with a query"}]}, status_code=400)
-        bucket = buckets.setdefault(token, ServerBucket(capacity=restore * 20, rate=restore))
+        bucket = buckets.setdefault(token, ServerBucket(capacity=restore * bucket_seconds, rate=restore))
         with state.world._lock:
             body, actual = api.run(version, query, payload.get("variables"), bucket)
         if any(e.get("extensions", {}).get("code") == "THROTTLED" for e in body.get("errors", []) if isinstance(e, dict)):

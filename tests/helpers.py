@@ -1,0 +1,33 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.common.storage import raw_db_path
+
+
+def raw_count(provider: str, table: str) -> int:
+    """Rows in raw_<provider>.<table>; 0 when the table does not exist (yet)."""
+    path = raw_db_path(provider)
+    if not path.exists():
+        return 0
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [f"raw_{provider}", table],
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        return con.execute(f"select count(*) from raw_{provider}.{table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def raw_query(provider: str, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(raw_db_path(provider)), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
