@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sandbox.server import SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OPSDATA_REPO_ROOT", str(REPO_ROOT))
@@ -14,7 +18,7 @@ os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
 
 
 @pytest.fixture
-def sandbox() -> Iterator["SandboxServer"]:  # noqa: F821
+def sandbox() -> Iterator[SandboxServer]:
     """A fresh small world per test: tests may advance it or inject faults freely."""
     from sandbox.server import SandboxServer
 
@@ -23,7 +27,7 @@ def sandbox() -> Iterator["SandboxServer"]:  # noqa: F821
 
 
 @pytest.fixture(scope="module")
-def module_sandbox() -> Iterator["SandboxServer"]:  # noqa: F821
+def module_sandbox() -> Iterator[SandboxServer]:
     """A small world shared by a module's read-only tests (don't advance it or leave faults behind)."""
     from sandbox.server import SandboxServer
 

@@ -14,7 +14,8 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import (
@@ -84,7 +85,7 @@ def shared_limiter(key: str, limit: RateLimit) -> TokenBucket:
 
 
 class RateLimitedAdapter(HTTPAdapter):
-    def __init__(self, bucket_for: Callable[[PreparedRequest], Optional[TokenBucket]], key: str, **kwargs: Any):
+    def __init__(self, bucket_for: Callable[[PreparedRequest], TokenBucket | None], key: str, **kwargs: Any):
         super().__init__(**kwargs)
         self._bucket_for = bucket_for
         self._key = key
@@ -131,7 +132,7 @@ class ProviderClient(Client):
         key: str,
         limit: RateLimit | None,
         *,
-        bucket_for: Callable[[PreparedRequest], Optional[TokenBucket]] | None = None,
+        bucket_for: Callable[[PreparedRequest], TokenBucket | None] | None = None,
         request_timeout: float = 30,
         request_max_attempts: int = 8,
         request_backoff_factor: float = 0.5,

@@ -31,7 +31,6 @@ def create_app(state: SandboxState) -> FastAPI:
     restore = PLANS[state.options.get("shopify_plan") or os.environ.get("SANDBOX_SHOPIFY_PLAN", "plus")]
     bucket_seconds = float(state.options.get("shopify_bucket_seconds", 20))
     buckets: dict[str, ServerBucket] = {}
-    stats = state.stats["shopify"]
 
     @app.post("/admin/api/{version}/graphql.json")
     async def graphql(version: str, request: Request) -> Response:
@@ -48,6 +47,7 @@ def create_app(state: SandboxState) -> FastAPI:
         bucket = buckets.setdefault(token, ServerBucket(capacity=restore * bucket_seconds, rate=restore))
         with state.world._lock:
             body, actual = api.run(version, query, payload.get("variables"), bucket)
+        stats = state.stats["shopify"]  # looked up per request: a stats reset replaces the object
         if any(e.get("extensions", {}).get("code") == "THROTTLED" for e in body.get("errors", []) if isinstance(e, dict)):
             stats.throttled += 1
         stats.extra["query_cost"] += actual

@@ -18,10 +18,11 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from graphql import (
     FieldNode,

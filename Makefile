@@ -1,0 +1,46 @@
+# The two commands a new user needs: `make demo` and `make test`. Both create the environment when it is missing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export OPSDATA_REPO_ROOT := $(CURDIR)
+export OPSDATA_DATA_DIR ?= $(CURDIR)/data
+export PYTHONPATH := $(CURDIR)
+export RUNTIME__DLTHUB_TELEMETRY := false
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: demo demo-ui test lint typecheck env bench clean
+
+# uv lives in its own small venv: `uv sync` prunes packages not in the lock, so it cannot manage the venv it runs from.
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+env: $(VENV)/.synced
+
+demo: env ## Run the whole job on the sandbox: extract every provider, build the tiles, post the digest to Slack.
+	$(VENV)/bin/python scripts/demo.py
+
+demo-ui: env ## The same DAGs under `airflow standalone` (UI on http://localhost:8080).
+	$(VENV)/bin/python scripts/demo.py --ui
+
+lint: env
+	$(VENV)/bin/ruff check .
+
+typecheck: env
+	$(VENV)/bin/mypy pipelines sandbox
+
+test: env lint ## Lint, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack).
+	$(VENV)/bin/pytest
+
+bench: env ## Benchmarks against the sandbox with realistic latency (minutes).
+	$(VENV)/bin/python -m bench.bench_shopify
+
+clean:
+	rm -rf data airflow_home dbt_project/target dbt_project/logs
