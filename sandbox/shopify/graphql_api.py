@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from graphql import (
+    ExecutionResult,
     FieldNode,
     GraphQLList,
     GraphQLNonNull,
@@ -179,10 +180,10 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
 
 
 def connection(items: list[Any], args: dict[str, Any], sort_value: Callable[[Any], Any], ident: Callable[[Any], int], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    first, last = args.get("first"), args.get("last")
-    if first is None and last is None:
+    requested = args.get("first", args.get("last"))
+    if requested is None:
         raise GraphQLError("you must provide one of first or last")
-    size = first if first is not None else last
+    size = int(requested)
     if size > MAX_PAGE_SIZE or size < 0:
         raise GraphQLError(f"The value of first/last must be between 0 and {MAX_PAGE_SIZE}.")
     ordered = sorted(items, key=lambda x: (sort_value(x), ident(x)), reverse=bool(args.get("reverse")))
@@ -411,6 +412,7 @@ class ShopifyGraphQL:
                 "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": None, "throttleStatus": throttle_status(bucket)}},
             }, 0
         result = execute(schema, document, root_value=self.root(), variable_values=variables)
+        assert isinstance(result, ExecutionResult)  # resolvers are synchronous
         data = result.data
         actual = selection_cost(operation.selection_set, root_type, variables, data or {}, fragments) if data else requested
         bucket.refund(max(0, requested - actual))

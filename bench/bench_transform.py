@@ -1,0 +1,134 @@
+"""Overhead of the `transform` DAG (dbt through Cosmos, under Airflow) against a plain `dbt build` of the same project.
+
+    python -m bench.bench_transform [--scale medium] [--rounds 2] [--modes watcher[,local]]
+
+Prepares a data folder once (every registry provider extracted from the sandbox, zero latency: extraction is not what
+is measured), builds the dbt manifest, then alternates, `--rounds` times:
+- plain: `dbt build` + `publish()` (what the DAG does, without Airflow), wall time;
+- the DAG: `airflow dags test transform` in a fresh process; reported both as the DagRun's own duration (from the
+  metadata DB: queue to end, what a scheduler user sees) and as wall time including the CLI's start-up and parse.
+Prints the best time of each and the ratios DAG/plain. `local` mode (one `dbt build --select` per model) is optional:
+it shows what the watcher mode saves, and takes minutes on a large project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "dags")]
+
+
+def _env(data: Path, home: Path, manifest: Path, as_of: str, mode: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "dags")]),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "OPSDATA_DATA_DIR": str(data),
+        "OPSDATA_REPO_ROOT": str(REPO_ROOT),
+        "OPSDATA_DBT_MANIFEST": str(manifest),
+        "OPSDATA_AS_OF_DATE": as_of,
+        "OPSDATA_DEADLINE_ALERTS": "false",
+        "OPSDATA_COSMOS_MODE": mode,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    })
+    return env
+
+
+def _airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).with_name("airflow")), *args], env=env, capture_output=True, text=True)
+
+
+def _last_run_seconds(env: dict[str, str]) -> float:
+    """The last transform DagRun's duration as Airflow recorded it."""
+    script = (
+        "from airflow.models.dagrun import DagRun\n"
+        "from airflow.utils.session import create_session\n"
+        "with create_session() as s:\n"
+        "    r = s.query(DagRun).filter(DagRun.dag_id == 'transform').order_by(DagRun.id.desc()).first()\n"
+        "    print((r.end_date - r.start_date).total_seconds(), r.state)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    seconds, state = out.stdout.strip().splitlines()[-1].split()
+    if state != "success":
+        raise RuntimeError(f"transform run ended {state}")
+    return float(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="medium", choices=["small", "medium", "large"])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--modes", default="watcher", help="comma-separated Cosmos modes: watcher, local")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-transform-"))
+    data, home = work / "data", work / "airflow_home"
+    os.environ["OPSDATA_DATA_DIR"] = str(data)
+    os.environ["OPSDATA_REPO_ROOT"] = str(REPO_ROOT)
+
+    from dagkit.manifest import build_manifest
+
+    from pipelines.registry import extraction_providers
+    from pipelines.run import run_provider
+    from pipelines.transform import publish, run_dbt
+    from sandbox.server import SandboxServer
+
+    print(f"preparing {args.scale} world in {data} ...", flush=True)
+    with SandboxServer(scale=args.scale, latency="zero") as sandbox:
+        os.environ["OPSDATA_SANDBOX_URL"] = sandbox.url
+        as_of = sandbox.world.now.date().isoformat()
+        for provider in extraction_providers():
+            print("  " + run_provider(provider.name).describe(), flush=True)
+    manifest = build_manifest(work / "manifest" / "manifest.json")
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    models, tests = (sum(1 for n in nodes if n["resource_type"] == kind) for kind in ("model", "test"))
+    print(f"  dbt manifest: {manifest} ({models} models, {tests} tests)")
+
+    env = _env(data, home, manifest, as_of, "watcher")
+    if _airflow(env, "db", "migrate").returncode != 0:
+        raise SystemExit("airflow db migrate failed")
+    subprocess.run([sys.executable, "-m", "airflow_settings.pools"], env=env, check=True, capture_output=True)
+
+    plain: list[float] = []
+    dag_run: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
+    dag_wall: dict[str, list[float]] = {m: [] for m in args.modes.split(",")}
+    for round_no in range(1, args.rounds + 1):
+        started = time.monotonic()
+        run_dbt("build", as_of_date=as_of, target_path=str(work / "plain-target"))
+        publish()
+        plain.append(time.monotonic() - started)
+        print(f"round {round_no}: plain dbt build + publish {plain[-1]:6.1f}s", flush=True)
+        for mode in dag_run:
+            started = time.monotonic()
+            result = _airflow(_env(data, home, manifest, as_of, mode), "dags", "test", "transform")
+            wall = time.monotonic() - started
+            if result.returncode != 0:
+                raise SystemExit(f"airflow dags test transform ({mode}) failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            dag_wall[mode].append(wall)
+            dag_run[mode].append(_last_run_seconds(env))
+            print(f"round {round_no}: transform DAG ({mode}) run {dag_run[mode][-1]:6.1f}s, wall incl. CLI {wall:6.1f}s", flush=True)
+
+    best_plain = min(plain)
+    print(f"\n=== transform overhead ({args.scale} world, best of {args.rounds}, {os.cpu_count()} cores)")
+    print(f"  plain dbt build + publish          {best_plain:7.1f}s")
+    for mode in dag_run:
+        best_run, best_wall = min(dag_run[mode]), min(dag_wall[mode])
+        print(f"  transform DAG, Cosmos {mode:<8} run  {best_run:7.1f}s   ratio {best_run / best_plain:5.2f}x")
+        print(f"  transform DAG, Cosmos {mode:<8} wall {best_wall:7.1f}s   ratio {best_wall / best_plain:5.2f}x  (incl. CLI start + parse)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""The `transform` DAG: dbt through Cosmos, scheduled on the raw Assets, then `publish()` of the tiles snapshot.
+
+- Rendered from a manifest built ahead of time (`LoadMode.DBT_MANIFEST`, see `dagkit/manifest.py`): no `dbt ls` at
+  parse time. Every model (with its tests, `TestBehavior.BUILD`) is a task; a failing test fails its task and stops
+  everything downstream of it, including `publish`, so BI keeps the last good snapshot.
+- Execution: `ExecutionMode.WATCHER` by default: one `dbt build` process serves the whole graph (one dbt start-up),
+  while one lightweight sensor per model mirrors that model's result in the UI. `OPSDATA_COSMOS_MODE=local` switches
+  to one `dbt build --select <model>` per task (`ExecutionMode.LOCAL`), the fallback if the watcher misbehaves.
+- DuckDB: every dbt process goes through `dagkit/dbt_with_locks.py` (shared locks on the raw files, exclusive lock on
+  the warehouse), and the dbt writer tasks sit in the 1-slot `duckdb_warehouse` pool.
+- Profile paths are absolute (`OPSDATA_DATA_DIR`, `OPSDATA_REPO_ROOT`): Cosmos runs dbt from a temporary copy of the
+  project, where relative paths would point elsewhere. No dbt packages: `install_dbt_deps=False`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Asset, AssetAny
+
+from dagkit.assets import TILES
+from dagkit.defaults import START_DATE, default_args, late_run_alert
+from dagkit.paths import DAGS_DIR, DBT_PROJECT_DIR, REPO_ROOT, data_dir, manifest_path
+
+DAG_ID = "transform"
+WAREHOUSE_POOL = "duckdb_warehouse"  # same name as airflow_settings.pools.WAREHOUSE_POOL
+DBT_WRAPPER = DAGS_DIR / "dagkit" / "dbt_with_locks.py"
+
+
+def cosmos_mode() -> str:
+    return os.environ.get("OPSDATA_COSMOS_MODE", "watcher").lower()
+
+
+def dbt_env() -> dict[str, str]:
+    """Environment every dbt process gets (absolute paths; the venv's bin first so the wrapper finds its Python)."""
+    import sys
+
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        "OPSDATA_DATA_DIR": str(data_dir()),
+        "OPSDATA_REPO_ROOT": str(REPO_ROOT),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def dbt_vars() -> dict[str, str]:
+    """`as_of_date` pins the metrics' 'today' (the sandbox world has a fixed reference date); unset in production."""
+    as_of = os.environ.get("OPSDATA_AS_OF_DATE")
+    return {"as_of_date": as_of} if as_of else {}
+
+
+def publish_tiles(**context: Any) -> dict[str, Any]:
+    """Task body: copy marts + tiles into `tiles.duckdb` (atomic swap) while no dbt process writes the warehouse."""
+    from dagkit.locks import WAREHOUSE_LOCK, duckdb_locks
+    from pipelines.transform import publish
+
+    with duckdb_locks(shared=[WAREHOUSE_LOCK]):
+        path = publish()
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables where table_schema = 'tiles' order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    result = {"path": str(path), "tiles": [t for (t,) in tables]}
+    context["outlet_events"][TILES].extra = result
+    print(f"published {len(tables)} tile tables to {path}")
+    return result
+
+
+def dbt_task_group(dag: DAG, *, manifest: Path, mode: str | None = None) -> Any:
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+    mode = mode or cosmos_mode()
+    execution_mode = ExecutionMode.WATCHER if mode == "watcher" else ExecutionMode.LOCAL
+    operator_args: dict[str, Any] = {"install_deps": False, "append_env": True}
+    setup_operator_args: dict[str, Any] | None = None
+    if execution_mode is ExecutionMode.LOCAL:
+        operator_args["pool"] = WAREHOUSE_POOL  # every task is a dbt writer
+    else:
+        # Only the producer writes; the sensors just watch it. Cosmos skips a retried producer rather than run a
+        # second `dbt build`, so a retry would hide a failure: the producer gets none (the sensors report per model).
+        setup_operator_args = {"pool": WAREHOUSE_POOL, "retries": 0}
+    project_config = ProjectConfig(
+        dbt_project_path=DBT_PROJECT_DIR,
+        manifest_path=manifest,
+        install_dbt_deps=False,
+        env_vars=dbt_env(),
+        dbt_vars=dbt_vars(),
+    )
+    # Read the local manifest through a plain Path: Cosmos wraps it in an ObjectStoragePath, whose first use loads
+    # every Airflow plugin (FastAPI included) inside the parse of this file, doubling its parse time.
+    project_config.manifest_path = manifest
+    group = DbtTaskGroup(
+        group_id="dbt",
+        dag=dag,
+        project_config=project_config,
+        profile_config=ProfileConfig(
+            profile_name="opsdata", target_name="dev", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=execution_mode,
+            invocation_mode=InvocationMode.SUBPROCESS,  # dbt in its own process: the DuckDB file locks die with it
+            dbt_executable_path=str(DBT_WRAPPER),
+            setup_operator_args=setup_operator_args,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            invocation_mode=InvocationMode.SUBPROCESS,  # rendering never runs dbt here; skips a PATH-dependent check
+            # LOCAL: `dbt build` per model (model + its tests in one task). WATCHER: the producer's single `dbt build`
+            # runs models and tests; a sensor per model and per model's tests mirrors each result.
+            test_behavior=TestBehavior.BUILD if execution_mode is ExecutionMode.LOCAL else TestBehavior.AFTER_EACH,
+            emit_datasets=False,  # we declare our own Assets (Cosmos' alias-based ones: cosmos#1591, #1799)
+        ),
+        operator_args=operator_args,
+    )
+    if execution_mode is ExecutionMode.WATCHER:
+        _start_sensors_after_producer(group)
+    return group
+
+
+def _start_sensors_after_producer(group: Any) -> None:
+    """Make the watcher's root sensors wait for the producer's `dbt build` to finish (trigger rule `all_done`).
+
+    Cosmos does this for `DbtDag` but not for `DbtTaskGroup`: there the sensors start beside the producer and poll
+    its XCom. Under `airflow dags test` (every task in one process, one at a time) a sensor picked before the
+    producer then polls forever. Waiting costs nothing in the UI: each sensor still shows its model's own result.
+    """
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+
+    producer = group.tasks_map[PRODUCER_WATCHER_TASK_ID]
+    members = {t.task_id for t in group.dag.tasks if t.task_id.startswith(f"{group.group_id}.")}
+    for task in group.dag.tasks:
+        if task.task_id not in members or not hasattr(task, "producer_task_id"):
+            continue
+        if not task.upstream_task_ids & members:
+            producer >> task
+            task.trigger_rule = "all_done"
+
+
+def build_transform_dag(raw_assets: list[Asset], *, manifest: Path | None = None, mode: str | None = None) -> DAG:
+    manifest = manifest or manifest_path()
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {manifest}: build it with `cd dags && python -m dagkit.manifest` "
+            "(the demo and the Docker image do this)"
+        )
+    with DAG(
+        dag_id=DAG_ID,
+        description="dbt build (Cosmos) on new raw data, then publish the tiles snapshot",
+        doc_md=__doc__,
+        schedule=AssetAny(*raw_assets) if raw_assets else None,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(hours=2),
+        default_args=default_args(execution_timeout=timedelta(hours=1), retries=2),
+        deadline=late_run_alert(DAG_ID, timedelta(hours=1)),
+        tags=["transform", "dbt"],
+    ) as dag:
+        dbt = dbt_task_group(dag, manifest=manifest, mode=mode)
+        publish = PythonOperator(
+            task_id="publish", python_callable=publish_tiles, pool=WAREHOUSE_POOL, outlets=[TILES]
+        )
+        dbt >> publish
+    return dag

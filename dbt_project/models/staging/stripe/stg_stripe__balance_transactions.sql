@@ -1,0 +1,29 @@
+with
+
+source as (
+
+    select * from {{ source('stripe', 'balance_transactions') }}
+
+),
+
+renamed as (
+
+    select
+        id as balance_transaction_id,
+        type as transaction_type,
+        reporting_category,
+        source as source_id,
+        status,
+        lower(currency) as currency,
+        amount as amount_cents,
+        fee as fee_cents,
+        net as net_cents,
+        description,
+        to_timestamp(created) as created_at,
+        to_timestamp(available_on) as available_on_at
+
+    from source
+
+)
+
+select * from renamed

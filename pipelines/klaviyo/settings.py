@@ -1,0 +1,123 @@
+"""Klaviyo constants: base URL, revision, documented per-endpoint rate tiers and page sizes.
+
+Every figure here is read from Klaviyo's OpenAPI spec for revision 2026-07-15 (`x-klaviyo-ratelimit`,
+`page[size]` bounds); tests/pipelines/klaviyo/test_settings.py checks them against the spec so they cannot drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.common.config import RateLimit
+
+PRODUCTION_BASE_URL = "https://a.klaviyo.com"
+"""API and OAuth token traffic both go to a.klaviyo.com (token calls via www.klaviyo.com are blocked since 2025-03)."""
+AUTHORIZE_URL = "https://www.klaviyo.com/oauth/authorize"
+"""The browser consent page is the only OAuth step on www.klaviyo.com."""
+REVISION = "2026-07-15"
+"""The pinned API revision (sent as the `revision` header on every request)."""
+
+CREDENTIAL_ENV = {
+    "api_key": "KLAVIYO_API_KEY",
+    "client_id": "KLAVIYO_CLIENT_ID",
+    "client_secret": "KLAVIYO_CLIENT_SECRET",
+    "redirect_uri": "KLAVIYO_REDIRECT_URI",
+}
+REQUIRED_CREDENTIALS: tuple[str, ...] = ()
+"""Either `api_key` or (`client_id`, `client_secret` + a stored OAuth grant): checked in `helpers.auth_for`."""
+SECRET_FIELDS = ("api_key", "client_secret")
+CONNECTION_ID = "klaviyo_default"
+
+RATE_LIMIT = RateLimit(per_second=10, burst=10)
+"""The seed's planning figure (tier M). Real limits are per endpoint: see `TIERS` / `ENDPOINT_TIERS`."""
+
+OAUTH_SCOPES = (
+    "accounts:read campaigns:read events:read flows:read lists:read lists:write metrics:read "
+    "profiles:read profiles:write segments:read"
+)
+"""Union of the `x-klaviyo-scopes` of every operation this integration calls."""
+
+
+def credentials_from_connection(conn: Any) -> dict[str, str]:
+    """Airflow Connection `klaviyo_default`: password = private API key, or login/password = OAuth client."""
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    if extra.get("auth") == "oauth":
+        return {"client_id": conn.login, "client_secret": conn.password, "redirect_uri": extra.get("redirect_uri", "")}
+    return {"api_key": conn.password}
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A Klaviyo rate-limit tier: `burst` requests per second and `steady` per minute, both fixed windows."""
+
+    name: str
+    burst: int
+    steady: int
+
+
+TIERS = {
+    "XS": Tier("XS", 1, 15),
+    "S": Tier("S", 3, 60),
+    "M": Tier("M", 10, 150),
+    "L": Tier("L", 75, 750),
+    "XL": Tier("XL", 350, 3500),
+}
+
+# (method, path template) -> tier, as stated per operation in the spec. The segment/list `profile_count`
+# additional field has its own, stricter limit (1/s, 15/m), see `tier_for`.
+ENDPOINT_TIERS: dict[tuple[str, str], str] = {
+    ("GET", "/api/campaigns"): "M",
+    ("GET", "/api/campaigns/{id}/campaign-messages"): "M",
+    ("GET", "/api/events"): "XL",
+    ("GET", "/api/flows"): "S",
+    ("GET", "/api/flows/{id}/flow-actions"): "S",
+    ("GET", "/api/flow-actions/{id}/flow-messages"): "S",
+    ("GET", "/api/metrics"): "M",
+    ("GET", "/api/profiles"): "L",
+    ("GET", "/api/lists"): "L",
+    ("GET", "/api/lists/{id}"): "L",
+    ("GET", "/api/lists/{id}/profiles"): "L",
+    ("GET", "/api/segments"): "L",
+    ("GET", "/api/segments/{id}"): "L",
+    ("GET", "/api/segments/{id}/profiles"): "L",
+    ("POST", "/api/profile-bulk-import-jobs"): "M",
+    ("GET", "/api/profile-bulk-import-jobs/{id}"): "M",
+    ("GET", "/api/profile-bulk-import-jobs/{id}/import-errors"): "M",
+}
+PROFILE_COUNT_TIER = "XS"
+"""`additional-fields[segment|list]=profile_count` is limited to 1/s and 15/m (spec, get_segment description)."""
+
+PAGE_SIZES = {
+    "/api/events": 1000,
+    "/api/profiles": 100,
+    "/api/campaigns": 100,
+    "/api/flows": 50,
+    "/api/flows/{id}/flow-actions": 50,
+    "/api/flow-actions/{id}/flow-messages": 50,
+    "/api/lists": 10,
+    "/api/segments": 10,
+    "/api/lists/{id}/profiles": 100,
+    "/api/segments/{id}/profiles": 100,
+    "/api/profile-bulk-import-jobs/{id}/import-errors": 100,
+}
+"""Maximum `page[size]` per endpoint (spec). /api/metrics takes no page size."""
+
+EMAIL_METRICS = (
+    "Received Email",
+    "Opened Email",
+    "Clicked Email",
+    "Bounced Email",
+    "Unsubscribed from Email Marketing",
+    "Marked Email as Spam",
+)
+ORDER_METRICS = ("Placed Order", "Ordered Product")
+EXTRACTED_METRICS = EMAIL_METRICS + ORDER_METRICS
+"""Events are read per metric (`equals(metric_id,...)`): an account has many more metrics we don't need."""
+
+INITIAL_CURSOR = "2020-01-01T00:00:00+00:00"
+BULK_IMPORT_MAX_PROFILES = 10_000
+BULK_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+"""Klaviyo: up to 10,000 profiles and 5 MB per bulk import request."""
+SYNC_BATCH_SIZE = 1_000
+"""Well under both limits; smaller jobs complete (and report errors) sooner."""

@@ -1,0 +1,204 @@
+"""The Stripe client (official SDK over the shared HTTP layer) and list walking by `created` slices."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import stripe
+
+from pipelines.common.config import ConfigurationError, ProviderConfig, RateLimit
+from pipelines.common.http import ProviderClient
+
+from . import settings
+
+log = logging.getLogger("opsdata.stripe")
+# The SDK logs every request URL at INFO; our client layer already logs retries (redacted). Keep its warnings only.
+logging.getLogger("stripe").setLevel(logging.WARNING)
+
+
+class SharedLimitHTTPClient(stripe.RequestsClient):
+    """The SDK's requests client, but every request goes through our `ProviderClient` session.
+
+    Why: the SDK retries only 409/5xx/`Stripe-Should-Retry: true` and never a plain 429, and it has no client-side
+    rate limiter. The shared session retries 429/5xx with backoff (and `Retry-After` when present), throttles with the
+    process-wide token bucket and logs retries with secrets redacted. The SDK's own retries are turned off
+    (`max_network_retries=0`) so one layer decides.
+    """
+
+    name = "opsdata-requests"
+
+    def __init__(self, provider_client: ProviderClient, timeout: float = 30) -> None:
+        super().__init__(timeout=timeout)
+        self._provider = provider_client
+
+    def _request_internal(self, method: str, url: str, headers: Any, post_data: Any, is_streaming: bool) -> Any:  # type: ignore[override]
+        self._thread_local.session = self._provider.session  # per-thread retrying, rate-limited session
+        return super()._request_internal(method, url, headers, post_data, is_streaming)  # type: ignore[call-overload]
+
+
+def effective_rate_limit(config: ProviderConfig, env_override: bool) -> RateLimit:
+    """Test-mode keys get 25/s, live keys 100/s (documented), unless STRIPE_RATE_LIMIT_PER_SECOND says otherwise;
+    the client aims at `RATE_LIMIT_HEADROOM` of it."""
+    limit = config.rate_limit
+    key = config.credentials.get("api_key", "")
+    if not env_override and key.startswith(("sk_live_", "rk_live_")):
+        limit = settings.LIVE_RATE_LIMIT
+    return RateLimit(limit.per_second * settings.RATE_LIMIT_HEADROOM, limit.burst)
+
+
+def make_client(config: ProviderConfig) -> stripe.StripeClient:
+    import os
+
+    api_key = config.credential("api_key")
+    if not api_key.startswith(("sk_", "rk_")):
+        raise ConfigurationError("stripe: api_key must be a secret (sk_) or restricted (rk_) key")
+    limit = effective_rate_limit(config, bool(os.environ.get("STRIPE_RATE_LIMIT_PER_SECOND")))
+    provider_client = ProviderClient(config.name, limit, request_max_attempts=8, request_max_retry_delay=20)
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": config.base_url},
+        http_client=SharedLimitHTTPClient(provider_client),
+        max_network_retries=0,
+    )
+
+
+def get(client: stripe.StripeClient, url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """GET through the SDK (auth, pinned version, form encoding, Stripe's error classes) returning plain JSON.
+
+    `raw_request` rather than the typed services: building StripeObjects for 100 nested invoices per page costs
+    more client CPU than the request itself, and we store plain dicts anyway.
+    """
+    return client.raw_request("get", url, **params).data  # type: ignore[no-any-return]
+
+
+def account_created(client: stripe.StripeClient) -> int | None:
+    """When the Stripe account was created: no object can be older, so it bounds the first load's windows."""
+    try:
+        return int(client.v1.accounts.retrieve_current().created or 0) or None
+    except stripe.StripeError as exc:  # restricted keys may not read the account; windows are then open-ended
+        log.info(
+            "stripe: account creation date unavailable (%s); first-load windows start open-ended", type(exc).__name__
+        )
+        return None
+
+
+def walk_adaptive(
+    client: stripe.StripeClient, path: str, params: dict[str, Any], created: dict[str, int], workers: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Walk one list with up to `workers` windows in flight, splitting the `created` range as pages reveal density.
+
+    Why by hand: Stripe lists are cursor-paged (one sequential chain per filter), so the only way to read faster than
+    one page per round trip is several `created` windows at once; how to cut them is unknown until we see the data.
+    Each task reads one page; if more remain, it estimates from that page's time span how many pages are left
+    below it, hands the lower half of the remaining range to a new task and continues the upper half with
+    `starting_after`. Windows never overlap, so no object is read twice; a small list costs exactly one request.
+    """
+    import queue
+
+    results: queue.Queue[Any] = queue.Queue()
+    lo0 = created.get("gte")
+    hi0 = created.get("lt")
+
+    def task(lo: int | None, hi: int | None, after: str | None) -> None:
+        try:
+            while True:
+                window = {k: v for k, v in (("gte", lo), ("lt", hi)) if v is not None}
+                query: dict[str, Any] = {**params, "limit": settings.PAGE_SIZE}
+                if window:
+                    query["created"] = window
+                if after:
+                    query["starting_after"] = after
+                page = get(client, f"/v1/{path}", query)
+                items = page["data"]
+                if items:
+                    results.put(items)
+                if not page["has_more"] or not items:
+                    return
+                newest, oldest = int(items[0]["created"]), int(items[-1]["created"])
+                span = max(1, newest - oldest)
+                pages_left = (oldest - lo) / span if lo is not None else settings.SPLIT_UNBOUNDED_PAGES
+                if pages_left >= 2:
+                    # Keep the top part (continued with starting_after), hand the rest out in equal parts.
+                    parts = max(2, min(workers, int(pages_left // 2)))
+                    bottom = lo if lo is not None else oldest - int(span * pages_left)
+                    step = (oldest - bottom) // parts
+                    if step > 0:
+                        cuts = [bottom + i * step for i in range(parts)] + [oldest]
+                        spawn(lo, cuts[1], None)  # the lowest part keeps the open lower bound, if any
+                        for a, b in zip(cuts[1:-2], cuts[2:-1], strict=True):
+                            spawn(a, b, None)
+                        lo = cuts[-2]
+                after = items[-1]["id"]
+        except BaseException as exc:  # re-raised in the consumer thread
+            results.put(exc)
+        finally:
+            results.put(_DONE)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"stripe-{path}")
+    running = [0]
+
+    def spawn(lo: int | None, hi: int | None, after: str | None) -> None:
+        running[0] += 1
+        pool.submit(task, lo, hi, after)
+
+    try:
+        spawn(lo0, hi0, None)
+        while running[0]:
+            item = results.get()
+            if item is _DONE:
+                running[0] -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_DONE = object()
+
+
+def retrieve_many(
+    client: stripe.StripeClient, wanted: list[tuple[str, str]], workers: int
+) -> Iterator[tuple[str, str, dict[str, Any] | None]]:
+    """Fetch the current state of each (path, id); None when Stripe says it no longer exists (deleted)."""
+
+    def one(item: tuple[str, str]) -> tuple[str, str, dict[str, Any] | None]:
+        path, object_id = item
+        try:
+            obj = get(client, f"/v1/{path}/{object_id}", settings.RETRIEVE_PARAMS.get(path, {}))
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return path, object_id, None
+            raise
+        return path, object_id, obj
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stripe-retrieve") as pool:
+        yield from pool.map(one, wanted)
+
+
+def invoice_lines(client: stripe.StripeClient, invoice: dict[str, Any]) -> None:
+    """Complete an invoice's embedded `lines` (Stripe embeds the first 10) in place."""
+    lines = invoice.get("lines") or {}
+    if not lines.get("has_more"):
+        return
+    data = list(lines.get("data") or [])
+    while True:
+        page = get(
+            client,
+            f"/v1/invoices/{invoice['id']}/lines",
+            {"limit": settings.PAGE_SIZE, "starting_after": data[-1]["id"]},
+        )
+        data.extend(page["data"])
+        if not page["has_more"]:
+            break
+    invoice["lines"] = {**lines, "data": data, "has_more": False}
+
+
+def fetched_at() -> int:
+    """Client-side fetch time in ms: dedup_sort picks the newest copy when a run sees an object twice."""
+    return time.time_ns() // 1_000_000

@@ -1,0 +1,72 @@
+"""Stripe constants: where the API lives, the documented limits, and which credentials the pipeline needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.common.config import RateLimit
+
+PRODUCTION_BASE_URL = "https://api.stripe.com"
+CREDENTIAL_ENV = {"api_key": "STRIPE_API_KEY", "webhook_secret": "STRIPE_WEBHOOK_SECRET"}
+REQUIRED_CREDENTIALS = ("api_key",)
+SECRET_FIELDS = ("api_key", "webhook_secret")
+CONNECTION_ID = "stripe_default"
+
+RATE_LIMIT = RateLimit(per_second=25, burst=5)
+"""Test mode (sk_test_/rk_test_) global limit. Live keys get `LIVE_RATE_LIMIT` unless STRIPE_RATE_LIMIT_PER_SECOND
+is set. https://docs.stripe.com/rate-limits"""
+LIVE_RATE_LIMIT = RateLimit(per_second=100, burst=10)
+RATE_LIMIT_HEADROOM = 0.95
+"""The client aims just under the limit: the server's bucket and ours don't share a clock."""
+
+PAGE_SIZE = 100
+"""Stripe's maximum `limit`."""
+EVENT_RETENTION_DAYS = 30
+"""`/v1/events` goes back 30 days: an older cursor means changes may have been missed."""
+WORKERS = 8
+"""Threads per list walking `created` windows, and fetching changed objects (the shared token bucket keeps the
+whole process under the limit)."""
+SPLIT_UNBOUNDED_PAGES = 16
+"""When a window has no lower bound, assume this many pages remain below a page when deciding where to split."""
+
+# Lists: resource path -> (table, mutable?). Mutable objects change after creation; events tell us which.
+LISTS: dict[str, tuple[str, bool]] = {
+    "customers": ("customers", True),
+    "products": ("products", True),
+    "prices": ("prices", True),
+    "coupons": ("coupons", True),
+    "subscriptions": ("subscriptions", True),
+    "invoices": ("invoices", True),
+    "charges": ("charges", True),
+    "refunds": ("refunds", True),
+    "balance_transactions": ("balance_transactions", False),
+    "payouts": ("payouts", True),
+    "disputes": ("disputes", True),
+}
+LIST_PARAMS: dict[str, dict[str, Any]] = {
+    "subscriptions": {"status": "all", "expand": ["data.discounts"]},
+    "invoices": {"expand": ["data.discounts"]},
+}
+RETRIEVE_PARAMS: dict[str, dict[str, Any]] = {
+    "subscriptions": {"expand": ["discounts"]},
+    "invoices": {"expand": ["discounts"]},
+}
+# Event `data.object.object` -> list path, to refetch the current state of what an event says changed.
+OBJECT_TYPES = {
+    "customer": "customers",
+    "product": "products",
+    "price": "prices",
+    "coupon": "coupons",
+    "subscription": "subscriptions",
+    "invoice": "invoices",
+    "charge": "charges",
+    "refund": "refunds",
+    "payout": "payouts",
+    "dispute": "disputes",
+}
+
+
+def credentials_from_connection(conn: Any) -> dict[str, str]:
+    """Airflow Connection `stripe_default`: password = secret key, extra `{"webhook_secret": "whsec_..."}`."""
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    return {"api_key": conn.password or "", "webhook_secret": extra.get("webhook_secret", "")}

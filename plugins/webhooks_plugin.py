@@ -1,0 +1,17 @@
+"""Serve the webhook receiver (`webhooks.app`) from the Airflow API server, under `/webhooks`.
+
+Plugin endpoints are not behind Airflow auth: each provider verifies its sender's signature itself. Stripe's
+endpoint URL is then `https://<airflow>/webhooks/webhooks/stripe`. Standalone (no Airflow):
+`uvicorn webhooks.app:app --host 0.0.0.0 --port 8088` -> `https://<host>/webhooks/stripe`.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from webhooks.app import create_app
+
+
+class WebhooksPlugin(AirflowPlugin):
+    name = "opsdata_webhooks"
+    fastapi_apps = [{"app": create_app(), "url_prefix": "/webhooks", "name": "opsdata webhooks"}]

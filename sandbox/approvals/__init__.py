@@ -1,0 +1,46 @@
+"""The merchant's approval queue as an HTTP JSON endpoint (the contract `notifications.approvals` reads).
+
+`GET /v1/approvals?status=pending&limit=50&cursor=<opaque>` with `Authorization: Bearer <token>` answers
+`{"data": [{id, kind, title, requested_at, requested_by, link}], "next_cursor": "..." | null}`, oldest first.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sandbox.common.state import SandboxState
+
+from .world import ApprovalItem
+
+SANDBOX_CREDENTIALS = {"api_token": "apq_sandbox_3b9d7c1e55aa4f02"}
+MAX_LIMIT = 100
+
+
+def pending_items(state: SandboxState) -> list[ApprovalItem]:
+    """Ground truth for tests: the items pending as of the world's `now`."""
+    world = state.world
+    return [i for i in world.extension("approvals") if i.pending_at(world.now)]
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    app = FastAPI(title="Approval queue (sandbox)")
+
+    @app.get("/v1/approvals")
+    def list_approvals(request: Request, status: str = "pending", limit: int = 50, cursor: str | None = None) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {SANDBOX_CREDENTIALS['api_token']}":
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if status != "pending":
+            return JSONResponse({"error": "only status=pending is supported"}, status_code=400)
+        if not 1 <= limit <= MAX_LIMIT:
+            return JSONResponse({"error": f"limit must be between 1 and {MAX_LIMIT}"}, status_code=400)
+        try:
+            start = int(cursor or 0)
+        except ValueError:
+            return JSONResponse({"error": "invalid cursor"}, status_code=400)
+        items = pending_items(state)
+        page = items[start : start + limit]
+        more = start + limit < len(items)
+        return JSONResponse({"data": [i.as_json() for i in page], "next_cursor": str(start + limit) if more else None})
+
+    return app

@@ -1,0 +1,826 @@
+"""Klaviyo simulator: the REST API (JSON:API, revision 2026-07-15) over the world's email business.
+
+What it enforces, as Klaviyo does: the `revision` header (missing or unknown -> 400 with Klaviyo's error body),
+private-key and OAuth bearer auth, per-operation rate limits in fixed 1 s / 60 s windows (429 with `Retry-After`
+and Klaviyo's `throttled` error), `page[size]` bounds per endpoint, the filter grammar with the allowed
+field/operator pairs per endpoint (quoted datetimes are an invalid filter), the campaigns channel filter, cursor
+pagination through `links.next`, and bulk profile import jobs that complete asynchronously and report bad rows.
+
+OAuth: `/oauth/authorize` (auto-consents, PKCE S256), `/oauth/token` (authorization_code, refresh_token; HTTP
+Basic client auth; form body) and `/oauth/revoke`. Refresh tokens rotate. Sandbox assumption, documented in
+DECISIONS.md: the replaced refresh token stays valid until the new access or refresh token is first used (a grace
+that lets a client that crashed before persisting the new token recover with the old one).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import secrets
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from sandbox.common.ratelimit import WindowCounter
+from sandbox.common.state import SandboxState
+
+from .world import Group, KlaviyoWorld, Profile, kid
+
+SANDBOX_CREDENTIALS = {
+    "api_key": "pk_sandbox_7f3a9c2e51d84b6f0a1e",
+    "client_id": "sandbox-klaviyo-client",
+    "client_secret": "sandbox-klaviyo-client-secret-4c1d",
+    "redirect_uri": "http://127.0.0.1:8799/oauth/callback",
+}
+GA_REVISIONS = {
+    "2024-02-15", "2024-05-15", "2024-06-15", "2024-07-15", "2024-10-15", "2025-01-15", "2025-04-15",
+    "2025-07-15", "2025-10-15", "2026-01-15", "2026-04-15", "2026-07-15", "2026-10-15",
+}
+JSONAPI = "application/vnd.api+json"
+ACCESS_TTL_SECONDS = 3600
+
+# Operation -> (burst per second, steady per minute), from `x-klaviyo-ratelimit` in the spec.
+LIMITS: dict[str, tuple[int, int]] = {
+    "get_campaigns": (10, 150),
+    "get_messages_for_campaign": (10, 150),
+    "get_events": (350, 3500),
+    "get_flows": (3, 60),
+    "get_actions_for_flow": (3, 60),
+    "get_flow_action_messages": (3, 60),
+    "get_metrics": (10, 150),
+    "get_profiles": (75, 750),
+    "get_lists": (75, 750),
+    "get_list": (75, 750),
+    "get_profiles_for_list": (75, 750),
+    "get_segments": (75, 750),
+    "get_segment": (75, 750),
+    "get_profiles_for_segment": (75, 750),
+    "profile_count": (1, 15),
+    "bulk_import_profiles": (10, 150),
+    "get_bulk_import_profiles_job": (10, 150),
+    "get_errors_for_bulk_import_profiles_job": (10, 150),
+}
+PAGE_MAX = {
+    "get_campaigns": 100, "get_events": 1000, "get_profiles": 100, "get_flows": 50, "get_actions_for_flow": 50,
+    "get_flow_action_messages": 50, "get_lists": 10, "get_segments": 10, "get_profiles_for_list": 100,
+    "get_profiles_for_segment": 100, "get_errors_for_bulk_import_profiles_job": 100,
+}
+PAGE_DEFAULT = {
+    "get_campaigns": 100, "get_events": 200, "get_profiles": 20, "get_flows": 50, "get_actions_for_flow": 50,
+    "get_flow_action_messages": 50, "get_lists": 10, "get_segments": 10, "get_profiles_for_list": 20,
+    "get_profiles_for_segment": 20, "get_errors_for_bulk_import_profiles_job": 20,
+}
+# Allowed filter field -> operators, per operation (subset of `x-klaviyo-filters` we serve).
+FILTERS: dict[str, dict[str, set[str]]] = {
+    "get_campaigns": {"messages.channel": {"equals"}, "updated_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"},
+                      "created_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}, "archived": {"equals"}},
+    "get_events": {"metric_id": {"equals"}, "profile_id": {"equals"},
+                   "datetime": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}},
+    "get_profiles": {"updated": {"greater-than", "less-than"}, "created": {"greater-than", "less-than"}, "email": {"equals", "any"}},
+    "get_flows": {"updated": {"equals", "greater-than", "greater-or-equal", "less-than", "less-or-equal"}, "archived": {"equals"}},
+    "get_lists": {"updated": {"greater-than"}, "created": {"greater-than"}},
+    "get_segments": {"updated": {"greater-than"}, "created": {"greater-than"}},
+    "get_profiles_for_segment": {"joined_group_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}},
+    "get_profiles_for_list": {"joined_group_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}},
+}
+DATETIME_FIELDS = {"updated_at", "created_at", "datetime", "updated", "created", "joined_group_at"}
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, title: str, detail: str, parameter: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail, self.parameter = status, code, title, detail, parameter
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        error: dict[str, Any] = {"id": str(uuid.uuid4()), "status": self.status, "code": self.code, "title": self.title, "detail": self.detail}
+        error["source"] = {"parameter": self.parameter} if self.parameter else {"pointer": "/data/"}
+        return JSONResponse({"errors": [error]}, status_code=self.status, headers=self.headers, media_type=JSONAPI)
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.astimezone(UTC).isoformat() if t is not None else None
+
+
+def parse_time(value: str, parameter: str = "filter") -> datetime:
+    if value.startswith(("'", '"')):
+        # Klaviyo rejects quoted datetimes in filters.
+        raise ApiError(400, "invalid", "Invalid input.", f"Invalid filter provided: datetime {value} must not be quoted", parameter)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid", "Invalid input.", f"Invalid datetime {value!r} in filter", parameter) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- filter grammar: op(field,value) joined by and(...) or top-level commas --------------------------------
+def _split_args(text: str) -> list[str]:
+    args, depth, quote, cur = [], 0, "", ""
+    for ch in text:
+        if quote:
+            cur += ch
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    if cur.strip():
+        args.append(cur.strip())
+    return args
+
+
+def parse_filter(text: str, op_name: str) -> list[tuple[str, str, str]]:
+    """Parse into (operator, field, raw value) conditions, all AND-ed; validates against the allowed pairs."""
+    conditions: list[tuple[str, str, str]] = []
+    for part in _split_args(text):
+        m = re.fullmatch(r"([a-z-]+)\((.*)\)", part, re.S)
+        if not m:
+            raise ApiError(400, "invalid", "Invalid input.", f"Invalid filter provided: {part!r}", "filter")
+        operator, inner = m.group(1), m.group(2)
+        if operator == "and":
+            conditions += parse_filter(inner, op_name)
+            continue
+        args = _split_args(inner)
+        if len(args) != 2:
+            raise ApiError(400, "invalid", "Invalid input.", f"Invalid filter provided: {part!r}", "filter")
+        field, value = args
+        allowed = FILTERS.get(op_name, {})
+        if field not in allowed or operator not in allowed[field]:
+            raise ApiError(400, "invalid", "Invalid input.", f"'{operator}' is not a valid operator for '{field}' on this endpoint", "filter")
+        if field in DATETIME_FIELDS:
+            parse_time(value)
+        conditions.append((operator, field, value))
+    return conditions
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def matches(conditions: list[tuple[str, str, str]], getter: Any) -> bool:
+    for operator, field, raw in conditions:
+        actual = getter(field)
+        if field in DATETIME_FIELDS:
+            value: Any = parse_time(raw)
+        elif operator == "any":
+            value = [_unquote(v) for v in _split_args(raw.strip()[1:-1])]
+        elif raw in ("true", "false"):
+            value = raw == "true"
+        else:
+            value = _unquote(raw)
+        if actual is None:
+            return False
+        ok = {
+            "equals": lambda a, v: a == v,
+            "any": lambda a, v: a in v,
+            "greater-than": lambda a, v: a > v,
+            "greater-or-equal": lambda a, v: a >= v,
+            "less-than": lambda a, v: a < v,
+            "less-or-equal": lambda a, v: a <= v,
+        }[operator](actual, value)
+        if not ok:
+            return False
+    return True
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    app = FastAPI(title="Klaviyo sandbox")
+    store = state.provider_store("klaviyo")
+    store.setdefault("rate_scale", 1.0)
+    store.setdefault("windows", {})
+    store.setdefault("imported", {})
+    store.setdefault("jobs", {})
+    store.setdefault("grants", {})
+    store.setdefault("codes", {})
+    store.setdefault("access", {})
+    store.setdefault("refresh", {})
+    store.setdefault("requests", deque(maxlen=20_000))
+    stats = state.stats["klaviyo"]
+
+    def kw() -> KlaviyoWorld:
+        return state.world.extension("klaviyo")
+
+    # --- cross-cutting checks ---------------------------------------------------------------------------
+    def check(request: Request, op: str) -> dict[str, str]:
+        with state.lock:
+            stats.by_route[op] += 1
+            store["requests"].append({"op": op, "method": request.method, "path": request.url.path,
+                                      "query": dict(request.query_params), "headers": {k.lower(): v for k, v in request.headers.items()},
+                                      "at": time.time()})
+        revision = request.headers.get("revision")
+        if not revision:
+            raise ApiError(400, "invalid", "Invalid input.", "The revision header is required. Set it to a valid API revision.", "revision")
+        if revision.split(".")[0] not in GA_REVISIONS:
+            raise ApiError(400, "invalid", "Invalid input.", f"Invalid revision: {revision!r} is not a valid API revision.", "revision")
+        authenticate(request)
+        return rate_limit(op)
+
+    def authenticate(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        if header.startswith("Klaviyo-API-Key "):
+            if header.split(" ", 1)[1] == SANDBOX_CREDENTIALS["api_key"]:
+                return
+            raise ApiError(401, "authentication_failed", "Incorrect authentication credentials.", "Incorrect authentication credentials.")
+        if header.startswith("Bearer "):
+            token = header.split(" ", 1)[1]
+            with state.lock:
+                record = store["access"].get(token)
+                if record is None or store["grants"][record["grant"]]["revoked"]:
+                    raise ApiError(401, "authentication_failed", "Incorrect authentication credentials.", "Invalid or revoked access token.")
+                if record["expires_at"] <= time.time():
+                    raise ApiError(401, "authentication_failed", "Incorrect authentication credentials.", "Access token has expired.")
+                _retire_predecessor(record.get("from_refresh"))
+            return
+        raise ApiError(401, "not_authenticated", "Authentication credentials were not provided.", "Missing or invalid authorization scheme. Please use Klaviyo-API-Key or Bearer.")
+
+    def rate_limit(op: str) -> dict[str, str]:
+        burst, steady = LIMITS[op]
+        scale = float(store["rate_scale"])
+        with state.lock:
+            key = (op, scale)
+            if key not in store["windows"]:
+                store["windows"][key] = (WindowCounter(max(1, math.floor(burst * scale)), 1.0), WindowCounter(max(1, math.floor(steady * scale)), 60.0))
+            second, minute = store["windows"][key]
+        ok_s, reset_s, _ = second.hit()
+        ok_m, reset_m, remaining = minute.hit()
+        if not (ok_s and ok_m):
+            wait = max(1, math.ceil(reset_s if not ok_s else reset_m))
+            with state.lock:
+                stats.throttled += 1
+                stats.extra[f"throttled:{op}"] += 1
+            raise ApiError(429, "throttled", "Request was throttled.", f"Request was throttled. Expected available in {wait} second{'s' if wait > 1 else ''}.",
+                           headers={"Retry-After": str(wait)})
+        return {"RateLimit-Limit": str(minute.limit), "RateLimit-Remaining": str(remaining), "RateLimit-Reset": str(math.ceil(reset_m))}
+
+    def page_params(request: Request, op: str) -> tuple[int, int]:
+        raw = request.query_params.get("page[size]")
+        size = PAGE_DEFAULT[op]
+        if raw is not None:
+            try:
+                size = int(raw)
+            except ValueError as exc:
+                raise ApiError(400, "invalid", "Invalid input.", "page[size] must be an integer", "page[size]") from exc
+            if not 1 <= size <= PAGE_MAX[op]:
+                raise ApiError(400, "invalid", "Invalid input.", f"page[size] must be between 1 and {PAGE_MAX[op]}", "page[size]")
+        cursor = request.query_params.get("page[cursor]")
+        offset = 0
+        if cursor:
+            try:
+                offset = int(base64.urlsafe_b64decode(cursor.encode()).decode().split(":")[1])
+            except Exception as exc:
+                raise ApiError(400, "invalid", "Invalid input.", "Invalid page cursor", "page[cursor]") from exc
+        return size, offset
+
+    def paged(request: Request, op: str, items: list[Any], render: Any, headers: dict[str, str], included: Any = None) -> JSONResponse:
+        size, offset = page_params(request, op)
+        page = items[offset: offset + size]
+        links: dict[str, str] = {"self": str(request.url)}
+        params = dict(request.query_params)
+        if offset + size < len(items):
+            params["page[cursor]"] = base64.urlsafe_b64encode(f"bz:{offset + size}".encode()).decode()
+            links["next"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(params)}"
+        if offset > 0:
+            params["page[cursor]"] = base64.urlsafe_b64encode(f"bz:{max(0, offset - size)}".encode()).decode()
+            links["prev"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(params)}"
+        body: dict[str, Any] = {"data": [render(x) for x in page], "links": links}
+        if included is not None:
+            body["included"] = included(page)
+        return JSONResponse(body, headers=headers, media_type=JSONAPI)
+
+    def conditions(request: Request, op: str, required: bool = False) -> list[tuple[str, str, str]]:
+        text = request.query_params.get("filter")
+        if not text:
+            if required:
+                raise ApiError(400, "invalid", "Invalid input.", "A channel filter is required, e.g. filter=equals(messages.channel,'email')", "filter")
+            return []
+        return parse_filter(text, op)
+
+    def sort_key(request: Request, allowed: set[str], default: str) -> tuple[str, bool]:
+        sort = request.query_params.get("sort", default)
+        if sort.lstrip("-") not in allowed:
+            raise ApiError(400, "invalid", "Invalid input.", f"Invalid sort field {sort!r}", "sort")
+        return sort.lstrip("-"), sort.startswith("-")
+
+    def base(request: Request) -> str:
+        # Object links carry the mount prefix (`/klaviyo`), as Klaviyo's carry its host.
+        return f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
+
+    def rel(request: Request, kind: str, parent: str, pid: str, data: Any) -> dict[str, Any]:
+        url = f"{base(request)}/api/{parent}/{pid}"
+        return {"data": data, "links": {"self": f"{url}/relationships/{kind}", "related": f"{url}/{kind}"}}
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    # --- renderers --------------------------------------------------------------------------------------
+    def render_profile(request: Request, p: Profile, subscriptions: bool, now: datetime, joined: datetime | None = None) -> dict[str, Any]:
+        c = p.customer
+        imported = store["imported"].get(p.email, {})
+        attrs: dict[str, Any] = {
+            "email": p.email,
+            "phone_number": c.phone,
+            "external_id": None,
+            "first_name": c.first_name,
+            "last_name": c.last_name,
+            "organization": None,
+            "locale": "en-US",
+            "title": None,
+            "image": None,
+            "created": iso(p.created),
+            "updated": iso(profile_updated(p, now)),
+            "last_event_date": None,
+            "location": {"address1": None, "address2": None, "city": c.city, "country": c.country, "latitude": None,
+                         "longitude": None, "region": c.province, "zip": c.zip, "timezone": None, "ip": None},
+            "properties": {},
+        }
+        for key in ("first_name", "last_name", "phone_number", "external_id"):
+            if key in imported.get("attributes", {}):
+                attrs[key] = imported["attributes"][key]
+        if imported.get("attributes", {}).get("location"):
+            attrs["location"] = {**attrs["location"], **imported["attributes"]["location"]}
+        attrs["properties"] = {**imported.get("attributes", {}).get("properties", {})}
+        if subscriptions:
+            attrs["subscriptions"] = render_subscriptions(p, now)
+        if joined is not None:
+            attrs["joined_group_at"] = iso(joined)
+        return {"type": "profile", "id": p.id, "attributes": attrs, "relationships": {}, "links": {"self": f"{base(request)}/api/profiles/{p.id}/"}}
+
+    def render_subscriptions(p: Profile, now: datetime) -> dict[str, Any]:
+        supp = [(t, r) for t, r in p.suppressions if t <= now]
+        unsub = next((t for t, r in supp if r == "UNSUBSCRIBE"), None)
+        if unsub is not None:
+            consent, consent_at = "UNSUBSCRIBED", unsub
+        elif p.subscribed_at is not None and p.subscribed_at <= now:
+            consent, consent_at = "SUBSCRIBED", p.subscribed_at
+        else:
+            consent, consent_at = "NEVER_SUBSCRIBED", None
+        marketing = {
+            "can_receive_email_marketing": consent == "SUBSCRIBED" and not supp,
+            "consent": consent,
+            "consent_timestamp": iso(consent_at),
+            "last_updated": iso(max([t for t, _ in supp] + ([consent_at] if consent_at else []), default=p.created)),
+            "method": "SHOPIFY" if consent_at else None,
+            "method_detail": "",
+            "custom_method_detail": None,
+            "double_optin": False,
+            "suppression": [{"reason": r, "timestamp": iso(t)} for t, r in supp],
+            "list_suppressions": [],
+        }
+        return {"email": {"marketing": marketing}, "sms": None, "mobile_push": None}
+
+    def profile_updated(p: Profile, now: datetime) -> datetime:
+        stamp = kw().profile_updated(p, now)
+        imported_at = store["imported"].get(p.email, {}).get("updated")
+        return max(stamp, imported_at) if imported_at else stamp
+
+    # --- metrics ----------------------------------------------------------------------------------------
+    @app.get("/api/metrics")
+    @app.get("/api/metrics/")
+    async def get_metrics(request: Request) -> Response:
+        headers = check(request, "get_metrics")
+        data = [{"type": "metric", "id": m.id, "attributes": {"name": m.name, "created": iso(m.created), "updated": iso(m.created),
+                 "integration": m.integration}, "relationships": {}, "links": {"self": f"{base(request)}/api/metrics/{m.id}/"}} for m in kw().metrics]
+        return JSONResponse({"data": data, "links": {"self": str(request.url)}}, headers=headers, media_type=JSONAPI)
+
+    # --- campaigns --------------------------------------------------------------------------------------
+    def render_message(request: Request, msg: Any, now: datetime) -> dict[str, Any]:
+        c = next(c for c in kw().campaigns if c.id == msg.campaign_id)
+        return {
+            "type": "campaign-message", "id": msg.id,
+            "attributes": {
+                "definition": {"channel": "email", "label": msg.name, "content": {"subject": msg.subject, "preview_text": "",
+                               "from_email": "hello@northwind.example", "from_label": "Northwind Roasters", "reply_to_email": None,
+                               "cc_email": None, "bcc_email": None}},
+                "send_times": [{"datetime": iso(c.send_time), "is_local": False}],
+                "created_at": iso(msg.created), "updated_at": iso(c.updated_at(now)),
+            },
+            "relationships": {"campaign": rel(request, "campaign", "campaign-messages", msg.id, {"type": "campaign", "id": c.id})},
+            "links": {"self": f"{base(request)}/api/campaign-messages/{msg.id}/"},
+        }
+
+    @app.get("/api/campaigns")
+    @app.get("/api/campaigns/")
+    async def get_campaigns(request: Request) -> Response:
+        headers = check(request, "get_campaigns")
+        conds = conditions(request, "get_campaigns", required=True)
+        channel = next((_unquote(v) for op, f, v in conds if f == "messages.channel"), None)
+        if channel is None:
+            raise ApiError(400, "invalid", "Invalid input.", "A channel filter is required, e.g. filter=equals(messages.channel,'email')", "filter")
+        now = state.world.now
+        visible = [c for c in kw().campaigns if c.created_at <= now]
+
+        def field(c: Any, name: str) -> Any:
+            return {"messages.channel": "email", "updated_at": c.updated_at(now), "created_at": c.created_at, "archived": False}[name]
+
+        items = [c for c in visible if matches(conds, lambda f, c=c: field(c, f))]
+        key, desc = sort_key(request, {"created_at", "updated_at", "id", "name", "scheduled_at"}, "updated_at")
+        items.sort(key=lambda c: (field(c, key) if key in ("updated_at", "created_at") else getattr(c, key if key != "scheduled_at" else "send_time"), c.id), reverse=desc)
+        include = request.query_params.get("include", "")
+
+        def render(c: Any) -> dict[str, Any]:
+            return {
+                "type": "campaign", "id": c.id,
+                "attributes": {
+                    "name": c.name, "status": c.status(now), "archived": False,
+                    "audiences": {"included": [c.list_id], "excluded": []},
+                    "send_options": {"use_smart_sending": True},
+                    "tracking_options": {"add_tracking_params": False, "custom_tracking_params": None, "is_tracking_clicks": True, "is_tracking_opens": True},
+                    "send_strategy": {"method": "static", "datetime": iso(c.send_time), "options": None},
+                    "created_at": iso(c.created_at), "scheduled_at": iso(c.created_at), "updated_at": iso(c.updated_at(now)),
+                    "send_time": iso(c.send_time) if c.send_time <= now else None,
+                },
+                "relationships": {"campaign-messages": rel(request, "campaign-messages", "campaigns", c.id, [{"type": "campaign-message", "id": c.message.id}])},
+                "links": {"self": f"{base(request)}/api/campaigns/{c.id}/"},
+            }
+
+        included = (lambda page: [render_message(request, c.message, now) for c in page]) if "campaign-messages" in include else None
+        return paged(request, "get_campaigns", items, render, headers, included)
+
+    @app.get("/api/campaigns/{campaign_id}/campaign-messages")
+    async def get_messages_for_campaign(request: Request, campaign_id: str) -> Response:
+        headers = check(request, "get_messages_for_campaign")
+        campaign = next((c for c in kw().campaigns if c.id == campaign_id and c.created_at <= state.world.now), None)
+        if campaign is None:
+            raise ApiError(404, "not_found", "Not found.", f"Campaign {campaign_id} not found")
+        return JSONResponse({"data": [render_message(request, campaign.message, state.world.now)], "links": {"self": str(request.url)}},
+                            headers=headers, media_type=JSONAPI)
+
+    # --- flows ------------------------------------------------------------------------------------------
+    @app.get("/api/flows")
+    @app.get("/api/flows/")
+    async def get_flows(request: Request) -> Response:
+        headers = check(request, "get_flows")
+        conds = conditions(request, "get_flows")
+        fields = {"updated": lambda f: f.updated, "archived": lambda f: False}
+        items = [f for f in kw().flows if f.created <= state.world.now and matches(conds, lambda name, f=f: fields[name](f))]
+        key, desc = sort_key(request, {"created", "updated", "id", "name"}, "updated")
+        items.sort(key=lambda f: (getattr(f, key), f.id), reverse=desc)
+
+        def render(f: Any) -> dict[str, Any]:
+            return {"type": "flow", "id": f.id,
+                    "attributes": {"name": f.name, "status": "live", "archived": False, "created": iso(f.created), "updated": iso(f.updated), "trigger_type": f.trigger_type},
+                    "relationships": {"flow-actions": rel(request, "flow-actions", "flows", f.id, [{"type": "flow-action", "id": a.id} for a in f.actions])},
+                    "links": {"self": f"{base(request)}/api/flows/{f.id}/"}}
+
+        return paged(request, "get_flows", items, render, headers)
+
+    @app.get("/api/flows/{flow_id}/flow-actions")
+    async def get_actions_for_flow(request: Request, flow_id: str) -> Response:
+        headers = check(request, "get_actions_for_flow")
+        flow = next((f for f in kw().flows if f.id == flow_id), None)
+        if flow is None:
+            raise ApiError(404, "not_found", "Not found.", f"Flow {flow_id} not found")
+
+        def render(a: Any) -> dict[str, Any]:
+            return {"type": "flow-action", "id": a.id,
+                    "attributes": {"action_type": "SEND_EMAIL", "status": "live", "created": iso(a.created), "updated": iso(a.created),
+                                   "settings": {}, "tracking_options": None, "send_options": None,
+                                   "render_options": None},
+                    "relationships": {"flow": rel(request, "flow", "flow-actions", a.id, {"type": "flow", "id": flow.id}),
+                                      "flow-messages": rel(request, "flow-messages", "flow-actions", a.id, [{"type": "flow-message", "id": a.message.id}])},
+                    "links": {"self": f"{base(request)}/api/flow-actions/{a.id}/"}}
+
+        return paged(request, "get_actions_for_flow", flow.actions, render, headers)
+
+    @app.get("/api/flow-actions/{action_id}/flow-messages")
+    async def get_flow_action_messages(request: Request, action_id: str) -> Response:
+        headers = check(request, "get_flow_action_messages")
+        action = next((a for f in kw().flows for a in f.actions if a.id == action_id), None)
+        if action is None:
+            raise ApiError(404, "not_found", "Not found.", f"Flow action {action_id} not found")
+
+        def render(msg: Any) -> dict[str, Any]:
+            return {"type": "flow-message", "id": msg.id,
+                    "attributes": {"name": msg.name, "channel": "email", "content": {"subject": msg.subject}, "created": iso(msg.created), "updated": iso(msg.created)},
+                    "relationships": {"flow-action": rel(request, "flow-action", "flow-messages", msg.id, {"type": "flow-action", "id": action.id})},
+                    "links": {"self": f"{base(request)}/api/flow-messages/{msg.id}/"}}
+
+        return paged(request, "get_flow_action_messages", [action.message], render, headers)
+
+    # --- events -----------------------------------------------------------------------------------------
+    @app.get("/api/events")
+    @app.get("/api/events/")
+    async def get_events(request: Request) -> Response:
+        headers = check(request, "get_events")
+        conds = conditions(request, "get_events")
+        world = kw()
+        metric_ids = {m.name: m.id for m in world.metrics}
+        key, desc = sort_key(request, {"datetime", "timestamp"}, "datetime")
+        now = state.world.now
+
+        def field(e: Any, name: str) -> Any:
+            return {"metric_id": metric_ids[e.metric], "profile_id": e.profile_id, "datetime": e.datetime}[name]
+
+        items = [e for e in world.events if e.datetime <= now and matches(conds, lambda f, e=e: field(e, f))]
+        if desc:
+            items = items[::-1]
+
+        def render(e: Any) -> dict[str, Any]:
+            return {"type": "event", "id": e.id,
+                    "attributes": {"timestamp": int(e.datetime.timestamp()), "event_properties": e.properties, "datetime": iso(e.datetime), "uuid": str(uuid.UUID(hashlib.md5(e.id.encode()).hexdigest()))},
+                    "relationships": {"profile": rel(request, "profile", "events", e.id, {"type": "profile", "id": e.profile_id}),
+                                      "metric": rel(request, "metric", "events", e.id, {"type": "metric", "id": metric_ids[e.metric]})},
+                    "links": {"self": f"{base(request)}/api/events/{e.id}/"}}
+
+        return paged(request, "get_events", items, render, headers)
+
+    # --- profiles ---------------------------------------------------------------------------------------
+    def all_profiles(now: datetime) -> list[Profile]:
+        world = kw()
+        visible = [p for p in world.profiles if p.created <= now]
+        known = {p.email for p in visible}
+        for email, rec in store["imported"].items():
+            if email not in known and "profile" in rec:
+                visible.append(rec["profile"])
+        return visible
+
+    @app.get("/api/profiles")
+    @app.get("/api/profiles/")
+    async def get_profiles(request: Request) -> Response:
+        headers = check(request, "get_profiles")
+        conds = conditions(request, "get_profiles")
+        now = state.world.now
+        subs = "subscriptions" in request.query_params.get("additional-fields[profile]", "")
+        key, desc = sort_key(request, {"created", "updated", "id", "email"}, "id")
+        rows = []
+        for p in all_profiles(now):
+            updated = profile_updated(p, now)
+            values = {"updated": updated, "created": p.created, "email": p.email, "id": p.id}
+            if matches(conds, values.get):
+                rows.append((values[key], p.id, p))
+        rows.sort(key=lambda r: (r[0], r[1]), reverse=desc)
+        return paged(request, "get_profiles", [r[2] for r in rows], lambda p: render_profile(request, p, subs, now), headers)
+
+    # --- lists and segments -----------------------------------------------------------------------------
+    def render_group(request: Request, g: Group, now: datetime, with_count: bool) -> dict[str, Any]:
+        attrs: dict[str, Any] = {"name": g.name, "created": iso(g.created), "updated": iso(g.updated)}
+        if g.kind == "segment":
+            attrs.update({"definition": None, "is_active": True, "is_processing": False, "is_starred": False})
+        else:
+            attrs["opt_in_process"] = "single_opt_in"
+        if with_count:
+            attrs["profile_count"] = len(group_members(g, now))
+        plural = "segments" if g.kind == "segment" else "lists"
+        return {"type": g.kind, "id": g.id, "attributes": attrs, "relationships": {}, "links": {"self": f"{base(request)}/api/{plural}/{g.id}/"}}
+
+    def group_members(g: Group, now: datetime) -> list[tuple[Profile, datetime]]:
+        profiles = kw().profiles_by_id
+        out = [(profiles[pid], t) for pid, t in g.members if t <= now and profiles[pid].created <= now]
+        out.sort(key=lambda m: (m[1], m[0].id))
+        return out
+
+    def group_routes(kind: str) -> None:
+        plural = "segments" if kind == "segment" else "lists"
+
+        async def list_groups(request: Request) -> Response:
+            op = f"get_{plural}"
+            headers = check(request, op)
+            conds = conditions(request, op)
+            now = state.world.now
+            items = [g for g in kw().groups if g.kind == kind and g.created <= now and matches(conds, lambda f, g=g: getattr(g, f))]
+            return paged(request, op, items, lambda g: render_group(request, g, now, False), headers)
+
+        async def get_group(request: Request, group_id: str) -> Response:
+            with_count = "profile_count" in request.query_params.get(f"additional-fields[{kind}]", "")
+            headers = check(request, "profile_count" if with_count else f"get_{kind}")
+            g = kw().groups_by_id.get(group_id)
+            if g is None or g.kind != kind:
+                raise ApiError(404, "not_found", "Not found.", f"{kind.title()} {group_id} not found")
+            return JSONResponse({"data": render_group(request, g, state.world.now, with_count), "links": {"self": str(request.url)}}, headers=headers, media_type=JSONAPI)
+
+        async def members(request: Request, group_id: str) -> Response:
+            op = f"get_profiles_for_{kind}"
+            headers = check(request, op)
+            g = kw().groups_by_id.get(group_id)
+            if g is None or g.kind != kind:
+                raise ApiError(404, "not_found", "Not found.", f"{kind.title()} {group_id} not found")
+            conds = conditions(request, op)
+            now = state.world.now
+            subs = "subscriptions" in request.query_params.get("additional-fields[profile]", "")
+            items = [(p, t) for p, t in group_members(g, now) if matches(conds, lambda f, t=t: t)]
+            return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers)
+
+        app.add_api_route(f"/api/{plural}", list_groups, methods=["GET"])
+        app.add_api_route(f"/api/{plural}/", list_groups, methods=["GET"], include_in_schema=False)
+        app.add_api_route(f"/api/{plural}/{{group_id}}", get_group, methods=["GET"])
+        app.add_api_route(f"/api/{plural}/{{group_id}}/profiles", members, methods=["GET"])
+
+    group_routes("segment")
+    group_routes("list")
+
+    # --- bulk profile import jobs ------------------------------------------------------------------------
+    def render_job(request: Request, job: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "profile-bulk-import-job", "id": job["id"],
+                "attributes": {"status": job["status"], "created_at": iso(job["created_at"]), "total_count": job["total"],
+                               "completed_count": job["completed"], "failed_count": job["failed"],
+                               "completed_at": iso(job.get("completed_at")), "expires_at": iso(job["created_at"] + timedelta(days=7)),
+                               "started_at": iso(job.get("started_at"))},
+                "relationships": {}, "links": {"self": f"{base(request)}/api/profile-bulk-import-jobs/{job['id']}/"}}
+
+    def row_error(row: Any) -> str | None:
+        if not isinstance(row, dict) or row.get("type") != "profile" or not isinstance(row.get("attributes"), dict):
+            return "Each profile must be an object with type 'profile' and attributes."
+        attrs = row["attributes"]
+        if "subscriptions" in attrs:
+            return "Subscriptions cannot be set through profile import; use the subscribe endpoint."
+        email, phone = attrs.get("email"), attrs.get("phone_number")
+        if not email and not phone and not attrs.get("external_id"):
+            return "One of email, phone_number or external_id is required."
+        if email is not None and not EMAIL_RE.match(str(email)):
+            return f"Invalid email address: {email!r}"
+        if phone is not None and not E164_RE.match(str(phone)):
+            return f"Invalid phone number {phone!r}: must be E.164."
+        return None
+
+    @app.post("/api/profile-bulk-import-jobs")
+    @app.post("/api/profile-bulk-import-jobs/")
+    async def bulk_import_profiles(request: Request) -> Response:
+        headers = check(request, "bulk_import_profiles")
+        raw = await request.body()
+        if len(raw) > 5 * 1024 * 1024:
+            raise ApiError(413, "payload_too_large", "Payload too large.", "The maximum allowed payload size is 5MB.")
+        try:
+            body = json.loads(raw)
+            data = body["data"]
+            assert data["type"] == "profile-bulk-import-job"
+            rows = data["attributes"]["profiles"]["data"]
+            assert isinstance(rows, list)
+        except Exception as exc:
+            raise ApiError(400, "invalid", "Invalid input.", "Body must be a profile-bulk-import-job document.") from exc
+        if not rows or len(rows) > 10_000:
+            raise ApiError(400, "invalid", "Invalid input.", "A bulk import job accepts between 1 and 10,000 profiles.")
+        now = state.world.now
+        job = {"id": kid("job", uuid.uuid4()), "status": "queued", "created_at": now, "rows": rows, "total": len(rows),
+               "completed": 0, "failed": 0, "errors": [], "polls": 0}
+        with state.lock:
+            store["jobs"][job["id"]] = job
+            stats.extra["import_jobs"] += 1
+            stats.extra["import_rows"] += len(rows)
+        return JSONResponse({"data": render_job(request, job)}, status_code=202, headers=headers, media_type=JSONAPI)
+
+    def advance_job(job: dict[str, Any]) -> None:
+        """Jobs complete asynchronously: queued -> processing on the first poll, complete on the second."""
+        job["polls"] += 1
+        now = state.world.now
+        if job["status"] == "queued":
+            job["status"], job["started_at"] = "processing", now
+            return
+        if job["status"] != "processing":
+            return
+        world = kw()
+        for i, row in enumerate(job["rows"]):
+            error = row_error(row)
+            if error:
+                job["failed"] += 1
+                job["errors"].append({"type": "import-error", "id": str(uuid.uuid4()),
+                                      "attributes": {"code": "invalid", "title": "Invalid input.", "detail": error,
+                                                     "source": {"pointer": f"/data/attributes/profiles/data/{i}"}, "original_payload": row}})
+                continue
+            attrs = row["attributes"]
+            email = attrs.get("email")
+            record = store["imported"].setdefault(email, {})
+            record["attributes"] = {**record.get("attributes", {}), **{k: v for k, v in attrs.items() if k != "properties"}}
+            record["attributes"]["properties"] = {**record.get("attributes", {}).get("properties", {}), **(attrs.get("properties") or {})}
+            record["updated"] = now
+            if email not in world.profiles_by_email and "profile" not in record:
+                from sandbox.world.core import Customer
+
+                loc = attrs.get("location") or {}
+                customer = Customer(0, attrs.get("first_name") or "", attrs.get("last_name") or "", email, attrs.get("phone_number"),
+                                    loc.get("city") or "", loc.get("region") or "", "", loc.get("country") or "", "", loc.get("zip") or "",
+                                    now, False, [], now, "casual")
+                record["profile"] = Profile(kid("imported", email), customer, now, None)
+            job["completed"] += 1
+            stats.extra["profiles_upserted"] += 1
+        job["rows"] = []
+        job["status"], job["completed_at"] = "complete", now
+
+    @app.get("/api/profile-bulk-import-jobs/{job_id}")
+    async def get_bulk_import_profiles_job(request: Request, job_id: str) -> Response:
+        headers = check(request, "get_bulk_import_profiles_job")
+        with state.lock:
+            job = store["jobs"].get(job_id)
+            if job is None:
+                raise ApiError(404, "not_found", "Not found.", f"Job {job_id} not found")
+            advance_job(job)
+            return JSONResponse({"data": render_job(request, job), "links": {"self": str(request.url)}}, headers=headers, media_type=JSONAPI)
+
+    @app.get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
+    async def get_errors_for_bulk_import_profiles_job(request: Request, job_id: str) -> Response:
+        headers = check(request, "get_errors_for_bulk_import_profiles_job")
+        job = store["jobs"].get(job_id)
+        if job is None:
+            raise ApiError(404, "not_found", "Not found.", f"Job {job_id} not found")
+        return paged(request, "get_errors_for_bulk_import_profiles_job", job["errors"], lambda e: e, headers)
+
+    # --- OAuth ------------------------------------------------------------------------------------------
+    def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+    def _retire_predecessor(refresh_token: str | None) -> None:
+        """Once the new token is used, the refresh token it replaced stops working (end of the grace)."""
+        if refresh_token and refresh_token in store["refresh"]:
+            store["refresh"][refresh_token]["valid"] = False
+
+    def issue(grant: str, predecessor: str | None) -> dict[str, Any]:
+        access, refresh = "kat_" + secrets.token_urlsafe(24), "krt_" + secrets.token_urlsafe(32)
+        store["access"][access] = {"grant": grant, "expires_at": time.time() + float(store.get("access_ttl", ACCESS_TTL_SECONDS)), "from_refresh": predecessor}
+        store["refresh"][refresh] = {"grant": grant, "valid": True, "predecessor": predecessor}
+        stats.extra["oauth_tokens_issued"] += 1
+        return {"access_token": access, "token_type": "Bearer", "expires_in": int(store.get("access_ttl", ACCESS_TTL_SECONDS)),
+                "refresh_token": refresh, "scope": store["grants"][grant]["scope"]}
+
+    def client_ok(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Basic "):
+            return False
+        try:
+            cid, secret = base64.b64decode(header[6:]).decode().split(":", 1)
+        except Exception:
+            return False
+        return cid == SANDBOX_CREDENTIALS["client_id"] and secret == SANDBOX_CREDENTIALS["client_secret"]
+
+    @app.get("/oauth/authorize")
+    async def authorize(request: Request) -> Response:
+        q = request.query_params
+        if q.get("client_id") != SANDBOX_CREDENTIALS["client_id"] or q.get("response_type") != "code":
+            return oauth_error("invalid_request", "Unknown client_id or response_type must be 'code'.")
+        if q.get("code_challenge_method") != "S256" or not q.get("code_challenge"):
+            return oauth_error("invalid_request", "PKCE with code_challenge_method=S256 is required.")
+        code = secrets.token_urlsafe(16)
+        with state.lock:
+            store["codes"][code] = {"challenge": q["code_challenge"], "redirect_uri": q.get("redirect_uri"), "scope": q.get("scope", "")}
+        # The sandbox user consents at once.
+        return RedirectResponse(f"{q.get('redirect_uri')}?{urlencode({'code': code, 'state': q.get('state', '')})}", status_code=302)
+
+    @app.post("/oauth/token")
+    async def token(request: Request) -> Response:
+        with state.lock:
+            stats.by_route["oauth_token"] += 1
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return oauth_error("invalid_request", "Request body must be application/x-www-form-urlencoded.")
+        if not client_ok(request):
+            return oauth_error("invalid_client", "Client authentication failed.", 401)
+        form = await request.form()
+        grant_type = form.get("grant_type")
+        with state.lock:
+            if grant_type == "authorization_code":
+                rec = store["codes"].pop(str(form.get("code")), None)
+                if rec is None:
+                    return oauth_error("invalid_grant", "Authorization code is invalid or was already used.")
+                verifier = str(form.get("code_verifier", ""))
+                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                if challenge != rec["challenge"]:
+                    return oauth_error("invalid_grant", "Invalid code verifier.")
+                if form.get("redirect_uri") != rec["redirect_uri"]:
+                    return oauth_error("invalid_grant", "redirect_uri does not match the authorization request.")
+                grant = str(uuid.uuid4())
+                store["grants"][grant] = {"revoked": False, "scope": rec["scope"]}
+                return JSONResponse(issue(grant, None))
+            if grant_type == "refresh_token":
+                old = str(form.get("refresh_token", ""))
+                rec = store["refresh"].get(old)
+                if rec is None or not rec["valid"] or store["grants"][rec["grant"]]["revoked"]:
+                    return oauth_error("invalid_grant", "Refresh token is invalid, expired or revoked.")
+                _retire_predecessor(rec.get("predecessor"))
+                stats.extra["oauth_refreshes"] += 1
+                return JSONResponse(issue(rec["grant"], old))
+        return oauth_error("unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
+
+    @app.post("/oauth/revoke")
+    async def revoke(request: Request) -> Response:
+        if not client_ok(request):
+            return oauth_error("invalid_client", "Client authentication failed.", 401)
+        form = await request.form()
+        tok = str(form.get("token", ""))
+        with state.lock:
+            rec = store["refresh"].get(tok) or store["access"].get(tok)
+            if rec is not None:
+                store["grants"][rec["grant"]]["revoked"] = True
+        return Response(status_code=200)
+
+    return app
