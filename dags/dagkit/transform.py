@@ -55,7 +55,7 @@ def dbt_vars() -> dict[str, str]:
 
 
 def publish_tiles(**context: Any) -> dict[str, Any]:
-    """Task body: copy marts + tiles into `tiles.duckdb` (atomic swap) while no dbt process writes the warehouse."""
+    """Task body: copy marts + tiles into `bi.duckdb` (atomic swap) while no dbt process writes the warehouse."""
     from dagkit.locks import WAREHOUSE_LOCK, duckdb_locks
     from pipelines.transform import publish
 

@@ -1,6 +1,6 @@
 """Reverse sync: Shopify customers -> Klaviyo profiles, through bulk profile import jobs.
 
-Reads `marts.dim_customers` from the published BI copy (`tiles.duckdb`, read-only), builds one profile per
+Reads `marts.dim_customers` from the published BI copy (`bi.duckdb`, read-only), builds one profile per
 customer (email, phone, names, location, and computed properties: orders count, total spent, lifecycle stage),
 and sends only profiles whose content changed since they were last sent: a SHA-256 of each payload is kept in
 `raw_klaviyo.profile_sync_log` (merge on email, written by dlt, readable by dbt), with the job id, the status and
