@@ -195,7 +195,8 @@ def source(config: ProviderConfig) -> list[DltResource]:
                     yield dlt.mark.with_table_name({"id": g["id"], "group_type": kind, "name": a.get("name"), "created": _ts(a.get("created")),
                                                     "updated": _ts(a.get("updated")), "is_active": a.get("is_active")}, "groups")
                     detail = get_one(client, f"/api/{plural}/{g['id']}", {f"additional-fields[{kind}]": "profile_count"})
-                    yield dlt.mark.with_table_name({"id": f"{g['id']}@{taken_at.isoformat()}", "group_id": g["id"], "group_type": kind,
+                    # One snapshot per group and day: re-runs on the same day replace it instead of adding rows.
+                    yield dlt.mark.with_table_name({"id": f"{g['id']}@{taken_at.date().isoformat()}", "group_id": g["id"], "group_type": kind,
                                                     "profile_count": detail["attributes"].get("profile_count"), "taken_at": taken_at},
                                                    "group_profile_counts")
 
