@@ -3,11 +3,17 @@
 Both resources are incremental on `updatedAt` (search `updated_at:>='<cursor>'`, sorted by UPDATED_AT ascending)
 and merged on `id` into `raw_shopify`. Refunds and fulfilment changes bump an order's `updatedAt`, so a re-read of
 changed orders replaces their nested line items and refunds too (dlt merge replaces child rows of merged parents).
+
+Interval reload (Airflow backfills, see `dags/dagkit/extract.py`): with options `interval_start` / `interval_end`
+both resources read exactly the records updated in `[start, end)` (`updated_at:>='start' AND updated_at:<'end'`).
+The incremental gets an `end_value`, which makes dlt treat it as stateless: the saved cursor does not move, so the
+next scheduled run continues where it would have.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -84,8 +90,35 @@ ORDER_COLUMNS: dict[str, Any] = {
 }
 
 
-def _since(cursor: Any) -> str:
-    return f"updated_at:>='{cursor}'"
+# A backfill run honours `interval_start` / `interval_end` (the DAG contract in dags/dagkit/extract.py).
+SUPPORTS_INTERVAL_RELOAD = True
+
+
+def _since(cursor: Any, until: Any = None) -> str:
+    query = f"updated_at:>='{cursor}'"
+    return f"{query} AND updated_at:<'{until}'" if until else query
+
+
+def _iso_utc(value: str, name: str) -> str:
+    """An option timestamp as Shopify's `2026-10-01T00:00:00Z`, the same form as the `updatedAt` cursor values."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"shopify: option {name}={value!r} is not an ISO 8601 timestamp") from exc
+    if parsed.tzinfo is None:
+        raise ValueError(f"shopify: option {name}={value!r} needs a time zone (UTC)")
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cursor(options: dict[str, Any]) -> dlt.sources.incremental[str]:
+    """The `updatedAt` cursor: saved and advanced normally, or pinned to a reload interval (stateless)."""
+    if "interval_start" not in options and "interval_end" not in options:
+        return dlt.sources.incremental("updatedAt", initial_value=settings.INITIAL_UPDATED_AT, row_order="asc")
+    start = _iso_utc(options.get("interval_start"), "interval_start")
+    end = _iso_utc(options.get("interval_end"), "interval_end")
+    if not start < end:
+        raise ValueError(f"shopify: empty or inverted reload interval [{start}, {end})")
+    return dlt.sources.incremental("updatedAt", initial_value=start, end_value=end, row_order="asc")
 
 
 def _customer_row(node: dict[str, Any]) -> dict[str, Any]:
@@ -149,26 +182,22 @@ def _order_row(client: ShopifyClient, node: dict[str, Any]) -> dict[str, Any]:
 @dlt.source(name="shopify", max_table_nesting=2)
 def source(config: ProviderConfig) -> list[DltResource]:
     client = ShopifyClient(config)
+    _cursor(config.options)  # validate a reload interval before any request
 
     @dlt.resource(name="customers", primary_key="id", write_disposition="merge", columns=CUSTOMER_COLUMNS)
-    def customers(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "updatedAt", initial_value=settings.INITIAL_UPDATED_AT, row_order="asc"
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
-        variables = {"first": settings.CUSTOMERS_PAGE_SIZE, "query": _since(updated_at.start_value)}
+    def customers(updated_at: dlt.sources.incremental[str] = _cursor(config.options)) -> Iterator[list[dict[str, Any]]]:  # noqa: B008 - dlt idiom
+        variables = {
+            "first": settings.CUSTOMERS_PAGE_SIZE,
+            "query": _since(updated_at.start_value, updated_at.end_value),
+        }
         for nodes in client.paginate(CUSTOMERS_QUERY, "customers", variables):
             yield [_customer_row(n) for n in nodes]
 
     @dlt.resource(name="orders", primary_key="id", write_disposition="merge", columns=ORDER_COLUMNS)
-    def orders(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(
-            "updatedAt", initial_value=settings.INITIAL_UPDATED_AT, row_order="asc"
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
+    def orders(updated_at: dlt.sources.incremental[str] = _cursor(config.options)) -> Iterator[list[dict[str, Any]]]:  # noqa: B008 - dlt idiom
         variables = {
             "first": settings.ORDERS_PAGE_SIZE,
-            "query": _since(updated_at.start_value),
+            "query": _since(updated_at.start_value, updated_at.end_value),
             "lineItems": settings.LINE_ITEMS_PAGE_SIZE,
             "refunds": settings.REFUNDS_PER_ORDER,
             "refundLines": settings.REFUND_LINE_ITEMS_PAGE_SIZE,

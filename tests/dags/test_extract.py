@@ -142,3 +142,33 @@ def test_forced_failure_posts_one_alert_to_the_slack_sandbox(
         assert fact in text, fact
     assert "dag_id=extract_fakeshop" in text or "/dags/extract_fakeshop/" in text  # the log URL
 
+
+
+def test_backfill_of_shopify_reloads_exactly_its_interval(sandbox_env: Any, pools: list[str]) -> None:
+    """The same contract on a real provider: a backfill run of `extract_shopify` re-reads its hour's changes only."""
+    import duckdb
+
+    from pipelines.common.storage import raw_db_path
+
+    world = sandbox_env.world
+    assert _run("extract_shopify", datetime(2026, 11, 1, tzinfo=UTC)).state == "success"
+    # The hourly run (cron "15 * * * *") whose data interval holds a past order update.
+    touched = sorted(o.updated_at(world.now) for o in world.visible_orders())[len(world.visible_orders()) // 2]
+    tick = touched.replace(minute=15, second=0, microsecond=0)
+    start = tick if tick <= touched else tick - timedelta(hours=1)
+    end = start + timedelta(hours=1)
+    in_interval = {o.id for o in world.visible_orders() if start <= o.updated_at(world.now) < end}
+    con = duckdb.connect(str(raw_db_path("shopify")))
+    con.execute("delete from raw_shopify.orders where legacy_id in (select unnest(?))", [sorted(in_interval)])
+    con.close()
+
+    run = _run("extract_shopify", end, conf={"reload_interval": True})  # the run at `end` owns [start, end)
+    assert run.state == "success"
+    result = next(ti for ti in run.get_task_instances() if ti.task_id == "extract").xcom_pull()
+    assert result["mode"] == "interval"
+    assert result["interval"] == [start.isoformat(), end.isoformat()]
+    assert result["rows_extracted"]["orders"] == len(in_interval)  # that hour's orders, nothing else
+    con = duckdb.connect(str(raw_db_path("shopify")), read_only=True)
+    loaded = {r[0] for r in con.execute("select legacy_id from raw_shopify.orders").fetchall()}
+    con.close()
+    assert in_interval <= loaded and len(loaded) == len(world.visible_orders())
