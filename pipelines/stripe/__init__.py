@@ -14,6 +14,14 @@ How it stays correct without an `updated` filter (Stripe lists have none):
   does the same on purpose, nightly: stale subscription statuses are how connectors get MRR wrong.
 - Everything merges on the Stripe id; `_fetched_at` (dedup_sort) keeps the newest copy when a run sees an object
   twice. All cursors live in dlt state, committed with the data: a crash re-reads from the last committed cursor.
+
+Interval reload (Airflow backfills, the contract in `dags/dagkit/extract.py`): with options `interval_start` /
+`interval_end` every list reads the objects created in `[start, end)` (`created[gte]`/`created[lt]`), and `events`
+reads the events created in that window and refetches the current state of every object they name. It reads and
+writes no dlt state (`created_cursor`, `events_cursor`, `inbox_seq`) and leaves the webhook inbox alone, so the next
+incremental run behaves as if the reload never happened; merge on id makes it idempotent. It cannot be combined with
+`mode` reconcile/full. If Stripe keeps no event older than the start (30-day retention), a warning says that changes
+made in the window to objects created before it cannot be recovered from events (only `mode="reconcile"` can).
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
@@ -32,9 +42,12 @@ from dlt.sources import DltResource
 from pipelines.common.config import ProviderConfig
 
 from . import settings
-from .helpers import account_created, fetched_at, invoice_lines, make_client, retrieve_many, walk_adaptive
+from .helpers import account_created, fetched_at, get, invoice_lines, make_client, retrieve_many, walk_adaptive
 
 log = logging.getLogger("opsdata.stripe")
+
+SUPPORTS_INTERVAL_RELOAD = True
+"""The source honours `interval_start` / `interval_end` (see the module docstring and `dags/dagkit/extract.py`)."""
 
 _TS = {"data_type": "bigint", "nullable": True}
 _TEXT = {"data_type": "text", "nullable": True}
@@ -82,6 +95,33 @@ def table_hints(table: str) -> dict[str, Any]:
     return copy.deepcopy({**COMMON_COLUMNS, **TABLE_COLUMNS.get(table, {})})
 
 
+def reload_interval(options: dict[str, Any]) -> tuple[int, int] | None:
+    """The options' `[interval_start, interval_end)` as Stripe `created` bounds `(gte, lt)`, or None without them."""
+    if "interval_start" not in options and "interval_end" not in options:
+        return None
+    start = _utc(options.get("interval_start"), "interval_start")
+    end = _utc(options.get("interval_end"), "interval_end")
+    if not start < end:
+        raise ValueError(f"stripe: empty or inverted reload interval [{start.isoformat()}, {end.isoformat()})")
+    # `created` is whole seconds, so c >= start <=> c >= ceil(start) and c < end <=> c < ceil(end).
+    return math.ceil(start.timestamp()), math.ceil(end.timestamp())
+
+
+def _utc(value: Any, name: str) -> datetime:
+    if value is None:
+        raise ValueError(f"stripe: a reload interval needs both interval_start and interval_end; {name} is missing")
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"stripe: option {name}={value!r} is not an ISO 8601 timestamp") from exc
+    if parsed.tzinfo is None:
+        raise ValueError(f"stripe: option {name}={value!r} has no time zone (pass UTC, e.g. +00:00)")
+    return parsed
+
+
 class _Plan:
     """Run-wide decisions, made once when the first resource starts (dlt state is only readable then)."""
 
@@ -90,6 +130,13 @@ class _Plan:
         self.mode = config.options.get("mode", "incremental")
         if self.mode not in ("incremental", "reconcile", "full"):
             raise ValueError(f"stripe: unknown mode {self.mode!r}; use incremental, reconcile or full")
+        self.interval = reload_interval(config.options)
+        """`(created_gte, created_lt)` of an interval reload, else None."""
+        if self.interval and self.mode != "incremental":
+            raise ValueError(
+                f"stripe: mode={self.mode!r} re-reads everything and cannot be combined with a reload interval "
+                "(interval_start / interval_end); pass one or the other"
+            )
         self._lock = threading.Lock()
         self._client: stripe.StripeClient | None = None
         self._refresh: bool | None = None
@@ -145,26 +192,35 @@ def _list_resource(plan: _Plan, path: str, table: str, mutable: bool) -> DltReso
         name=table, primary_key="id", write_disposition="merge", columns=table_hints(table), parallelized=True
     )
     def objects() -> Iterator[list[dict[str, Any]]]:
+        if plan.interval:
+            # Interval reload: exactly the objects created in the window. No state is read or written.
+            yield from _pages(plan, path, {"gte": plan.interval[0], "lt": plan.interval[1]})
+            return
         # Cursor kept by hand, not with dlt.sources.incremental: a full refresh must yield rows older than the cursor,
         # which incremental would filter out.
         state = dlt.current.resource_state()
         cursor = state.get("created_cursor")
         full = cursor is None or (mutable and plan.refresh_mutable())
-        params = settings.LIST_PARAMS.get(path, {})
         # Full: from the account's creation (bounds the parallel windows). Else gte the cursor: same-second arrivals
         # are re-read and merge absorbs the overlap.
         start = plan.account_created() if full else cursor
         created = {"gte": start} if start is not None else {}
         newest = cursor or 0
-        for page in walk_adaptive(plan.client, path, params, created, settings.WORKERS):
-            stamp = fetched_at()
-            for obj in page:
-                _prepare(plan, path, obj, stamp)
-                newest = max(newest, int(obj["created"]))
+        for page in _pages(plan, path, created):
+            newest = max([newest, *(int(obj["created"]) for obj in page)])
             yield page
         state["created_cursor"] = newest
 
     return objects
+
+
+def _pages(plan: _Plan, path: str, created: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+    """One list's objects created in `created`, page by page, ready to load."""
+    for page in walk_adaptive(plan.client, path, settings.LIST_PARAMS.get(path, {}), created, settings.WORKERS):
+        stamp = fetched_at()
+        for obj in page:
+            _prepare(plan, path, obj, stamp)
+        yield page
 
 
 def _prepare(plan: _Plan, path: str, obj: dict[str, Any], stamp: int) -> None:
@@ -181,6 +237,9 @@ def _events_resource(plan: _Plan) -> DltResource:
     # No column hints here: hints given to a resource that also routes rows to other tables leak into them.
     @dlt.resource(name="events", primary_key="id", write_disposition="merge")
     def events() -> Iterator[Any]:
+        if plan.interval:
+            yield from _interval_events(plan, *plan.interval)
+            return
         state = dlt.current.source_state()
         cursor = state.get("events_cursor")
         first_load = cursor is None
@@ -226,22 +285,62 @@ def _events_resource(plan: _Plan) -> DltResource:
                 state["inbox_seq"] = rows[-1].seq
 
         # 3. The current state of every object an event says changed (mutable lists re-read in full otherwise).
-        wanted = [key for key in changed if key not in plan.refetched]
-        plan.refetched.update(wanted)
-        if wanted:
-            log.info("stripe: refetching %s changed objects named by %s events", len(wanted), len(batch))
-        for path, object_id, obj in retrieve_many(plan.client, wanted, settings.WORKERS):
-            table = settings.LISTS[path][0]
-            if obj is None:  # deleted since: keep the last snapshot the event carried, flagged
-                obj = dict(changed[(path, object_id)])
-                obj["deleted"] = True
-            _prepare(plan, path, obj, fetched_at())
-            # The table's hints (merge on id, dedup_sort on _fetched_at) come from its list resource.
-            yield dlt.mark.with_table_name(obj, table)
+        yield from _refetch(plan, changed, len(batch))
         if newest:
             state["events_cursor"] = newest
 
     return events
+
+
+def _interval_events(plan: _Plan, start: int, end: int) -> Iterator[Any]:
+    """Interval reload: the events created in `[start, end)` and the current state of every object they name.
+
+    Neither the events cursor nor the inbox is touched: webhooks carry the same events, and draining them here
+    would hide them from the next incremental run.
+    """
+    _warn_if_beyond_retention(plan, start)
+    changed: dict[tuple[str, str], dict[str, Any]] = {}
+    batch: list[dict[str, Any]] = []
+    for page in walk_adaptive(plan.client, "events", {}, {"gte": start, "lt": end}, settings.WORKERS):
+        for event in page:
+            batch.append(_event_row(event, "api"))
+            _note_change(event, changed)
+    if batch:
+        yield batch
+    yield from _refetch(plan, changed, len(batch))
+
+
+def _warn_if_beyond_retention(plan: _Plan, start: int) -> None:
+    """Warn when Stripe keeps no event older than `start`: its 30-day retention cut part of the window's changes.
+
+    Stripe is asked (one request) rather than our clock compared with Stripe's: only Stripe knows what it still
+    keeps, and the sandbox's clock is simulated. (An account with no event at all before `start` warns too.)
+    """
+    if get(plan.client, "/v1/events", {"limit": 1, "created": {"lt": start}})["data"]:
+        return
+    log.warning(
+        "stripe: the reload interval starts at %s, before the oldest event Stripe still keeps (%s-day retention): "
+        "objects created in the interval are reloaded from the lists, but changes made in it to objects created "
+        "earlier cannot be recovered from events for the expired part (mode=reconcile re-reads them in full)",
+        datetime.fromtimestamp(start, UTC).isoformat(),
+        settings.EVENT_RETENTION_DAYS,
+    )
+
+
+def _refetch(plan: _Plan, changed: dict[tuple[str, str], dict[str, Any]], events: int) -> Iterator[Any]:
+    """The current state of each changed object (once per run), routed to its list's table."""
+    wanted = [key for key in changed if key not in plan.refetched]
+    plan.refetched.update(wanted)
+    if wanted:
+        log.info("stripe: refetching %s changed objects named by %s events", len(wanted), events)
+    for path, object_id, obj in retrieve_many(plan.client, wanted, settings.WORKERS):
+        table = settings.LISTS[path][0]
+        if obj is None:  # deleted since: keep the last snapshot the event carried, flagged
+            obj = dict(changed[(path, object_id)])
+            obj["deleted"] = True
+        _prepare(plan, path, obj, fetched_at())
+        # The table's hints (merge on id, dedup_sort on _fetched_at) come from its list resource.
+        yield dlt.mark.with_table_name(obj, table)
 
 
 def _event_row(event: dict[str, Any], via: str) -> dict[str, Any]:
@@ -286,11 +385,14 @@ def _open_inbox(plan: _Plan) -> Any:
 
 @dlt.source(name="stripe")
 def source(config: ProviderConfig) -> list[DltResource]:
-    """All Stripe resources for one resolved configuration (`config.options["mode"]`: incremental|reconcile|full)."""
+    """All Stripe resources for one resolved configuration.
+
+    Options: `mode` (incremental|reconcile|full), or `interval_start` / `interval_end` to reload one interval.
+    """
     plan = _Plan(config)
     resources = [_list_resource(plan, path, table, mutable) for path, (table, mutable) in settings.LISTS.items()]
     resources.append(_events_resource(plan))
     return resources
 
 
-__all__ = ["source"]
+__all__ = ["SUPPORTS_INTERVAL_RELOAD", "reload_interval", "source"]
