@@ -4,13 +4,23 @@ profile counts. All merged on id into `raw_klaviyo`, incremental on each resourc
 
 Events are read one metric at a time (`equals(metric_id,...)`): a real account has dozens of metrics (site
 activity, SMS, integrations) we do not need and that would dwarf the email data.
+
+Interval reload (Airflow backfills, contract in `dags/dagkit/extract.py`): with options `interval_start` /
+`interval_end`, each incremental resource reads exactly the records whose own cursor lies in `[start, end)`: campaigns
+(`updated_at`, with their messages), flows (`updated`, with their actions and messages), events (`datetime`) and
+profiles (`updated`), bounded on both sides in the API filter. Profiles only allow `greater-than`, so they are asked
+from one second before `start` and dlt's closed start drops the extra. The incremental gets an `end_value` (stateless
+in dlt) and the campaigns' hand-kept cursor is not touched, so no cursor moves: the next normal run is unchanged.
+Klaviyo only serves a record's current state, so a record changed again after the interval belongs to the interval of
+its latest change. Snapshots without a time cursor (metrics, lists/segments, their profile counts and members) are
+skipped: a past interval cannot be re-snapshotted, and a reload must not replace today's members table.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -18,9 +28,21 @@ from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
 
-from .helpers import auth_for, filter_after, get_one, make_client, paginate, rest_client
+from .helpers import (
+    all_of,
+    auth_for,
+    filter_after,
+    filter_before,
+    get_one,
+    make_client,
+    paginate,
+    reload_interval,
+    rest_client,
+)
 from .settings import EXTRACTED_METRICS, INITIAL_CURSOR, PAGE_SIZES
 
+SUPPORTS_INTERVAL_RELOAD = True
+"""A backfill run honours `interval_start` / `interval_end` (the DAG contract in dags/dagkit/extract.py)."""
 INITIAL_TIME = datetime.fromisoformat(INITIAL_CURSOR)
 """dlt's incremental cursors are declared as argument defaults (the library's idiom), hence the B008 noqa below."""
 
@@ -65,8 +87,22 @@ def _profile_row(p: dict[str, Any]) -> dict[str, Any]:
 
 @dlt.source(name="klaviyo", max_table_nesting=0)
 def source(config: ProviderConfig) -> list[DltResource]:
-    """The Klaviyo source for a resolved config (private key or OAuth, see helpers.auth_for)."""
+    """The Klaviyo source for a resolved config (private key or OAuth, see helpers.auth_for); with options
+    `interval_start` / `interval_end`, a reload of that interval (see the module docstring)."""
+    window = reload_interval(config.options)  # a bad interval fails here, before any request
     auth = auth_for(config)  # one auth object for every thread: OAuth refreshes are serialised inside it
+
+    def cursor(field: str, initial: Any) -> Any:
+        """dlt's incremental on `field`: saved and advanced in a normal run, pinned to the window in a reload (an
+        `end_value` makes it stateless). Bounds take the type of `initial` (flows keep their cursor as text)."""
+        if window is None:
+            return dlt.sources.incremental(field, initial_value=initial)
+        start, end = (window.start, window.end) if isinstance(initial, datetime) else (window.start.isoformat(), window.end.isoformat())
+        return dlt.sources.incremental(field, initial_value=start, end_value=end)
+
+    def bounded(field: str, start: Any, operator: str) -> list[str]:
+        """`operator(field,start)`, plus `less-than(field,end)` in a reload."""
+        return [filter_after(field, start, operator)] + ([filter_before(field, window.end)] if window else [])
 
     def rest() -> Any:
         return rest_client(config, make_client(config, auth))
@@ -84,10 +120,12 @@ def source(config: ProviderConfig) -> list[DltResource]:
     def campaigns() -> Iterator[Any]:
         # One request gives campaigns and (via include) their messages, so two tables come from one resource and
         # the cursor is kept by hand: dlt's incremental would also filter the included messages by it.
-        state = dlt.current.resource_state()
+        # A reload neither reads nor writes that cursor (reading the state would already create an entry in it).
+        state = dlt.current.resource_state() if window is None else {}
         since = state.get("last_updated_at", INITIAL_CURSOR)
         newest = since
-        params = {"filter": f"and(equals(messages.channel,'email'),{filter_after('updated_at', since)})",
+        changed = bounded("updated_at", window.start, "greater-or-equal") if window else [filter_after("updated_at", since)]
+        params = {"filter": all_of("equals(messages.channel,'email')", *changed),
                   "include": "campaign-messages", "sort": "updated_at", "page[size]": PAGE_SIZES["/api/campaigns"]}
         for data, included in paginate(rest(), "/api/campaigns", params):
             for c in data:
@@ -108,11 +146,13 @@ def source(config: ProviderConfig) -> list[DltResource]:
                     "id": m["id"], "campaign_id": _rel_id(m, "campaign"), "label": (a.get("definition") or {}).get("label"),
                     "subject": content.get("subject"), "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
                 }, "campaign_messages")
-        state["last_updated_at"] = newest
+        if window is None:
+            state["last_updated_at"] = newest
 
     @dlt.resource(name="flows", primary_key="id", write_disposition="merge", parallelized=True)
-    def flows(updated: dlt.sources.incremental[str] = dlt.sources.incremental("updated", initial_value=INITIAL_CURSOR)) -> Iterator[dict[str, Any]]:  # noqa: B008 - dlt idiom
-        params = {"filter": filter_after("updated", updated.last_value), "sort": "updated", "page[size]": PAGE_SIZES["/api/flows"]}
+    def flows(updated: dlt.sources.incremental[str] = cursor("updated", INITIAL_CURSOR)) -> Iterator[dict[str, Any]]:  # noqa: B008 - dlt idiom
+        changed = bounded("updated", updated.start_value, "greater-or-equal") if window else [filter_after("updated", updated.last_value)]
+        params = {"filter": all_of(*changed), "sort": "updated", "page[size]": PAGE_SIZES["/api/flows"]}
         for data, _ in paginate(rest(), "/api/flows", params):
             for f in data:
                 a = f["attributes"]
@@ -156,12 +196,12 @@ def source(config: ProviderConfig) -> list[DltResource]:
         @dlt.resource(name=f"events_{name.lower().replace(' ', '_')}", table_name="events", primary_key="id",
                       write_disposition="merge", parallelized=True, columns={"event_properties": {"data_type": "json"}})
         def events(
-            occurred: dlt.sources.incremental[datetime] = dlt.sources.incremental("datetime", initial_value=INITIAL_TIME),  # noqa: B008
+            occurred: dlt.sources.incremental[datetime] = cursor("datetime", INITIAL_TIME),  # noqa: B008
         ) -> Iterator[list[dict[str, Any]]]:
             metric_id = metric_ids().get(name)
             if metric_id is None:
                 return
-            params = {"filter": f"and(equals(metric_id,\"{metric_id}\"),{filter_after('datetime', occurred.start_value, 'greater-or-equal')})",
+            params = {"filter": all_of(f"equals(metric_id,\"{metric_id}\")", *bounded("datetime", occurred.start_value, "greater-or-equal")),
                       "sort": "datetime", "page[size]": PAGE_SIZES["/api/events"]}
             for data, _ in paginate(rest(), "/api/events", params):
                 yield [{"id": e["id"], "metric_id": metric_id, "metric_name": name, "profile_id": _rel_id(e, "profile"),
@@ -174,9 +214,12 @@ def source(config: ProviderConfig) -> list[DltResource]:
     @dlt.resource(name="profiles", primary_key="id", write_disposition="merge", parallelized=True,
                   columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"}})
     def profiles(
-        updated: dlt.sources.incremental[datetime] = dlt.sources.incremental("updated", initial_value=INITIAL_TIME),  # noqa: B008
+        updated: dlt.sources.incremental[datetime] = cursor("updated", INITIAL_TIME),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
-        params = {"filter": filter_after("updated", updated.start_value), "sort": "updated",
+        # `updated` allows only greater-than / less-than: a reload asks from 1 s before its start (a margin that
+        # holds even if Klaviyo compares whole seconds) and the incremental's closed start drops what precedes it.
+        since = updated.start_value if window is None else window.start - timedelta(seconds=1)
+        params = {"filter": all_of(*bounded("updated", since, "greater-than")), "sort": "updated",
                   "additional-fields[profile]": "subscriptions", "page[size]": PAGE_SIZES["/api/profiles"]}
         for data, _ in paginate(rest(), "/api/profiles", params):
             yield [_profile_row(p) for p in data]
@@ -211,4 +254,6 @@ def source(config: ProviderConfig) -> list[DltResource]:
                             "joined_group_at": _ts(p["attributes"].get("joined_group_at"))} for p in data]
 
     event_resources = [events_of(name) for name in EXTRACTED_METRICS]
-    return [metrics, campaigns, flows, flow_actions, flow_messages, *event_resources, profiles, groups, group_members]
+    incremental: list[DltResource] = [campaigns, flows, flow_actions, flow_messages, *event_resources, profiles]
+    # Snapshots have no time cursor: an interval reload skips them (module docstring).
+    return incremental if window else [metrics, *incremental, groups, group_members]
