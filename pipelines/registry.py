@@ -26,6 +26,10 @@ class Provider:
     reconcile_schedule: str | None = None
     """If set, a second DAG `reconcile_<name>` runs `run_provider(name, mode="reconcile")` on this cron: a full
     re-read of mutable objects that incremental cursors can miss (e.g. Stripe subscription statuses)."""
+    reverse_sync: str | None = None
+    """If set (`"module:function"`), a DAG `sync_<name>` calls it after every tiles publish, in the provider's pool:
+    data going back *to* the provider (e.g. Shopify customers -> Klaviyo profiles). The function takes no
+    arguments, must be idempotent, and returns an object whose `describe()` summarises the run."""
 
     @property
     def dag_id(self) -> str:
@@ -48,7 +52,7 @@ class Provider:
 PROVIDERS: tuple[Provider, ...] = (
     Provider("shopify", schedule="15 * * * *", description="Shopify Admin GraphQL: customers, orders"),
     Provider("stripe", schedule="*/30 * * * *", description="Stripe: payments, subscriptions, payouts, disputes (API + webhooks)", tags=("finance",), reconcile_schedule="40 3 * * *"),
-    Provider("klaviyo", schedule="30 * * * *", description="Klaviyo: email campaigns, flows, events, profiles, segments", tags=("marketing",)),
+    Provider("klaviyo", schedule="30 * * * *", description="Klaviyo: email campaigns, flows, events, profiles, segments", tags=("marketing",), reverse_sync="pipelines.klaviyo.sync:run_sync"),
     Provider("slack", schedule="@once", description="Slack: where summaries and alerts go", extract=False),
     Provider("approvals", schedule="@once", description="Merchant approval queue (pending operator actions)", extract=False),
 )
@@ -56,6 +60,10 @@ PROVIDERS: tuple[Provider, ...] = (
 
 def extraction_providers() -> list[Provider]:
     return [p for p in PROVIDERS if p.extract]
+
+
+def syncing_providers() -> list[Provider]:
+    return [p for p in PROVIDERS if p.reverse_sync]
 
 
 def get_provider(name: str) -> Provider:

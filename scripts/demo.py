@@ -7,7 +7,8 @@ What it does, in order: starts the sandbox (all provider simulators + Slack, `me
 latency) as a subprocess; points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples);
 `airflow db migrate`; creates the pools; builds the dbt manifest Cosmos renders from; then runs the real DAGs with
 `airflow dags test` (each one in its own process, tasks in that process, exactly the code the scheduler runs): the
-extraction DAGs side by side as a scheduler would run them (`--serial`: one after the other), then `transform`, then
+extraction DAGs side by side as a scheduler would run them (`--serial`: one after the other), then `transform`, the
+reverse syncs (`sync_<provider>`, e.g. Shopify customers to Klaviyo profiles), then
 `notify`. It ends by printing where the warehouse is, rows per raw table, time per step, the tiles, and the #ops digest read back from
 the Slack sandbox.
 """
@@ -334,7 +335,7 @@ def main() -> None:
             return
         # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
         env["OPSDATA_DEADLINE_ALERTS"] = "false"
-        from pipelines.registry import extraction_providers
+        from pipelines.registry import extraction_providers, syncing_providers
 
         extractions = {f"dag {p.dag_id}": [str(BIN / "airflow"), "dags", "test", p.dag_id] for p in extraction_providers()}
         if args.serial:
@@ -343,6 +344,9 @@ def main() -> None:
         else:
             demo.run_parallel(extractions)
         demo.run("dag transform (dbt via Cosmos)", [str(BIN / "airflow"), "dags", "test", "transform"])
+        # The scheduler would start these on the tiles Asset: reverse syncs, then the Slack work.
+        for provider in syncing_providers():
+            demo.run(f"dag sync_{provider.name}", [str(BIN / "airflow"), "dags", "test", f"sync_{provider.name}"])
         demo.run("dag notify (Slack)", [str(BIN / "airflow"), "dags", "test", "notify"])
         print_summary(demo, sandbox_url, time.monotonic() - started)
     finally:

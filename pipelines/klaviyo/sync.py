@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +56,12 @@ class SyncResult:
     def describe(self) -> str:
         return (f"klaviyo sync: {self.considered} customers, {self.unchanged} unchanged, {self.sent} sent, "
                 f"{self.failed} rejected, {len(self.jobs)} import jobs")
+
+
+def _pinned_as_of() -> date | None:
+    """`OPSDATA_AS_OF_DATE` when the metrics are pinned (the demo pins them to the sandbox world's today), as dbt does."""
+    pinned = os.environ.get("OPSDATA_AS_OF_DATE", "").strip()
+    return date.fromisoformat(pinned) if pinned else None
 
 
 def lifecycle_thresholds() -> dict[str, int]:
@@ -225,7 +232,7 @@ def run_sync(
 ) -> SyncResult:
     """Send changed customers to Klaviyo (or, with `dry_run`, print what would be sent and write nothing)."""
     config = config or provider_config("klaviyo")
-    as_of = as_of or datetime.now(UTC).date()
+    as_of = as_of or _pinned_as_of() or datetime.now(UTC).date()
     thresholds = lifecycle_thresholds()
     rows = customers if customers is not None else read_customers()
     known = previous_hashes()
@@ -281,7 +288,8 @@ def run_sync(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipelines.klaviyo.sync", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the profiles that would be sent; send and record nothing")
-    parser.add_argument("--as-of", type=date.fromisoformat, default=None, help="date for the lifecycle stage (default: today, UTC)")
+    parser.add_argument("--as-of", type=date.fromisoformat, default=None,
+                        help="date for the lifecycle stage (default: OPSDATA_AS_OF_DATE if set, else today, UTC)")
     args = parser.parse_args(argv)
     result = run_sync(dry_run=args.dry_run, as_of=args.as_of)
     print(result.describe())

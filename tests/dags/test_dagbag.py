@@ -27,7 +27,7 @@ print(json.dumps({"errors": bag.import_errors, "seconds": stat.duration.total_se
                   "deadlines": {d: bool(bag.dags[d].deadline) for d in bag.dags}, "heavy": heavy}))
 """
 
-DAG_FILES = ("extract.py", "transform.py", "notify.py")
+DAG_FILES = ("extract.py", "transform.py", "sync.py", "notify.py")
 
 
 def _parse_in_fresh_process(name: str, **env: str) -> dict:
@@ -58,6 +58,9 @@ def test_dag_files_import_without_errors_and_parse_fast(dbt_manifest: Path) -> N
     assert set(results["extract.py"]["dags"]) == expected
     assert results["transform.py"]["dags"] == ["transform"]
     assert results["notify.py"]["dags"] == ["notify"]
+    from pipelines.registry import syncing_providers
+
+    assert set(results["sync.py"]["dags"]) == {f"sync_{p.name}" for p in syncing_providers()}
 
 
 def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -> None:
