@@ -1,6 +1,6 @@
 """Shopify Admin GraphQL API over the world: real schema, real cost accounting, real throttling.
 
-Queries are parsed and validated against Shopify's own introspection schema (`shared/specs/shopify`, 2025-01). For
+Queries are parsed and validated against Shopify's own introspection schema (`specs/shopify`, 2025-01). For
 versions from 2025-04 on, the one documented additive change our client uses is patched in
 (`Customer.defaultEmailAddress`, changelog "Adding defaultEmailAddress field to Customer").
 
@@ -13,15 +13,12 @@ response carries `extensions.cost.throttleStatus`.
 from __future__ import annotations
 
 import base64
-import gzip
 import json
-import os
 import re
 import zlib
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from graphql import (
@@ -40,18 +37,17 @@ from graphql import (
 from graphql.error import GraphQLError
 from graphql.language import ast as gql_ast
 
+from sandbox.common.specs import load_json_spec
 from sandbox.world.core import Customer, Order, World
 
-SHARED_DIR = Path(os.environ.get("OPSDATA_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-SPEC_PATH = SHARED_DIR / "specs" / "shopify" / "admin_schema_2025-01.json.gz"
+SPEC_FILE = "shopify/admin_schema_2025-01.json"
 MAX_QUERY_COST = 1000
 MAX_PAGE_SIZE = 250
 
 
 @lru_cache(maxsize=2)
 def load_schema(with_default_email_address: bool) -> GraphQLSchema:
-    with gzip.open(SPEC_PATH) as fh:
-        introspection = json.load(fh)
+    introspection = load_json_spec(SPEC_FILE)
     introspection = introspection.get("data", introspection)
     if with_default_email_address:
         for t in introspection["__schema"]["types"]:

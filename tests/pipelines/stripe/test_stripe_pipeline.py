@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,8 +14,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from pipelines.common.storage import raw_db_path
 from pipelines.run import run_provider
+from sandbox.common.specs import read_spec_text
 
-SPEC = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "stripe" / "spec3.2023-09-12.yaml"
 TABLES = {
     "customers": "customers",
     "subscriptions": "subscriptions",
@@ -84,7 +83,7 @@ def test_full_load_reads_every_object_with_spec_params_and_pinned_version(sandbo
     stats = sandbox_env.state.stats["stripe"]
     assert summary.requests == stats.requests
     # Every list parameter we sent is one Stripe documents for that endpoint; every request pinned the SDK's version.
-    spec = yaml.load(SPEC.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    spec = yaml.load(read_spec_text("stripe/spec3.2023-09-12.yaml"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     for key in stats.extra:
         if key.startswith("param:"):
             _, resource, name = key.split(":")

@@ -1,18 +1,17 @@
-"""Validate Klaviyo documents and requests against the official OpenAPI spec (shared/specs/klaviyo/stable.json)."""
+"""Validate Klaviyo documents and requests against the official OpenAPI spec (specs/klaviyo/stable.json)."""
 
 from __future__ import annotations
 
 import functools
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-SPEC_PATH = Path(os.environ.get("OPSDATA_SPECS_DIR", "/work/shared/specs")) / "klaviyo" / "stable.json"
+from sandbox.common.specs import load_json_spec
+
 URI = "urn:klaviyo-spec"
 
 
@@ -31,7 +30,7 @@ def _nullable(node: Any) -> Any:
 
 @functools.cache
 def spec() -> dict[str, Any]:
-    return json.loads(SPEC_PATH.read_text())
+    return load_json_spec("klaviyo/stable.json")
 
 
 @functools.cache

@@ -4,9 +4,7 @@ OpenAPI spec), Block Kit limits, and 1 message per second per channel with a rea
 from __future__ import annotations
 
 import copy
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +14,9 @@ import pytest
 from sandbox import slack
 from sandbox.approvals import SANDBOX_CREDENTIALS as APPROVAL_CREDENTIALS
 from sandbox.approvals import pending_items
+from sandbox.common.specs import load_json_spec
 
-SPEC = json.loads(Path("/work/shared/specs/slack/slack_web_openapi_v2.json").read_text())
+SPEC = load_json_spec("slack/slack_web_openapi_v2.json")
 TOKEN = slack.SANDBOX_CREDENTIALS["bot_token"]
 
 

@@ -3,9 +3,7 @@ pagination and filters as documented, the real 429, and signed webhooks the offi
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,10 +12,10 @@ import pytest
 import stripe
 import yaml
 
+from sandbox.common.specs import load_json_spec, read_spec_text
 from sandbox.stripe import SANDBOX_CREDENTIALS
 from sandbox.stripe.webhooks import event_payload, signature_header
 
-SPECS = Path(__file__).resolve().parents[3].parent / "shared" / "specs" / "stripe"
 KEY = SANDBOX_CREDENTIALS["api_key"]
 
 
@@ -29,13 +27,13 @@ def generous_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @cache
 def fixtures() -> dict[str, Any]:
-    return json.loads((SPECS / "fixtures3.json").read_text())["resources"]
+    return load_json_spec("stripe/fixtures3.json")["resources"]
 
 
 @cache
 def spec() -> dict[str, Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load((SPECS / "spec3.2023-09-12.yaml").read_text(), Loader=loader)  # type: ignore[no-any-return]
+    return yaml.load(read_spec_text("stripe/spec3.2023-09-12.yaml"), Loader=loader)  # type: ignore[no-any-return]
 
 
 def get(sandbox: Any, path: str, key: str = KEY, **params: Any) -> httpx.Response:
