@@ -10,6 +10,8 @@ export PYTHONPATH := $(CURDIR)
 export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
+BENCHES := shopify stripe klaviyo slack transform
+
 .PHONY: demo demo-ui test lint typecheck env bench clean
 
 # uv lives in its own small venv: `uv sync` prunes packages not in the lock, so it cannot manage the venv it runs from.
@@ -39,8 +41,10 @@ typecheck: env
 test: env lint ## Lint, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack).
 	$(VENV)/bin/pytest
 
-bench: env ## Benchmarks against the sandbox with realistic latency (minutes).
-	$(VENV)/bin/python -m bench.bench_shopify
+bench: $(addprefix bench-,$(BENCHES)) ## Every benchmark against the sandbox, realistic latency (tens of minutes).
+
+bench-%: env ## One benchmark, e.g. `make bench-stripe`.
+	$(VENV)/bin/python -m bench.bench_$*
 
 clean:
 	rm -rf data airflow_home dbt_project/target dbt_project/logs
