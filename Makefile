@@ -35,10 +35,10 @@ demo-ui: env ## The same DAGs under `airflow standalone` (UI on http://localhost
 lint: env
 	$(VENV)/bin/ruff check .
 
-typecheck: env
+typecheck: env ## mypy on the pipelines and the sandbox (the code that talks to providers).
 	$(VENV)/bin/mypy pipelines sandbox
 
-test: env lint ## Lint, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack).
+test: env lint typecheck ## Lint and type-check, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack).
 	$(VENV)/bin/pytest
 
 bench: $(addprefix bench-,$(BENCHES)) ## Every benchmark against the sandbox, realistic latency (tens of minutes).

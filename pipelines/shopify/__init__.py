@@ -99,7 +99,7 @@ def _since(cursor: Any, until: Any = None) -> str:
     return f"{query} AND updated_at:<'{until}'" if until else query
 
 
-def _iso_utc(value: str, name: str) -> str:
+def _iso_utc(value: Any, name: str) -> str:
     """An option timestamp as Shopify's `2026-10-01T00:00:00Z`, the same form as the `updatedAt` cursor values."""
     try:
         parsed = datetime.fromisoformat(value)
