@@ -25,9 +25,9 @@ def raw_count(provider: str, table: str) -> int:
         con.close()
 
 
-def raw_query(provider: str, sql: str) -> list[tuple]:
+def raw_query(provider: str, sql: str, params: list | None = None) -> list[tuple]:
     con = duckdb.connect(str(raw_db_path(provider)), read_only=True)
     try:
-        return con.execute(sql).fetchall()
+        return con.execute(sql, params).fetchall() if params else con.execute(sql).fetchall()
     finally:
         con.close()

@@ -216,9 +216,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
     def profiles(
         updated: dlt.sources.incremental[datetime] = cursor("updated", INITIAL_TIME),  # noqa: B008
     ) -> Iterator[list[dict[str, Any]]]:
-        # `updated` allows only greater-than / less-than: a reload asks from 1 s before its start (a margin that
-        # holds even if Klaviyo compares whole seconds) and the incremental's closed start drops what precedes it.
-        since = updated.start_value if window is None else window.start - timedelta(seconds=1)
+        # `updated` allows only greater-than / less-than, so ask from 1 s before the start (a margin that holds even
+        # if Klaviyo compares whole seconds): a profile stamped exactly at the saved cursor but not yet loaded is not
+        # skipped. The incremental's closed start drops what precedes the start, and dedups what was already loaded.
+        since = (updated.start_value if window is None else window.start) - timedelta(seconds=1)
         params = {"filter": all_of(*bounded("updated", since, "greater-than")), "sort": "updated",
                   "additional-fields[profile]": "subscriptions", "page[size]": PAGE_SIZES["/api/profiles"]}
         for data, _ in paginate(rest(), "/api/profiles", params):

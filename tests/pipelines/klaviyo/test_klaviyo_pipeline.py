@@ -131,3 +131,15 @@ def test_bad_credentials_fail_clearly(klaviyo_env: Any, monkeypatch: pytest.Monk
         run_provider("klaviyo", resources=["metrics"])
     assert "401" in str(info.value) or "authentication" in str(info.value).lower()
     assert "pk_wrong_key_123456" not in str(info.value)
+
+
+def test_profile_stamped_exactly_at_the_cursor_is_not_skipped(klaviyo_env: Any) -> None:
+    """`/api/profiles` filters `updated` only with greater-than: a profile changed in the same second as the saved
+    cursor, after the run that saved it, must still arrive on the next run."""
+    run_provider("klaviyo", resources=["profiles"])
+    (cursor,) = raw_query("klaviyo", "select max(updated) from raw_klaviyo.profiles")[0]
+    (email, before) = raw_query("klaviyo", "select email, updated from raw_klaviyo.profiles where updated < ? order by updated limit 1", [cursor])[0]
+    klaviyo_env.state.provider_store("klaviyo")["imported"][email] = {"updated": cursor}  # changed at the cursor's second
+    summary = run_provider("klaviyo", resources=["profiles"])
+    assert summary.rows_extracted.get("profiles") == 1
+    assert raw_query("klaviyo", "select updated from raw_klaviyo.profiles where email = ?", [email])[0][0] == cursor != before
