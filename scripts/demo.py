@@ -282,7 +282,12 @@ def run_ui(demo: Demo, sandbox_url: str) -> None:
     print("  UI:        http://localhost:8080")
     print(f"  login:     admin / see {airflow_home / 'simple_auth_manager_passwords.json.generated'}")
     print(f"  sandbox:   {sandbox_url}  (Slack messages: {sandbox_url}/slack/_sandbox/messages?channel=ops)")
-    print("  Trigger any extract_* DAG: transform follows on its Asset, notify on the tiles. Ctrl-C stops everything.\n")
+    print("  Every DAG is unpaused: the scheduler runs each extract_* for its latest interval, transform follows on the")
+    print("  raw Assets, sync_klaviyo and notify on the tiles. Trigger any DAG by hand too. Ctrl-C stops everything.\n")
+    # DAGs an earlier `make demo` registered were created paused (`airflow dags test` does that), and a paused
+    # transform would never follow its Assets. On a fresh database nothing matches and PAUSED_AT_CREATION applies.
+    subprocess.run([str(BIN / "airflow"), "dags", "unpause", "--treat-dag-id-as-regex", "-y", ".*"], env=env, cwd=REPO_ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], env=env, cwd=REPO_ROOT)
 
     def stop(*_: object) -> None:
