@@ -219,7 +219,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
         # `updated` allows only greater-than / less-than, so ask from 1 s before the start (a margin that holds even
         # if Klaviyo compares whole seconds): a profile stamped exactly at the saved cursor but not yet loaded is not
         # skipped. The incremental's closed start drops what precedes the start, and dedups what was already loaded.
-        since = (updated.start_value if window is None else window.start) - timedelta(seconds=1)
+        since = (window.start if window else updated.start_value or INITIAL_TIME) - timedelta(seconds=1)
         params = {"filter": all_of(*bounded("updated", since, "greater-than")), "sort": "updated",
                   "additional-fields[profile]": "subscriptions", "page[size]": PAGE_SIZES["/api/profiles"]}
         for data, _ in paginate(rest(), "/api/profiles", params):
