@@ -1,6 +1,6 @@
-"""END-TO-END, under Airflow: every extraction DAG → the Asset-scheduled `transform` (dbt through Cosmos) → `notify`,
-against the sandbox (small world, zero latency), then the tiles and the Slack sandbox are checked against the
-world's ground truth. The slowest test of this folder (1-2 minutes): it runs the real DAGs with `dag.test()`.
+"""END-TO-END, under Airflow: every extraction DAG → the Asset-scheduled `transform` (dbt through Cosmos) → the
+reverse sync and `notify`, against the sandbox (small world, zero latency), then the tiles, the Klaviyo profiles and
+the Slack sandbox are checked against the world's ground truth. The slowest test of this folder (1-2 minutes): it runs the real DAGs with `dag.test()`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,18 @@ def test_full_chain_under_airflow(sandbox_env: Any, airflow_db: Path, pools: lis
     assert orders_count == len(expected_orders)
     assert "shopify_sales_daily" in tile_tables
 
-    # 3. The notify DAG: the daily digest lands in #ops of the Slack sandbox.
+    # 3. The reverse sync on the new tiles: every customer with an email becomes a Klaviyo profile, once.
+    con = duckdb.connect(str(tiles_path()), read_only=True)
+    try:
+        with_email = con.execute("select count(*) from marts.dim_customers where email is not null").fetchone()[0]
+    finally:
+        con.close()
+    monkeypatch.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
+    sandbox_env.state.provider_store("klaviyo")["rate_scale"] = 20.0
+    assert load_dag("sync_klaviyo").test().state == "success"
+    assert with_email > 0 and sandbox_env.state.stats["klaviyo"].extra["import_rows"] == with_email
+
+    # 4. The notify DAG: the daily digest lands in #ops of the Slack sandbox.
     run = load_dag("notify").test()
     assert run.state == "success"
     ops = messages(sandbox_env.state, "ops")
@@ -99,7 +110,7 @@ def test_full_chain_under_airflow(sandbox_env: Any, airflow_db: Path, pools: lis
     assert "digest" in digest_text.lower() or "daily" in digest_text.lower()
     assert f"{len(expected_orders):,}".replace(",", "") in digest_text.replace(",", "") or "Shopify" in digest_text
 
-    # 4. A failing dbt test stops what depends on it, and BI keeps reading the last good snapshot meanwhile.
+    # 5. A failing dbt test stops what depends on it, and BI keeps reading the last good snapshot meanwhile.
     #    A duplicated order in the raw data breaks `unique` on stg_shopify__orders.order_id.
     con = duckdb.connect(str(raw_db_path("shopify")))
     try:
