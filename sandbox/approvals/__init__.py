@@ -13,7 +13,8 @@ from sandbox.common.state import SandboxState
 
 from .world import ApprovalItem
 
-SANDBOX_CREDENTIALS = {"api_token": "apq_sandbox_3b9d7c1e55aa4f02"}
+# Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.
+SANDBOX_CREDENTIALS = {"api_token": "apq_sandbox_not_secret"}
 MAX_LIMIT = 100
 
 

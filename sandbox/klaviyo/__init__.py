@@ -35,10 +35,11 @@ from sandbox.common.state import SandboxState
 
 from .world import Group, KlaviyoWorld, Profile, kid
 
+# Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.
 SANDBOX_CREDENTIALS = {
-    "api_key": "pk_sandbox_7f3a9c2e51d84b6f0a1e",
+    "api_key": "pk_sandbox_not_secret",
     "client_id": "sandbox-klaviyo-client",
-    "client_secret": "sandbox-klaviyo-client-secret-4c1d",
+    "client_secret": "sandbox-klaviyo-client-secret",
     "redirect_uri": "http://127.0.0.1:8799/oauth/callback",
 }
 GA_REVISIONS = {

@@ -19,7 +19,8 @@ from sandbox.common.state import SandboxState
 
 from .graphql_api import ShopifyGraphQL
 
-SANDBOX_CREDENTIALS = {"shop": "northwind-roasters", "access_token": "shpat_sandbox_5f2c9e0b7a4d4c1e8f3a"}
+# Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.
+SANDBOX_CREDENTIALS = {"shop": "northwind-roasters", "access_token": "sandbox-shopify-access-token"}
 PLANS = {"standard": 100.0, "advanced": 200.0, "plus": 1000.0, "enterprise": 2000.0}
 VERSION = re.compile(r"^20\d\d-(01|04|07|10)$")
 INVALID_TOKEN = {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}

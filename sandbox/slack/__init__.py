@@ -48,14 +48,15 @@ CHANNELS: tuple[Channel, ...] = (
 
 # One incoming-webhook path per channel, as Slack issues them (the secret part is the credential).
 WEBHOOKS: dict[str, str] = {
-    "alerts": "/services/T0SANDBOX1/B0HOOKALRT/sbxAlertsHookSecret0001",
-    "support": "/services/T0SANDBOX1/B0HOOKSUPP/sbxSupportHookSecret001",
-    "ops": "/services/T0SANDBOX1/B0HOOKOPS1/sbxOpsHookSecret00000001",
-    "old-reports": "/services/T0SANDBOX1/B0HOOKOLD1/sbxArchivedHookSecret01",
+    "alerts": "/services/T0SANDBOX1/B0HOOKALRT/sandbox-alerts-hook",
+    "support": "/services/T0SANDBOX1/B0HOOKSUPP/sandbox-support-hook",
+    "ops": "/services/T0SANDBOX1/B0HOOKOPS1/sandbox-ops-hook",
+    "old-reports": "/services/T0SANDBOX1/B0HOOKOLD1/sandbox-archived-hook",
 }
 
+# Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.
 SANDBOX_CREDENTIALS: dict[str, str] = {
-    "bot_token": "xoxb-0000000001-sandbox-opsdata-bot-token",
+    "bot_token": "sandbox-slack-bot-token",
     **{f"webhook_{name.replace('-', '_')}": path for name, path in WEBHOOKS.items()},
 }
 

@@ -29,9 +29,10 @@ from sandbox.common.state import SandboxState
 from . import render
 from .world import EVENT_RETENTION_DAYS, StripeWorld
 
+# Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.
 SANDBOX_CREDENTIALS = {
-    "api_key": "sk_test_51NwrSandbox0000000000000000000000000000000000000000000000000000000000000000000",
-    "webhook_secret": "whsec_sandbox0f3c6e2b9a4d47d88e21c5b3a9f06d1e",
+    "api_key": "sk_test_sandbox_not_secret",
+    "webhook_secret": "whsec_sandbox_not_secret",
 }
 DEFAULT_LIMITS = {"test": 25.0, "live": 100.0}
 MAX_LIMIT = 100
