@@ -27,6 +27,7 @@ import dlt
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
+from pipelines.common.interval import reload_interval
 
 from .helpers import (
     all_of,
@@ -36,7 +37,6 @@ from .helpers import (
     get_one,
     make_client,
     paginate,
-    reload_interval,
     rest_client,
 )
 from .settings import EXTRACTED_METRICS, INITIAL_CURSOR, PAGE_SIZES
@@ -89,7 +89,7 @@ def _profile_row(p: dict[str, Any]) -> dict[str, Any]:
 def source(config: ProviderConfig) -> list[DltResource]:
     """The Klaviyo source for a resolved config (private key or OAuth, see helpers.auth_for); with options
     `interval_start` / `interval_end`, a reload of that interval (see the module docstring)."""
-    window = reload_interval(config.options)  # a bad interval fails here, before any request
+    window = reload_interval("klaviyo", config.options)  # a bad interval fails here, before any request
     auth = auth_for(config)  # one auth object for every thread: OAuth refreshes are serialised inside it
 
     def cursor(field: str, initial: Any) -> Any:

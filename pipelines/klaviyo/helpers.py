@@ -14,9 +14,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 from dlt.sources.helpers.rest_client import RESTClient
@@ -219,38 +217,6 @@ def filter_before(field: str, value: Any) -> str:
 def all_of(*conditions: str) -> str:
     """One flat `and(...)` of the conditions (or the single condition): Klaviyo takes any number of arguments."""
     return conditions[0] if len(conditions) == 1 else f"and({','.join(conditions)})"
-
-
-@dataclass(frozen=True)
-class ReloadInterval:
-    """`[start, end)` in UTC: the data interval an Airflow backfill asks the source to reload."""
-
-    start: datetime
-    end: datetime
-
-
-def reload_interval(options: Mapping[str, Any]) -> ReloadInterval | None:
-    """The interval in the source options `interval_start` / `interval_end` (ISO 8601 with a UTC offset), or None
-    for a normal incremental run. Raises ValueError for a half-given, malformed, naive, empty or inverted interval."""
-    raw_start, raw_end = options.get("interval_start"), options.get("interval_end")
-    if raw_start is None and raw_end is None:
-        return None
-    if raw_start is None or raw_end is None:
-        raise ValueError(f"klaviyo: an interval reload needs both interval_start and interval_end, got [{raw_start}, {raw_end})")
-    start, end = _utc(raw_start, "interval_start"), _utc(raw_end, "interval_end")
-    if not start < end:
-        raise ValueError(f"klaviyo: empty or inverted reload interval [{start.isoformat()}, {end.isoformat()})")
-    return ReloadInterval(start, end)
-
-
-def _utc(value: Any, name: str) -> datetime:
-    try:
-        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ValueError(f"klaviyo: option {name}={value!r} is not an ISO 8601 timestamp") from exc
-    if parsed.tzinfo is None:
-        raise ValueError(f"klaviyo: option {name}={value!r} needs a time zone (UTC), e.g. 2026-10-05T00:00:00+00:00")
-    return parsed.astimezone(UTC)
 
 
 def _iso(value: Any) -> str:

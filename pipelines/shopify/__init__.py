@@ -13,13 +13,13 @@ next scheduled run continues where it would have.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
+from pipelines.common.interval import reload_interval
 
 from . import settings
 from .helpers import ShopifyClient, ShopifyResponseError, gid_to_int, money
@@ -99,25 +99,13 @@ def _since(cursor: Any, until: Any = None) -> str:
     return f"{query} AND updated_at:<'{until}'" if until else query
 
 
-def _iso_utc(value: Any, name: str) -> str:
-    """An option timestamp as Shopify's `2026-10-01T00:00:00Z`, the same form as the `updatedAt` cursor values."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"shopify: option {name}={value!r} is not an ISO 8601 timestamp") from exc
-    if parsed.tzinfo is None:
-        raise ValueError(f"shopify: option {name}={value!r} needs a time zone (UTC)")
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _cursor(options: dict[str, Any]) -> dlt.sources.incremental[str]:
     """The `updatedAt` cursor: saved and advanced normally, or pinned to a reload interval (stateless)."""
-    if "interval_start" not in options and "interval_end" not in options:
+    interval = reload_interval("shopify", options)
+    if interval is None:
         return dlt.sources.incremental("updatedAt", initial_value=settings.INITIAL_UPDATED_AT, row_order="asc")
-    start = _iso_utc(options.get("interval_start"), "interval_start")
-    end = _iso_utc(options.get("interval_end"), "interval_end")
-    if not start < end:
-        raise ValueError(f"shopify: empty or inverted reload interval [{start}, {end})")
+    # As Shopify's `updatedAt` values: `2026-10-01T00:00:00Z`, which compare correctly as text.
+    start, end = (moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in (interval.start, interval.end))
     return dlt.sources.incremental("updatedAt", initial_value=start, end_value=end, row_order="asc")
 
 

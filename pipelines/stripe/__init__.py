@@ -40,6 +40,7 @@ import stripe
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
+from pipelines.common.interval import reload_interval as parse_reload_interval
 
 from . import settings
 from .helpers import account_created, fetched_at, get, invoice_lines, make_client, retrieve_many, walk_adaptive
@@ -97,29 +98,11 @@ def table_hints(table: str) -> dict[str, Any]:
 
 def reload_interval(options: dict[str, Any]) -> tuple[int, int] | None:
     """The options' `[interval_start, interval_end)` as Stripe `created` bounds `(gte, lt)`, or None without them."""
-    if "interval_start" not in options and "interval_end" not in options:
+    interval = parse_reload_interval("stripe", options)
+    if interval is None:
         return None
-    start = _utc(options.get("interval_start"), "interval_start")
-    end = _utc(options.get("interval_end"), "interval_end")
-    if not start < end:
-        raise ValueError(f"stripe: empty or inverted reload interval [{start.isoformat()}, {end.isoformat()})")
     # `created` is whole seconds, so c >= start <=> c >= ceil(start) and c < end <=> c < ceil(end).
-    return math.ceil(start.timestamp()), math.ceil(end.timestamp())
-
-
-def _utc(value: Any, name: str) -> datetime:
-    if value is None:
-        raise ValueError(f"stripe: a reload interval needs both interval_start and interval_end; {name} is missing")
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"stripe: option {name}={value!r} is not an ISO 8601 timestamp") from exc
-    if parsed.tzinfo is None:
-        raise ValueError(f"stripe: option {name}={value!r} has no time zone (pass UTC, e.g. +00:00)")
-    return parsed
+    return math.ceil(interval.start.timestamp()), math.ceil(interval.end.timestamp())
 
 
 class _Plan:
