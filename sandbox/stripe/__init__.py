@@ -49,19 +49,6 @@ LISTS = {
     "payouts": "payout",
     "disputes": "dispute",
 }
-PREFIXES = {
-    "cus": "customer",
-    "prod": "product",
-    "price": "price",
-    "sub": "subscription",
-    "in": "invoice",
-    "ch": "charge",
-    "re": "refund",
-    "txn": "balance_transaction",
-    "po": "payout",
-    "dp": "dispute",
-    "evt": "event",
-}
 EXPANDABLE = {"subscription": {"discounts", "data.discounts"}, "invoice": {"discounts", "data.discounts"}}
 CREATED_OPS = ("gt", "gte", "lt", "lte")
 

@@ -952,17 +952,14 @@ class _Builder:
         charge = max(candidates, key=lambda c: c.created)
         rng = stable_rng(*self.label, "open-dispute")
         created = reference - 4 * DAY - int(rng.uniform(0, DAY))
+        self.open_dispute(charge, created, "product_not_received", created + 14 * DAY, [(created, "needs_response")])
+
+    def open_dispute(
+        self, charge: Charge, created: int, reason: str, due: int, transitions: list[tuple[int, str]]
+    ) -> Dispute:
+        """Record a dispute on `charge`: the chargeback withdrawal and the `charge.dispute.created` event."""
         did = self.new_id("dp", 24)
-        dispute = Dispute(
-            did,
-            charge.id,
-            charge.amount,
-            charge.currency,
-            created,
-            "product_not_received",
-            created + 14 * DAY,
-            [(created, "needs_response")],
-        )
+        dispute = Dispute(did, charge.id, charge.amount, charge.currency, created, reason, due, transitions)
         self.sw.disputes[did] = dispute
         charge.dispute = did
         txn = self.bt(
@@ -978,13 +975,13 @@ class _Builder:
         )
         dispute.balance_transactions.append((created, txn))
         self.event(created, "charge.dispute.created", "dispute", did)
+        return dispute
 
     def dispute(self, charge: Charge, rng: Any) -> None:
         created = charge.created + int(rng.uniform(5, 40) * DAY)
         if created > self.end:
             return
         due = created + 14 * DAY
-        did = self.new_id("dp", 24)
         transitions = [(created, "needs_response")]
         evidence = rng.random() < 0.75
         if evidence:
@@ -993,31 +990,9 @@ class _Builder:
             transitions.append((closed, "won" if rng.random() < 0.45 else "lost"))
         else:
             transitions.append((due + 3600, "lost"))
-        dispute = Dispute(
-            did,
-            charge.id,
-            charge.amount,
-            charge.currency,
-            created,
-            rng.choice(("fraudulent", "product_not_received", "subscription_canceled", "duplicate", "general")),
-            due,
-            transitions,
-        )
-        self.sw.disputes[did] = dispute
-        charge.dispute = did
-        txn = self.bt(
-            -charge.amount,
-            DISPUTE_FEE,
-            charge.currency,
-            created,
-            "adjustment",
-            "dispute",
-            did,
-            f"Chargeback withdrawal for {charge.id}",
-            available_days=0,
-        )
-        dispute.balance_transactions.append((created, txn))
-        self.event(created, "charge.dispute.created", "dispute", did)
+        reason = rng.choice(("fraudulent", "product_not_received", "subscription_canceled", "duplicate", "general"))
+        dispute = self.open_dispute(charge, created, reason, due, transitions)
+        did = dispute.id
         for at, status in transitions[1:]:
             if at > self.end:
                 break
