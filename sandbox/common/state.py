@@ -93,8 +93,10 @@ class SandboxState:
         return None
 
     def reset_stats(self) -> None:
+        # Zeroed in place, not dropped: simulators keep a reference to their provider's stats object.
         with self.lock:
-            self.stats.clear()
+            for stats in self.stats.values():
+                stats.__dict__.update(ProviderStats().__dict__)
 
     def provider_store(self, provider: str, factory: Any = dict) -> Any:
         with self.lock:

@@ -48,7 +48,7 @@ def create_app(state: SandboxState) -> FastAPI:
         bucket = buckets.setdefault(token, ServerBucket(capacity=restore * bucket_seconds, rate=restore))
         with state.world._lock:
             body, actual = api.run(version, query, payload.get("variables"), bucket)
-        stats = state.stats["shopify"]  # looked up per request: a stats reset replaces the object
+        stats = state.stats["shopify"]
         if any(e.get("extensions", {}).get("code") == "THROTTLED" for e in body.get("errors", []) if isinstance(e, dict)):
             stats.throttled += 1
         stats.extra["query_cost"] += actual
