@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,30 +38,12 @@ def main() -> None:
     import httpx
 
     from pipelines.run import run_provider
+    from sandbox.process import sandbox_process
     from sandbox.world import World
 
     # The simulator runs in its own process, as in the demo: in-process it would share our GIL and slow us down.
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--scale",
-            args.scale,
-            "--latency",
-            args.latency,
-            "--option",
-            f"stripe_rate_limit={args.limit:g}",
-        ],
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url)
+    options = {"stripe_rate_limit": f"{args.limit:g}"}
+    with sandbox_process(scale=args.scale, latency=args.latency, options=options) as url:
         os.environ["OPSDATA_SANDBOX_URL"] = url
         world = World(scale=args.scale)  # the same deterministic world, for counting what changed
         sw = world.extension("stripe")
@@ -112,29 +92,6 @@ def main() -> None:
             changed = len({(e.kind, e.object_id) for e in sw.events if start < e.created <= sw.now})
             run(f"incremental +{days:g}d", changed=changed)
         run("reconcile (nightly)", mode="reconcile")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/_sandbox/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("sandbox did not start")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -20,29 +23,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(scale: str = "medium", latency: str = "realistic", seed: int = 42, options: dict[str, str] | None = None, port: int | None = None) -> Iterator[str]:
-    """Start `python -m sandbox serve` and yield its base URL; stop it on exit."""
+def sandbox_process(
+    scale: str = "medium",
+    latency: str = "realistic",
+    seed: int = 42,
+    options: dict[str, str] | None = None,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[str]:
+    """Start `python -m sandbox serve` and yield its base URL once healthy; stop it on exit.
+    `log_path`: where its output goes (default: inherited), named in the error if it fails to start."""
     port = port or free_port()
     cmd = [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--scale", scale, "--latency", latency, "--seed", str(seed)]
     for key, value in (options or {}).items():
         cmd += ["--option", f"{key}={value}"]
-    proc = subprocess.Popen(cmd)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/_sandbox/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sandbox did not start (exit code {proc.poll()})")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
+    with ExitStack() as stack:
+        log = stack.enter_context(log_path.open("w")) if log_path else None
+        proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT if log else None)
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(f"{url}/_sandbox/health", timeout=1).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    where = f"; see {log_path}" if log_path else ""
+                    raise RuntimeError(f"sandbox did not start (exit code {proc.poll()}){where}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -20,18 +20,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "dags")]
+
+from sandbox.process import free_port, sandbox_process  # noqa: E402 (needs the repo on sys.path)
 
 
 @dataclass
@@ -129,35 +131,9 @@ def _print_step(step: Step) -> None:
     print(f"  {'ok ' if step.ok else 'FAIL'} {step.name:<36} {step.seconds:6.1f}s", flush=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get_json(url: str, timeout: float = 5) -> dict:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback sandbox)
         return json.loads(response.read())
-
-
-def start_sandbox(env: dict[str, str], scale: str, latency: str, port: int, logs: Path) -> tuple[subprocess.Popen[bytes], dict, float]:
-    started = time.monotonic()
-    log = (logs / "00-sandbox.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--scale", scale, "--latency", latency],
-        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    with _Progress(f"sandbox ({scale}, {latency} latency)"):
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"demo: the sandbox exited early; see {logs / '00-sandbox.log'}")
-            try:
-                health = _get_json(f"{url}/_sandbox/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-    return proc, health, time.monotonic() - started
 
 
 def demo_env(data_dir: Path, airflow_home: Path, sandbox_url: str) -> dict[str, str]:
@@ -319,49 +295,53 @@ def main() -> None:
     logs = airflow_home / "demo" / time.strftime("%Y%m%d-%H%M%S")
     logs.mkdir(parents=True, exist_ok=True)
     (airflow_home / "demo" / "notifications.sqlite").unlink(missing_ok=True)
-    port = args.port or _free_port()
+    port = args.port or free_port()
     sandbox_url = f"http://127.0.0.1:{port}"
     env = demo_env(data_dir, airflow_home, sandbox_url)
     os.environ.update({k: env[k] for k in ("OPSDATA_DATA_DIR", "OPSDATA_REPO_ROOT")})
     demo = Demo(env=env, logs=logs)
 
     print(f"opsdata demo: AIRFLOW_HOME={airflow_home}  data={data_dir}")
-    sandbox, health, seconds = start_sandbox(env, args.scale, args.latency, port, logs)
-    demo.steps.append(Step("sandbox start", seconds, True))
-    _print_step(demo.steps[-1])
-    # The sandbox world has a fixed "today"; pin the metrics to it.
-    env["OPSDATA_AS_OF_DATE"] = health["now"][:10]
     try:
-        demo.run("airflow db migrate", [str(BIN / "airflow"), "db", "migrate"])
-        demo.run("pools", [sys.executable, "-m", "airflow_settings.pools"])
-        demo.run("dbt manifest (dbt parse)", [sys.executable, "-m", "dagkit.manifest"], cwd=REPO_ROOT / "dags")
-        if args.ui:
-            run_ui(demo, sandbox_url)
-            return
-        # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
-        env["OPSDATA_DEADLINE_ALERTS"] = "false"
-        from pipelines.registry import extraction_providers, syncing_providers
-
-        extractions = {f"dag {p.dag_id}": [str(BIN / "airflow"), "dags", "test", p.dag_id] for p in extraction_providers()}
-        if args.serial:
-            for name, cmd in extractions.items():
-                demo.run(name, cmd)
-        else:
-            demo.run_parallel(extractions)
-        demo.run("dag transform (dbt via Cosmos)", [str(BIN / "airflow"), "dags", "test", "transform"])
-        # The scheduler would start these on the tiles Asset: reverse syncs, then the Slack work.
-        for provider in syncing_providers():
-            demo.run(f"dag sync_{provider.name}", [str(BIN / "airflow"), "dags", "test", f"sync_{provider.name}"])
-        demo.run("dag notify (Slack)", [str(BIN / "airflow"), "dags", "test", "notify"])
-        print_summary(demo, sandbox_url, time.monotonic() - started)
+        with ExitStack() as sandbox:
+            sandbox_started = time.monotonic()
+            with _Progress(f"sandbox ({args.scale}, {args.latency} latency)"):
+                log_path = logs / "00-sandbox.log"
+                sandbox.enter_context(sandbox_process(args.scale, args.latency, port=port, env=env, log_path=log_path))
+            demo.steps.append(Step("sandbox start", time.monotonic() - sandbox_started, True))
+            _print_step(demo.steps[-1])
+            # The sandbox world has a fixed "today"; pin the metrics to it.
+            env["OPSDATA_AS_OF_DATE"] = _get_json(f"{sandbox_url}/_sandbox/health")["now"][:10]
+            run_dags(demo, args, env, sandbox_url, started)
     finally:
-        sandbox.terminate()
-        try:
-            sandbox.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sandbox.kill()
         if shutil.which("stty") and sys.stdin.isatty():
             subprocess.run(["stty", "sane"], check=False)
+
+
+def run_dags(demo: Demo, args: argparse.Namespace, env: dict[str, str], sandbox_url: str, started: float) -> None:
+    """Airflow set-up, then the DAGs in the order the scheduler would run them (or the UI, with `--ui`)."""
+    demo.run("airflow db migrate", [str(BIN / "airflow"), "db", "migrate"])
+    demo.run("pools", [sys.executable, "-m", "airflow_settings.pools"])
+    demo.run("dbt manifest (dbt parse)", [sys.executable, "-m", "dagkit.manifest"], cwd=REPO_ROOT / "dags")
+    if args.ui:
+        run_ui(demo, sandbox_url)
+        return
+    # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
+    env["OPSDATA_DEADLINE_ALERTS"] = "false"
+    from pipelines.registry import extraction_providers, syncing_providers
+
+    extractions = {f"dag {p.dag_id}": [str(BIN / "airflow"), "dags", "test", p.dag_id] for p in extraction_providers()}
+    if args.serial:
+        for name, cmd in extractions.items():
+            demo.run(name, cmd)
+    else:
+        demo.run_parallel(extractions)
+    demo.run("dag transform (dbt via Cosmos)", [str(BIN / "airflow"), "dags", "test", "transform"])
+    # The scheduler would start these on the tiles Asset: reverse syncs, then the Slack work.
+    for provider in syncing_providers():
+        demo.run(f"dag sync_{provider.name}", [str(BIN / "airflow"), "dags", "test", f"sync_{provider.name}"])
+    demo.run("dag notify (Slack)", [str(BIN / "airflow"), "dags", "test", "notify"])
+    print_summary(demo, sandbox_url, time.monotonic() - started)
 
 
 if __name__ == "__main__":
