@@ -29,9 +29,7 @@ refunds as (
 
 customer_firsts as (
 
-    select customer_id, min(created_at) as first_order_at
-    from orders
-    group by customer_id
+    select customer_id, first_order_at from {{ ref('int_shopify__customer_orders_aggregated') }}
 
 ),
 

@@ -1,6 +1,3 @@
-{#- Stripe amounts are in the currency's minor unit; zero-decimal currencies have none (https://docs.stripe.com/currencies#zero-decimal). -#}
-{%- set minor_units = "case when currency in ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf') then 1 else 100 end" -%}
-
 with
 
 disputes as (
@@ -30,7 +27,7 @@ final as (
         customers.email as customer_email,
         cast(disputes.created_at at time zone 'UTC' as date) as created_date,
         disputes.currency,
-        cast(disputes.amount_cents / {{ minor_units }} as decimal(18, 2)) as amount,
+        cast(disputes.amount_cents / {{ stripe_minor_units() }} as decimal(18, 2)) as amount,
         disputes.reason,
         disputes.status,
         disputes.status in ('warning_needs_response', 'warning_under_review', 'needs_response', 'under_review') as is_open,

@@ -1,6 +1,3 @@
-{#- Stripe amounts are in the currency's minor unit; zero-decimal currencies have none (https://docs.stripe.com/currencies#zero-decimal). -#}
-{%- set minor_units = "case when currency in ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf') then 1 else 100 end" -%}
-
 with
 
 balance_transactions as (
@@ -68,7 +65,7 @@ final as (
         transaction_date,
         currency,
         {%- for column in ['gross_volume', 'refunds', 'dispute_losses', 'fees', 'net', 'payouts'] %}
-        cast({{ column }}_cents / {{ minor_units }} as decimal(18, 2)) as {{ 'stripe_fees' if column == 'fees' else column }},
+        cast({{ column }}_cents / {{ stripe_minor_units() }} as decimal(18, 2)) as {{ 'stripe_fees' if column == 'fees' else column }},
         {%- endfor %}
         cast(charges_count as integer) as charges_count
 

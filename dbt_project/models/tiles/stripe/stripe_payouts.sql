@@ -1,6 +1,3 @@
-{#- Stripe amounts are in the currency's minor unit; zero-decimal currencies have none (https://docs.stripe.com/currencies#zero-decimal). -#}
-{%- set minor_units = "case when currency in ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf') then 1 else 100 end" -%}
-
 with
 
 payouts as (
@@ -16,7 +13,7 @@ final as (
         cast(created_at at time zone 'UTC' as date) as created_date,
         arrival_date,
         currency,
-        cast(amount_cents / {{ minor_units }} as decimal(18, 2)) as amount,
+        cast(amount_cents / {{ stripe_minor_units() }} as decimal(18, 2)) as amount,
         status,
         status in ('pending', 'in_transit') as is_upcoming,
         cast(case when status in ('pending', 'in_transit') then arrival_date - {{ as_of_date() }} end as integer) as days_until_arrival,

@@ -1,6 +1,3 @@
-{#- Stripe amounts are in the currency's minor unit; zero-decimal currencies have none (https://docs.stripe.com/currencies#zero-decimal). -#}
-{%- set minor_units = "case when currency in ('bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf') then 1 else 100 end" -%}
-
 with
 
 movements as (
@@ -98,7 +95,7 @@ final as (
         month_start,
         currency,
         {%- for column in ['mrr', 'new_mrr', 'expansion_mrr', 'contraction_mrr', 'churned_mrr', 'reactivation_mrr'] %}
-        cast(round({{ column }}_cents) / {{ minor_units }} as decimal(18, 2)) as {{ column }},
+        cast(round({{ column }}_cents) / {{ stripe_minor_units() }} as decimal(18, 2)) as {{ column }},
         {%- endfor %}
         cast(active_subscribers as integer) as active_subscribers,
         cast(new_subscribers as integer) as new_subscribers,
