@@ -342,7 +342,7 @@ class Digest:
 
     @property
     def title(self) -> str:
-        return f"{'Daily' if self.period.kind == 'daily' else 'Weekly'} digest · {self.period.label}"
+        return _title(self.period)
 
     def messages(self, channel: str, purpose: str = "ops") -> list[Message]:
         """The digest as Slack messages, split within limits. Keys = digest + period + channel (+ part)."""
@@ -358,20 +358,24 @@ class Digest:
         return "\n".join(bk.block_text(b) for b in self.blocks)
 
 
+def _title(period: Period) -> str:
+    return f"{'Daily' if period.kind == 'daily' else 'Weekly'} digest · {period.label}"
+
+
 def build_digest(kind: str, as_of: date | None = None, reader: TileReader | None = None,
                  builders: list[tuple[str, SectionBuilder]] | None = None) -> Digest:
     reader = reader or TileReader()
-    as_of = as_of or default_as_of(reader)
-    period = Period.for_kind(kind, as_of)
-    found: list[Section] = []
-    for _provider, builder in builders or SECTIONS:
-        section = builder(reader, period)
-        if section is not None:
-            found.append(section)
-    title = f"{'Daily' if kind == 'daily' else 'Weekly'} digest · {period.label}"
+    with reader.snapshot():  # bi.duckdb opened once: every section reads the same published version
+        as_of = as_of or default_as_of(reader)
+        period = Period.for_kind(kind, as_of)
+        found: list[Section] = []
+        for _provider, builder in builders or SECTIONS:
+            section = builder(reader, period)
+            if section is not None:
+                found.append(section)
     prev = period.previous
     out: list[dict[str, Any]] = [
-        bk.header(title),
+        bk.header(_title(period)),
         bk.context(f"Compared with the {period.compared_with} ({prev.label}) · from the published tiles"),
     ]
     attention = [item for s in found for item in s.attention]

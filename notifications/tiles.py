@@ -1,11 +1,14 @@
 """Read-only access to the published BI copy (`pipelines.common.storage.tiles_path()`, schema `tiles`).
 
-The file is replaced atomically by `pipelines.transform.publish()`, so it is opened per query (a long-lived
-connection would keep reading the replaced file) and read-only (it never blocks the publisher).
+The file is replaced atomically by `pipelines.transform.publish()`, so it is opened read-only (it never blocks the
+publisher) and never kept open for long (a long-lived connection would keep reading the replaced file): per query,
+or once for a short batch of queries inside `snapshot()` (a digest), which then all read one published version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +22,30 @@ class TileReader:
         self.path = Path(path) if path else tiles_path()
         self._tables: dict[str, set[str]] | None = None
         self._catalog: str | None = None
+        self._conn: duckdb.DuckDBPyConnection | None = None
 
     @property
     def exists(self) -> bool:
         return self.path.exists()
 
-    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    @contextmanager
+    def snapshot(self) -> Iterator[TileReader]:
+        """Run the block's queries on one connection: the file is opened once and read as one published version."""
+        if self._conn is not None or not self.exists:
+            yield self
+            return
         with duckdb.connect(str(self.path), read_only=True) as conn:
-            cur = conn.execute(sql, params or [])
-            names = [d[0] for d in cur.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            self._conn = conn
+            try:
+                yield self
+            finally:
+                self._conn = None
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        if self._conn is not None:
+            return _rows(self._conn, sql, params)
+        with duckdb.connect(str(self.path), read_only=True) as conn:
+            return _rows(conn, sql, params)
 
     def ref(self, table: str) -> str:
         """Fully qualified name, so a file whose stem is also `tiles` cannot make `tiles.x` ambiguous."""
@@ -53,7 +70,8 @@ class TileReader:
         found = self.tables().get(table)
         return found is not None and all(c in found for c in columns)
 
-    def first_column(self, table: str, *candidates: str) -> str | None:
-        """The first of `candidates` the table has: tolerates the small naming differences between tile versions."""
-        found = self.tables().get(table, set())
-        return next((c for c in candidates if c in found), None)
+
+def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None) -> list[dict[str, Any]]:
+    cur = conn.execute(sql, params or [])
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
