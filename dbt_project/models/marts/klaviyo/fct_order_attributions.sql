@@ -83,6 +83,7 @@ final as (
         orders.email,
         orders.created_at as ordered_at,
         orders.order_date,
+        orders.currency,
         orders.total_price as order_revenue,
         last_touch.touch_event_id,
         last_touch.touched_at,
