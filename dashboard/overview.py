@@ -22,7 +22,8 @@ PROVIDER_TITLES = {"shopify": "Shopify", "stripe": "Stripe", "klaviyo": "Klaviyo
 
 def overview_rows(period_days: int) -> pd.DataFrame:
     return data.query(
-        "select * from tiles.business_overview where period_days = ? order by sort_order, currency nulls first",
+        "select * from tiles.business_overview where period_days = ? "
+        "order by sort_order, currency is distinct from 'USD', currency nulls first",
         (period_days,),
     )
 
@@ -54,15 +55,17 @@ def render_overview(pages: Mapping[str, Any]) -> None:
         else:
             st.caption(f"{title} has no page yet: its provider is not registered.")
         cards = list(group.itertuples(index=False))
+        multi = {m for m, n in group.groupby("metric")["currency"].nunique().items() if n > 1}
         for start in range(0, len(cards), 4):
             columns = st.columns(4)
             for column, row in zip(columns, cards[start:start + 4], strict=False):
                 with column:
-                    card(row, int(days))
+                    card(row, int(days), row.metric in multi)
 
 
-def card(row: object, days: int) -> None:
-    label = str(row.metric_label) + (f" ({row.currency})" if row.currency and row.unit != "money" else "")  # type: ignore[attr-defined]
+def card(row: object, days: int, several_currencies: bool = False) -> None:
+    """One metric. Counts name their currency only when the metric has several (money shows it in the amount)."""
+    label = str(row.metric_label) + (f" ({row.currency})" if several_currencies and row.unit != "money" else "")  # type: ignore[attr-defined]
     if not row.is_available:  # type: ignore[attr-defined]
         with st.container(border=True, key=f"card-{row.metric}-{row.currency}"):  # type: ignore[attr-defined]
             st.markdown(f"**{label}**")
@@ -76,7 +79,8 @@ def card(row: object, days: int) -> None:
         st.metric(label, value, delta=f"{delta} {compared}" if delta else None, help=helper,
                   delta_color="inverse" if row.metric in INVERSE else "normal")  # type: ignore[attr-defined]
         if not delta:
-            st.caption(compared if row.comparison == "none" else f"{compared}: no previous figure")  # type: ignore[attr-defined]
+            no_previous = row.previous_value is None or pd.isna(row.previous_value)  # type: ignore[attr-defined]
+            st.caption(compared if row.comparison == "none" else f"{compared}: {'no previous figure' if no_previous else 'no change'}")  # type: ignore[attr-defined]
 
 
 INVERSE = {"open_disputes", "open_disputes_amount", "disputes_opened", "new_customer_acquisition_cost",
