@@ -7,6 +7,7 @@ published read-only copy `data/bi.duckdb` (see `dashboard/data.py`).
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +66,12 @@ def main() -> None:
     from dashboard.overview import render_overview
 
     provider_pages = {
-        entry.provider: st.Page(lambda entry=entry: render_provider(entry), title=entry.page.title,
+        entry.provider: st.Page(functools.partial(render_provider, entry), title=entry.page.title,
                                 icon=entry.page.icon, url_path=entry.provider)
         for entry in registered_pages()
     }
-    overview = st.Page(lambda: render_overview(provider_pages), title="Overview", icon=":material/space_dashboard:",
-                       url_path="overview", default=True)
+    overview = st.Page(functools.partial(render_overview, provider_pages), title="Overview",
+                       icon=":material/space_dashboard:", url_path="overview", default=True)
     st.navigation([overview, *provider_pages.values()]).run()
 
 

@@ -41,12 +41,9 @@ def _read(path: str, version: tuple[float, int] | None, sql: str, params: tuple[
         return con.execute(sql, list(params)).df()
 
 
-try:  # Streamlit's cache when running inside the app; a plain call elsewhere (bench, tools)
-    import streamlit as st
+import streamlit as st  # noqa: E402 - Streamlit's cache (a plain call outside a running app)
 
-    _cached_read = st.cache_data(ttl=600, show_spinner=False, max_entries=256)(_read)
-except ImportError:  # pragma: no cover - streamlit is a project dependency
-    _cached_read = _read
+_cached_read = st.cache_data(ttl=600, show_spinner=False, max_entries=256)(_read)
 
 
 def query(sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:

@@ -39,7 +39,7 @@ def render_overview(pages: Mapping[str, Any]) -> None:
         st.info("`tiles.business_overview` is not published yet: it appears after the next successful transform.",
                 icon=":material/info:")
         return
-    days = st.segmented_control("Period", list(PERIODS), default=7, format_func=PERIODS.get, key="overview-period") or 7
+    days = st.segmented_control("Period", list(PERIODS), default=7, format_func=lambda d: PERIODS[d], key="overview-period") or 7
     rows = overview_rows(int(days))
     if rows.empty:
         st.info("No figures for this period yet.")

@@ -113,10 +113,10 @@ def date_range(key: str, first: date, last: date, default_days: int = 30) -> tup
     """A date-range filter (inclusive), defaulting to the last `default_days` days that have data."""
     start_default = max(first, last - timedelta(days=default_days - 1))
     picked = st.date_input("Date range", value=(start_default, last), min_value=first, max_value=last, key=key)
-    if isinstance(picked, (tuple, list)) and len(picked) == 2:
-        return picked[0], picked[1]
-    single = picked[0] if isinstance(picked, (tuple, list)) else picked
-    return single, single
+    values = list(picked) if isinstance(picked, (tuple, list)) else [picked]
+    first_picked = values[0] or start_default
+    last_picked = values[-1] or first_picked
+    return first_picked, last_picked
 
 
 def currency_filter(key: str, currencies: Sequence[str]) -> str:

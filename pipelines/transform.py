@@ -75,7 +75,7 @@ def source_freshness(as_of_date: str | None = None, dbt_command: list[str] | Non
 
 def freshness_rows(path: Path) -> list[tuple[object, ...]]:
     """(provider, source table, max loaded at, snapshotted at, age in seconds, status, warn after, error after)."""
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for result in json.loads(path.read_text()).get("results", []):
         _, _, provider, table = (result.get("unique_id") or "source...").split(".", 3)
         criteria = result.get("criteria") or {}

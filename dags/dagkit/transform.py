@@ -179,11 +179,11 @@ def build_transform_dag(raw_assets: list[Asset], *, manifest: Path | None = None
         tags=["transform", "dbt"],
     ) as dag:
         dbt = dbt_task_group(dag, manifest=manifest, mode=mode)
-        freshness = PythonOperator(
+        source_freshness = PythonOperator(
             task_id="source_freshness", python_callable=check_source_freshness, pool=WAREHOUSE_POOL
         )
         publish = PythonOperator(
             task_id="publish", python_callable=publish_tiles, pool=WAREHOUSE_POOL, outlets=[TILES]
         )
-        dbt >> freshness >> publish
+        dbt >> source_freshness >> publish
     return dag

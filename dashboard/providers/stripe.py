@@ -8,7 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.page import PageContext, ProviderPage, currency_filter, date_range, format_value, no_data, table, tile_missing
+from dashboard.page import (
+    PageContext,
+    ProviderPage,
+    currency_filter,
+    date_range,
+    format_value,
+    no_data,
+    table,
+    tile_missing,
+)
 
 SUMMARY, PAYOUTS, DISPUTES, SUBSCRIPTIONS = ("stripe_financial_summary", "stripe_payouts", "stripe_disputes",
                                              "stripe_subscription_metrics")
