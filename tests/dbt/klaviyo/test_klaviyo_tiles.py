@@ -20,7 +20,7 @@ from pipelines.transform import publish, run_dbt
 from tests.conftest import point_at_sandbox
 
 pytestmark = pytest.mark.slow
-SELECT = ["+path:models/tiles/klaviyo", "path:models/staging/klaviyo", "path:models/intermediate/klaviyo", "path:models/marts/klaviyo", "path:tests/klaviyo"]
+SELECT = ["+path:models/tiles/klaviyo", "path:models/staging/klaviyo", "path:models/intermediate/klaviyo", "+path:models/marts/klaviyo", "path:tests/klaviyo"]
 WINDOW = timedelta(hours=120)
 
 

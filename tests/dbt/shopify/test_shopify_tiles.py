@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 import pytest
@@ -48,7 +48,7 @@ def test_shopify_sales_daily_matches_the_world(built) -> None:  # type: ignore[n
         assert {k: _cents(row[k]) for k in MONEY} == {k: exp[k] for k in MONEY}, day
         assert (row["new_customers"], row["returning_customers"]) == (exp["new_customers"], exp["returning_customers"]), day
         if exp["orders_count"]:
-            assert row["average_order_value"] == (Decimal(exp["order_value"]) / exp["orders_count"] / 100).quantize(Decimal("0.01")), day
+            assert row["average_order_value"] == (Decimal(exp["order_value"]) / exp["orders_count"] / 100).quantize(Decimal("0.01"), ROUND_HALF_UP), day
     quiet = [r for d, r in actual.items() if d not in expected]
     assert all(r["orders_count"] == 0 and _cents(r["net_sales"]) == 0 for r in quiet)
 
