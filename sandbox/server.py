@@ -58,6 +58,11 @@ def _apply_body_fault(kind: str, params: dict[str, Any], body: bytes) -> bytes:
     return json.dumps(data).encode()
 
 
+async def _sleep(seconds: float) -> None:
+    if seconds:
+        await asyncio.sleep(seconds)
+
+
 def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = state
@@ -75,17 +80,19 @@ def create_app(state: SandboxState) -> FastAPI:
             stats.requests += 1
             stats.first_at = stats.first_at or now
             stats.last_at = now
+        # The simulated network latency is spent after the simulator has seen the request: its rate limits count a
+        # request when it arrives, so a client pacing exactly at the limit is not punished by the sandbox's jitter.
         delay = state.latency_seconds()
-        if delay:
-            await asyncio.sleep(delay)
         fault = state.take_fault(provider, path)
         if fault and fault.kind == "5xx":
             status = int(fault.params.get("status", 503))
             stats.by_status[status] += 1
+            await _sleep(delay)
             return JSONResponse({"errors": "Service temporarily unavailable (sandbox fault)"}, status_code=status)
         if fault and fault.kind == "429":
             stats.by_status[429] += 1
             retry_after = str(fault.params.get("retry_after", 1))
+            await _sleep(delay)
             return JSONResponse({"errors": "Too many requests (sandbox fault)"}, status_code=429, headers={"Retry-After": retry_after})
         if fault and fault.kind == "slow":
             await asyncio.sleep(float(fault.params.get("seconds", 5)))
@@ -95,7 +102,8 @@ def create_app(state: SandboxState) -> FastAPI:
             body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
             body = _apply_body_fault(fault.kind, fault.params, body)
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-            return Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
+            response = Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
+        await _sleep(delay)
         return response
 
     @app.get("/_sandbox/health")
