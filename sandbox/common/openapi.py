@@ -41,6 +41,7 @@ from typing import Any
 import jsonschema
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+from starlette.requests import Request
 
 from .specs import load_json_spec, load_yaml_spec
 
@@ -564,7 +565,7 @@ def fallback_route(
     """Register last: documented operations the simulator does not implement answer as the provider would for an
     account without such objects (an empty collection, or its 404 for an id); undocumented paths get its 404."""
 
-    async def fallback(request: Any, rest: str = "") -> Any:
+    async def fallback(request: Request, rest: str = "") -> Any:
         try:
             op = spec().match(request.method, local_path(request))
         except MethodNotAllowed as exc:
