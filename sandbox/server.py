@@ -1,6 +1,7 @@
 """The sandbox server: one FastAPI app hosting every provider's simulator under `/<provider>`.
 
-Control endpoints under `/_sandbox` let tests, the demo and benchmarks read statistics, inject faults and advance
+Sandbox option `record_traffic` keeps every provider exchange in `state.store["traffic"]` (the conformance suite
+replays the project's own pipelines through it). Control endpoints under `/_sandbox` let tests, the demo and benchmarks read statistics, inject faults and advance
 the world. `SandboxServer` runs it on a free loopback port in a background thread (cheap enough for every test).
 """
 
@@ -63,6 +64,23 @@ async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
+async def _record(state: SandboxState, provider: str, request: Request, response: Any) -> Response:
+    """Keep the exchange for the conformance suite (`sandbox.common.conformance.Exchange.from_record`)."""
+    body = b"".join([chunk async for chunk in response.body_iterator])
+    record = {
+        "provider": provider,
+        "method": request.method,
+        "path": request.url.path.removeprefix(f"/{provider}"),
+        "query": list(request.query_params.multi_items()),
+        "status": response.status_code,
+        "headers": dict(response.headers),
+        "body": body.decode("utf-8", "replace"),
+    }
+    with state.lock:
+        state.store.setdefault("traffic", []).append(record)
+    return Response(body, status_code=response.status_code, headers=dict(response.headers), media_type=response.media_type)
+
+
 def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = state
@@ -103,6 +121,8 @@ def create_app(state: SandboxState) -> FastAPI:
             body = _apply_body_fault(fault.kind, fault.params, body)
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
             response = Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
+        if state.options.get("record_traffic"):
+            response = await _record(state, provider, request, response)
         await _sleep(delay)
         return response
 

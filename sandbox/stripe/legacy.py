@@ -82,7 +82,8 @@ def _line_item(obj: dict[str, Any], sw: StripeWorld, at: int, spec: OpenAPISpec)
     obj["proration_details"] = {"credited_items": None}
     obj["subscription"] = details.get("subscription")
     obj["subscription_item"] = details.get("subscription_item")
-    obj["invoice_item"] = details.get("invoice_item")
+    if details.get("invoice_item"):  # neither nullable nor required: absent on subscription lines
+        obj["invoice_item"] = details["invoice_item"]
     price_id = ((obj.get("pricing") or {}).get("price_details") or {}).get("price")
     if price_id:
         obj["price"] = downgrade(spec, "price", render.price(sw.prices[price_id], sw, at), sw, at)
@@ -127,8 +128,7 @@ def _invoiceitem(obj: dict[str, Any], sw: StripeWorld, at: int, spec: OpenAPISpe
         obj["price"] = downgrade(spec, "price", render.price(price, sw, at), sw, at)
         obj["unit_amount"] = price.unit_amount
         obj["unit_amount_decimal"] = str(price.unit_amount)
-    obj["subscription"] = None
-    obj["subscription_item"] = None
+    obj["subscription"] = None  # one-off items belong to no subscription (subscription_item: absent, not nullable)
 
 
 _FIXES: dict[str, Any] = {

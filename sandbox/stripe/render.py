@@ -419,6 +419,7 @@ def invoice(inv: Invoice, sw: StripeWorld, at: int, expand: frozenset[str] = fro
         customer_tax_exempt="none",
         customer_tax_ids=[],
         default_tax_rates=[],
+        payment_settings={"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
         pre_payment_credit_notes_amount=0,
         post_payment_credit_notes_amount=0,
         webhooks_delivered_at=inv.created,
@@ -463,7 +464,22 @@ def charge(c: Charge, sw: StripeWorld, at: int) -> dict[str, Any]:
         },
         payment_method_details={
             "type": "card",
-            "card": {"brand": "visa", "last4": "4242", "country": "US", "funding": "credit"},
+            "card": {
+                "brand": "visa",
+                "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+                "country": "US",
+                "exp_month": 12,
+                "exp_year": 2030,
+                "fingerprint": sw.payment_methods[sw.payment_method_of(c.customer)].fingerprint,
+                "funding": "credit",
+                "installments": None,
+                "last4": "4242",
+                "mandate": None,
+                "network": "visa",
+                "network_token": None,
+                "three_d_secure": None,
+                "wallet": None,
+            },
         },
         billing_details={
             "address": None,
@@ -636,6 +652,7 @@ def payment_intent(pi: PaymentIntent, sw: StripeWorld, at: int) -> dict[str, Any
         payment_method_options={"card": {"installments": None, "mandate_options": None, "network": None, "request_three_d_secure": "automatic"}},
         payment_method_types=["card"],
         processing=None,
+        status=status,
         shipping=None,
         transfer_data=None,
         managed_payments=None,
@@ -699,6 +716,11 @@ def balance(sw: StripeWorld, at: int) -> dict[str, Any]:
     return obj
 
 
+def _no_requirements() -> dict[str, Any]:
+    return {"alternatives": [], "current_deadline": None, "currently_due": [], "disabled_reason": None, "errors": [],
+            "eventually_due": [], "past_due": [], "pending_verification": []}
+
+
 def account(sw: StripeWorld) -> dict[str, Any]:
     obj = blank("account")
     obj.update(
@@ -709,6 +731,12 @@ def account(sw: StripeWorld) -> dict[str, Any]:
         email="finance@northwind-roasters.example",
         business_type="company",
         business_profile={"name": "Northwind Roasters", "url": "https://northwind-roasters.example"},
+        capabilities={"card_payments": "active", "transfers": "active"},
+        controller={"type": "account"},
+        external_accounts=list_object("/v1/accounts/acct_1NwrSandbox0000/external_accounts", [], False),
+        requirements=_no_requirements(),
+        future_requirements=_no_requirements(),
+        tos_acceptance={"date": sw.account_created, "ip": None, "user_agent": None},
         charges_enabled=True,
         payouts_enabled=True,
         details_submitted=True,

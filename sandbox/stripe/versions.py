@@ -191,8 +191,12 @@ def spec_overlay(document: dict[str, Any]) -> None:
 
 
 NESTED_ADDED: dict[str, tuple[str, ...]] = {
-    "automatic_tax": ("disabled_reason", "provider"),
-    "subscription_automatic_tax": ("disabled_reason",),
-    "invoice_setting_customer_setting": (),
-    "price": (),
+    # Sub-objects of the current shapes with fields added after the spec (field: the change that added it).
+    "automatic_tax": ("liability", "disabled_reason", "provider"),  # Connect tax liability (2023-10-16), 2024-2025
+    "subscription_automatic_tax": ("liability", "disabled_reason"),  # same
+    "billing_details": ("tax_id",),  # billing tax ids, 2025
+    "dispute_evidence_details": ("enhanced_eligibility",),  # enhanced evidence, 2024
+    "dispute_payment_method_details_card": ("case_type",),  # card dispute case types, 2024
+    "payment_method_card": ("display_brand", "regulated_status"),  # 2024-2025 card fields
+    "recurring": ("meter", "trial_period_days"),  # billing meters (2024-04-10); trial days shown on recurring
 }
