@@ -65,7 +65,7 @@ def _describe(error: Any) -> str:
     where = "/".join(str(p) for p in error.absolute_path) or "(body)"
     leaf = error
     while leaf.context:
-        leaf = min(leaf.context, key=lambda e: len(list(e.absolute_path)))  # the closest branch of an anyOf
+        leaf = max(leaf.context, key=lambda e: len(list(e.absolute_path)))  # the branch that got furthest
     return f"{where}: {leaf.message[:200]}"
 
 
@@ -123,7 +123,6 @@ def query_strategy(op: Operation, skip: Iterable[str] = (), overrides: dict[str,
     value drawn from the parameter's schema (`overrides`: a strategy per parameter where the schema alone would
     rarely hit real data, e.g. ids)."""
     from hypothesis import strategies as st
-    from hypothesis_jsonschema import from_schema
 
     names = sorted(n for (where, n) in op.parameters if where == "query" and n not in set(skip))
     per_param = {}
@@ -131,8 +130,7 @@ def query_strategy(op: Operation, skip: Iterable[str] = (), overrides: dict[str,
         if overrides and n in overrides:
             per_param[n] = overrides[n]
             continue
-        schema = _generatable(op.query_schema(n) or {})
-        per_param[n] = from_schema(schema)
+        per_param[n] = value_strategy(_generatable(op.query_schema(n) or {}))
     required = {n for (where, n), p in op.parameters.items() if where == "query" and p.get("required")}
 
     @st.composite
@@ -144,6 +142,23 @@ def query_strategy(op: Operation, skip: Iterable[str] = (), overrides: dict[str,
         return items
 
     return build()
+
+
+def value_strategy(schema: dict[str, Any]) -> Any:
+    """Values for one parameter schema. Objects, arrays and unions are composed here, scalars come from
+    hypothesis-jsonschema (whose own object strategy breaks on current hypothesis)."""
+    from hypothesis import strategies as st
+    from hypothesis_jsonschema import from_schema
+
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches:
+        return st.one_of([value_strategy(b) for b in branches])
+    if schema.get("type") == "object":
+        props = schema.get("properties") or {}
+        return st.fixed_dictionaries({}, optional={k: value_strategy(v) for k, v in props.items()})
+    if schema.get("type") == "array":
+        return st.lists(value_strategy(schema.get("items") or {"type": "string"}), min_size=1, max_size=int(schema.get("maxItems", 3)), unique=True)
+    return from_schema(schema or {"type": "string"})
 
 
 def _generatable(schema: Any) -> Any:
@@ -183,3 +198,52 @@ def mutations(op: Operation) -> list[tuple[str, list[tuple[str, str]]]]:
         if schema.get("type") == "object" and schema.get("properties"):
             out.append((f"{name}: unknown key", encode({"sandbox_unknown": 1}, name, op.spec.query_style)))
     return out
+
+
+_JSONAPI_OVERLAYS: dict[tuple[bool, tuple[str, ...]], Callable[[dict[str, Any]], None]] = {}
+
+
+def jsonapi_overlay(query: list[tuple[str, str]]) -> Callable[[dict[str, Any]], None] | None:
+    """What a JSON:API spec's resource schemas cannot say: `fields[type]=` leaves required attributes out, and
+    `additional-fields[type]=f` adds `f`. Returns an overlay for the request (one per distinct shape, cached)."""
+    sparse = any(k.startswith("fields[") for k, _ in query)
+    extra = tuple(sorted({f for k, v in query if k.startswith("additional-fields[") for f in v.split(",") if f}))
+    if not sparse and not extra:
+        return None
+    key = (sparse, extra)
+    if key not in _JSONAPI_OVERLAYS:
+
+        def overlay(document: dict[str, Any]) -> None:
+            if sparse:  # a sparse fieldset may cut any attribute, nested ones too (`fields[x]=a.b`)
+                _drop_required(document["components"])
+
+            def walk(node: Any) -> None:
+                if isinstance(node, dict):
+                    attrs = (node.get("properties") or {}).get("attributes")
+                    if isinstance(attrs, dict):
+                        if sparse:
+                            attrs.pop("required", None)
+                            for sub in (attrs.get("properties") or {}).values():
+                                _drop_required(sub)
+                        if extra and "properties" in attrs:
+                            attrs["properties"].update({f: {} for f in extra if f not in attrs["properties"]})
+                    for v in node.values():
+                        walk(v)
+                elif isinstance(node, list):
+                    for v in node:
+                        walk(v)
+
+            walk(document)
+
+        _JSONAPI_OVERLAYS[key] = overlay
+    return _JSONAPI_OVERLAYS[key]
+
+
+def _drop_required(node: Any) -> None:
+    if isinstance(node, dict):
+        node.pop("required", None)
+        for v in node.values():
+            _drop_required(v)
+    elif isinstance(node, list):
+        for v in node:
+            _drop_required(v)

@@ -78,6 +78,28 @@ class MethodNotAllowed(Exception):
 # --- OpenAPI 3.0 schema -> JSON Schema ---------------------------------------------------------------------------------
 
 
+def merge_all_of(node: Any, resolve: Callable[[Any], Any]) -> Any:
+    """`allOf` members merged into one schema (properties and required united), so closing it does not make each
+    member reject the others' properties (Klaviyo builds every resource as allOf [base, attributes])."""
+    if isinstance(node, list):
+        return [merge_all_of(v, resolve) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "allOf" in node:
+        merged: dict[str, Any] = {k: v for k, v in node.items() if k != "allOf"}
+        for member in node["allOf"]:
+            part = merge_all_of(resolve(member), resolve)
+            merged.setdefault("properties", {}).update(part.get("properties") or {})
+            merged["required"] = sorted(set(merged.get("required", [])) | set(part.get("required") or []))
+            for key, value in part.items():
+                if key not in ("properties", "required"):
+                    merged.setdefault(key, value)
+        if not merged.get("required"):
+            merged.pop("required", None)
+        node = merged
+    return {k: merge_all_of(v, resolve) if k != "properties" else {n: merge_all_of(sub, resolve) for n, sub in v.items()} for k, v in node.items()}
+
+
 def to_json_schema(node: Any, closed: bool = False) -> Any:
     """OpenAPI 3.0 schema objects as JSON Schema (draft 4 keywords): `nullable` becomes `anyOf [..., null]`, `oneOf`
     becomes `anyOf` (the providers' oneOfs have no discriminator and overlap, e.g. Klaviyo's send-options variants).
@@ -503,7 +525,7 @@ class OpenAPISpec:
         with self._lock:
             key = ("registry", id(overlay))
             if key not in self._validators:
-                converted = to_json_schema(self.document, closed=True)
+                converted = to_json_schema(merge_all_of(self.document, self.resolve), closed=True)
                 if overlay is not None:
                     overlay(converted)
                 self._validators[key] = Registry().with_resource(SPEC_URI, Resource(contents=converted, specification=DRAFT4))

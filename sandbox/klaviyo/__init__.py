@@ -140,7 +140,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        error: dict[str, Any] = {"id": str(uuid.uuid4()), "status": self.status, "code": self.code, "title": self.title, "detail": self.detail}
+        error: dict[str, Any] = {"id": str(uuid.uuid4()), "code": self.code, "title": self.title, "detail": self.detail}
         error["source"] = {"parameter": self.parameter} if self.parameter else {"pointer": "/data/"}
         return JSONResponse({"errors": [error]}, status_code=self.status, headers=self.headers, media_type=JSONAPI)
 
@@ -400,7 +400,7 @@ def create_app(state: SandboxState) -> FastAPI:
         include = [i for i in request.query_params.get("include", "").split(",") if i]
         if include and "included" not in body:
             body["included"] = included_resources(request, body["data"], include)
-        sparse = {k[len("fields["):-1]: v.split(",") for k, v in request.query_params.items() if k.startswith("fields[")}
+        sparse = {k[len("fields["):-1]: v.split(",") for k, v in request.query_params.items() if k.startswith("fields[") and v}
         if sparse:
             for resource in ([body["data"]] if isinstance(body["data"], dict) else body["data"]) + body.get("included", []):
                 if resource.get("type") in sparse:
@@ -415,7 +415,10 @@ def create_app(state: SandboxState) -> FastAPI:
                 rel_data = related(request, resource, name)
                 url = f"{base(request)}/api/{PLURAL.get(resource['type'], resource['type'] + 's')}/{resource['id']}"
                 rels[name] = {"data": rel_data, "links": {"self": f"{url}/relationships/{name}", "related": f"{url}/{name}"}}
-                for ref in rel_data if isinstance(rel_data, list) else [rel_data] if rel_data else []:
+                if rel_data is None:  # a to-one relationship to nothing: no relationship object
+                    del rels[name]
+                    continue
+                for ref in rel_data if isinstance(rel_data, list) else [rel_data]:
                     key = (ref["type"], ref["id"])
                     if key not in seen:
                         found = resolve(request, ref["type"], ref["id"])
@@ -740,16 +743,19 @@ def create_app(state: SandboxState) -> FastAPI:
 
     def render_action(request: Request, a: Any) -> dict[str, Any]:
         return {"type": "flow-action", "id": a.id,
-                "attributes": {"action_type": "SEND_EMAIL", "status": "live", "created": iso(a.created), "updated": iso(a.created),
-                               "settings": {}, "tracking_options": None, "send_options": None,
-                               "render_options": None},
+                # 2026-07-15 shape: what the action does lives in `definition` (action_type/status moved there).
+                "attributes": {"created": iso(a.created), "updated": iso(a.created),
+                               "definition": {"id": a.id, "type": "send-email", "links": None, "data": None}},
                 "relationships": {"flow": rel(request, "flow", "flow-actions", a.id, {"type": "flow", "id": a.flow_id}),
                                   "flow-messages": rel(request, "flow-messages", "flow-actions", a.id, [{"type": "flow-message", "id": a.message.id}])},
                 "links": {"self": f"{base(request)}/api/flow-actions/{a.id}/"}}
 
     def render_flow_message(request: Request, msg: Any, action: Any) -> dict[str, Any]:
         return {"type": "flow-message", "id": msg.id,
-                "attributes": {"name": msg.name, "channel": "email", "content": {"subject": msg.subject}, "created": iso(msg.created), "updated": iso(msg.created)},
+                "attributes": {"channel": "email", "created": iso(msg.created), "updated": iso(msg.created),
+                               "definition": {"id": msg.id, "name": msg.name, "subject_line": msg.subject, "preview_text": "",
+                                              "from_email": "hello@northwind.example", "from_label": "Northwind Roasters",
+                                              "template_id": template_id(msg.id)}},
                 "relationships": {"flow-action": rel(request, "flow-action", "flow-messages", msg.id, {"type": "flow-action", "id": action.id})},
                 "links": {"self": f"{base(request)}/api/flow-messages/{msg.id}/"}}
 

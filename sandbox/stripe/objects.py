@@ -235,7 +235,8 @@ class Renderer:
             if field in INCLUDABLE.get(kind, ()):
                 out[field] = self.includable(kind, obj, field, sub)
                 continue
-            out[field] = self._expand_value(obj.get(field), sub)
+            if field in obj:  # an expandable field this object does not carry (e.g. a card's acss_debit) stays absent
+                out[field] = self._expand_value(obj[field], sub)
         return out
 
     def _expand_value(self, value: Any, sub: dict[str, Any]) -> Any:
@@ -268,6 +269,8 @@ class Renderer:
             return render.list_object(f"/v1/customers/{obj['id']}/{field}", [], False)
         if kind == "customer" and field == "invoice_credit_balance":
             return {}
+        if kind == "customer" and field == "tax":
+            return {"automatic_tax": "unrecognized_location", "ip_address": None, "location": None}
         return None
 
 
