@@ -166,7 +166,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
             for action in data:
                 a = action["attributes"]
                 # Revision 2026-07-15 moved the action's kind into `definition.type` (`send-email`).
-                kind = a.get("action_type") or {"send-email": "SEND_EMAIL"}.get((a.get("definition") or {}).get("type"))
+                kind = a.get("action_type") or {"send-email": "SEND_EMAIL"}.get(str((a.get("definition") or {}).get("type")))
                 yield {"id": action["id"], "flow_id": flow["id"], "action_type": kind, "status": a.get("status"),
                        "created": _ts(a.get("created")), "updated": _ts(a.get("updated"))}
 

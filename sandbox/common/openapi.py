@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4
 from starlette.requests import Request
 
@@ -528,7 +528,7 @@ class OpenAPISpec:
                 converted = to_json_schema(merge_all_of(self.document, self.resolve), closed=True)
                 if overlay is not None:
                     overlay(converted)
-                self._validators[key] = Registry().with_resource(SPEC_URI, Resource(contents=converted, specification=DRAFT4))
+                self._validators[key] = Registry().with_resource(SPEC_URI, DRAFT4.create_resource(converted))
             return self._validators[key]  # type: ignore[no-any-return]
 
 

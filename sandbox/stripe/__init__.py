@@ -1,14 +1,19 @@
 """Stripe API simulator: `GET /v1/<resource>` lists and retrieves, as the official SDK calls them.
 
+- Every request is matched to its operation in the vendored OpenAPI spec and its query checked against it
+  (`sandbox.common.openapi`): unknown parameters, wrong types, values outside an enum get Stripe's 400
+  (`parameter_unknown`, `parameter_invalid_integer`, ... with `param`); unknown paths and methods get
+  `Unrecognized request URL`. Documented lists of objects the world lacks are empty; their ids are 404.
 - Auth: `Authorization: Bearer <secret key>` (or HTTP Basic with the key as user name); wrong key -> 401 with
-  Stripe's error object. Unknown ids -> 404 `resource_missing`; bad list params -> 400 `invalid_request_error`.
+  Stripe's error object. Unknown ids -> 404 `resource_missing`.
 - Lists: newest first; `limit` 1..100 (default 10), `starting_after` / `ending_before` (mutually exclusive),
-  `created[gt|gte|lt|lte]` (or `created=<int>`), `expand[]` (indexed `expand[0]` as the SDK sends it), `has_more`.
+  `created`, every other documented filter (`objects.FILTERS`), `expand[]` as `x-expandableFields` allows.
   `/v1/subscriptions` hides canceled ones unless `status=canceled|all`. `/v1/events` only goes back 30 days.
+- Versions (`versions.py`): `Stripe-Version` selects the SDK's (post-Basil) or the spec's (2023-08-16) rendering;
+  an unpublished version is rejected as Stripe does.
 - Rate limit: the account's limit per second (test-mode keys 25/s, live keys 100/s, as documented), enforced per key
   with Stripe's real 429 body (`code: rate_limit`). Sandbox option `stripe_rate_limit` or env
   `SANDBOX_STRIPE_RATE_LIMIT` / `STRIPE_RATE_LIMIT_PER_SECOND` changes it (read per request so tests can).
-- Objects render as of `world.now` at the SDK's pinned API version (see `render.py`).
 - `POST /_sandbox/webhooks` `{"url": ..., "since": <unix>, "until": <unix>}` posts the events of that window,
   signed with the webhook secret, to a receiver (see `webhooks.py`).
 """
