@@ -41,6 +41,7 @@ from sandbox.common.openapi import (
     warm,
 )
 from sandbox.common.ratelimit import WindowCounter
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from .world import Group, KlaviyoWorld, Profile, kid
@@ -1193,3 +1194,9 @@ def create_app(state: SandboxState) -> FastAPI:
     fallback_route(app, SPEC, empty_list=empty_list, not_found=fallback_not_found, method_not_allowed=method_not_allowed, unsupported=unsupported)
     warm(SPEC)
     return app
+
+
+SIMULATOR = Simulator(
+    create_app,
+    credentials={**SANDBOX_CREDENTIALS, "authorize_url": "{base_url}/oauth/authorize"},
+)

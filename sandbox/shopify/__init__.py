@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from sandbox.common.openapi import install_route_errors
 from sandbox.common.ratelimit import ServerBucket
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from .graphql_api import ShopifyGraphQL
@@ -86,3 +87,6 @@ def create_app(state: SandboxState) -> FastAPI:
 
     install_route_errors(app, not_found=lambda request: JSONResponse(NOT_FOUND, status_code=404), method_not_allowed=method_not_allowed)
     return app
+
+
+SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)

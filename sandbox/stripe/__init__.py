@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse
 
 from sandbox.common.openapi import MethodNotAllowed, NoRoute, Operation, Violation, lazy_spec, local_path, warm
 from sandbox.common.ratelimit import ServerBucket
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from . import legacy, objects, render, versions
@@ -469,3 +470,6 @@ def _record_params(stats: Any, resource: str, request: Request) -> None:
     """Count the list parameters clients send (`param:<resource>:<name>`): tests check them against the spec."""
     for key in request.query_params:
         stats.extra[f"param:{resource}:{key.split('[', 1)[0]}"] += 1
+
+
+SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)
