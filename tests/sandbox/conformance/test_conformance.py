@@ -256,13 +256,14 @@ def test_unknown_paths_and_methods_answer_in_the_providers_shape(server: Sandbox
 @pytest.mark.parametrize("provider", ["stripe", "klaviyo"])
 def test_pipeline_traffic_conforms(provider: str, warehouse: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.run import run_provider
+    from tests.conftest import point_at_sandbox
 
     monkeypatch.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "1000")
     monkeypatch.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
     monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
     with SandboxServer(scale="small", latency="zero", options={"record_traffic": True, "stripe_rate_limit": 1000}) as sb:
         sb.state.provider_store("klaviyo")["rate_scale"] = 20.0
-        monkeypatch.setenv("OPSDATA_SANDBOX_URL", sb.url)
+        point_at_sandbox(monkeypatch, sb.url)
         run_provider(provider)
         traffic = [r for r in sb.state.store["traffic"] if r["provider"] == provider]
     spec = STRIPE_SPEC() if provider == "stripe" else KLAVIYO_SPEC()
