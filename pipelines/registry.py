@@ -53,6 +53,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("shopify", schedule="15 * * * *", description="Shopify Admin GraphQL: customers, orders"),
     Provider("stripe", schedule="*/30 * * * *", description="Stripe: payments, subscriptions, payouts, disputes (API + webhooks)", tags=("finance",), reconcile_schedule="40 3 * * *"),
     Provider("klaviyo", schedule="30 * * * *", description="Klaviyo: email campaigns, flows, events, profiles, segments", tags=("marketing",), reverse_sync="pipelines.klaviyo.sync:run_sync"),
+    Provider("meta", schedule="20 * * * *", description="Meta: Facebook Page, Instagram business, Meta Ads (Graph API)", tags=("marketing",)),
     Provider("slack", schedule="@once", description="Slack: where summaries and alerts go", extract=False),
     Provider("approvals", schedule="@once", description="Merchant approval queue (pending operator actions)", extract=False),
 )

@@ -411,44 +411,48 @@ def create_app(state: SandboxState) -> FastAPI:
         for ident, ad_ids in groups:
             for start, stop in buckets:
                 days = list(days_between(start, stop))
-                deliveries = [(a, d, w.delivery(a, d)) for a in ad_ids for d in days]
-                deliveries = [(a, d, dv) for a, d, dv in deliveries if dv is not None]
-                if not deliveries:
+                # Per person over the bucket: impressions, spend share, clicks; a breakdown then sums people, never days.
+                imps: dict[int, int] = {}
+                spend: dict[int, float] = {}
+                clicks: dict[int, int] = {}
+                links: dict[int, int] = {}
+                for a in ad_ids:
+                    for d in days:
+                        dv = w.delivery(a, d)
+                        if dv is None:
+                            continue
+                        per_imp = dv.spend_cents / sum(dv.impressions.values())
+                        for person, n in dv.impressions.items():
+                            imps[person] = imps.get(person, 0) + n
+                            spend[person] = spend.get(person, 0.0) + n * per_imp
+                        for person in dv.clickers:
+                            clicks[person] = clicks.get(person, 0) + 1
+                        for person in dv.link_clickers:
+                            links[person] = links.get(person, 0) + 1
+                if not imps:
                     continue
+                if report_time == "conversion":
+                    ad_set, day_set = set(ad_ids), set(days)
+                    touches = [t for t in w.touches if t.ad_id in ad_set and t.order_at.date() in day_set and t.order_at <= now]
+                else:
+                    touches = [t for d in days for t in w.conversions(ad_ids, d, now)]
                 for key in keys:
-                    def match(person_index: int, key: tuple[tuple[str, str], ...] = key) -> bool:
-                        p = w.people[person_index]
-                        return all(getattr(p, b) == v for b, v in key)
-                    row = insights_row(w, ident, key, deliveries, days, ad_ids, match, fields, windows, unified, report_time, now, account)
-                    if row is not None:
-                        row.update({"date_start": start.isoformat(), "date_stop": stop.isoformat()})
-                        rows.append({k: v for k, v in row.items() if k in fields or k in ("date_start", "date_stop") or k in dict(key)})
+                    people = [p for p in imps if all(getattr(w.people[p], b) == v for b, v in key)] if key else list(imps)
+                    if not people:
+                        continue
+                    agg = {"impressions": sum(imps[p] for p in people), "spend": sum(spend[p] for p in people), "reach": len(people),
+                           "clicks": sum(clicks.get(p, 0) for p in people), "links": sum(links.get(p, 0) for p in people)}
+                    wanted = set(people) if key else None
+                    mine = [t for t in touches if wanted is None or t.person in wanted]
+                    row = insights_row(w, ident, key, agg, mine, windows, unified, account)
+                    row.update({"date_start": start.isoformat(), "date_stop": stop.isoformat()})
+                    rows.append({k: v for k, v in row.items() if k in fields or k in ("date_start", "date_stop") or k in dict(key)})
         return rows
 
-    def insights_row(w: MetaWorld, ident: dict[str, Any], key: tuple[tuple[str, str], ...], deliveries: list[Any], days: list[date],
-                     ad_ids: list[str], match: Any, fields: list[str], windows: list[str], unified: bool, report_time: str,
-                     now: datetime, account: str) -> dict[str, Any] | None:
-        impressions = reach_set = clicks = link_clicks = 0
-        spend = 0.0
-        people: set[int] = set()
-        for _a, _d, dv in deliveries:
-            mine = {p: n for p, n in dv.impressions.items() if match(p)}
-            if not mine:
-                continue
-            total_imps = sum(dv.impressions.values())
-            imps = sum(mine.values())
-            impressions += imps
-            spend += dv.spend_cents * imps / total_imps
-            people.update(mine)
-            clicks += sum(1 for p in dv.clickers if match(p))
-            link_clicks += sum(1 for p in dv.link_clickers if match(p))
-        if impressions == 0:
-            return None
-        reach_set = len(people)
-        if report_time == "conversion":
-            touches = [t for t in w.touches if t.ad_id in set(ad_ids) and t.order_at.date() in set(days) and t.order_at <= now and match(t.person)]
-        else:
-            touches = [t for d in days for t in w.conversions(ad_ids, d, now, lambda p: match(p.index))]
+    def insights_row(w: MetaWorld, ident: dict[str, Any], key: tuple[tuple[str, str], ...], agg: dict[str, Any],
+                     touches: list[Touch], windows: list[str], unified: bool, account: str) -> dict[str, Any]:
+        impressions, reach_set, spend = agg["impressions"], agg["reach"], agg["spend"]
+        clicks, link_clicks = agg["clicks"], agg["links"]
 
         def counted(t: Touch, window: str | None) -> bool:
             if window is None:
@@ -730,7 +734,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 else:
                     media = [p for p in w.visible_posts("instagram", now, stories=True) if p.expires_at() and p.expires_at() > now]  # type: ignore[operator]
                 media.sort(key=lambda p: p.created, reverse=True)
-                return listing([pick("IGMedia", media_values(p, now), requested, ("id",)) for p in media], headers)
+                return listing([pick("IGMedia", media_values(p, now, requested), requested, ("id",)) for p in media], headers)
             if edge == "insights":
                 return ig_user_insights(params, headers)
             if edge in g.node("IGUser").edges:
@@ -743,14 +747,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 raise g.not_found(head)  # a story is gone 24 h after it was posted, and its insights with it
             headers = usage_headers("instagram", w.ig_user_id, record)
             if not tail:
-                return ok(pick("IGMedia", media_values(item, now), requested, ("id",)), headers)
+                return ok(pick("IGMedia", media_values(item, now, requested), requested, ("id",)), headers)
             if tail == ["insights"]:
-                product = "STORY" if item.is_story else ("REELS" if item.kind == "REELS" else "FEED")
-                metrics = g.parse_list(params.get("metric"))
-                check_ig_metrics(metrics, g.IG_MEDIA_METRICS[product], "shadowigmediainsights_metric_enum_param", product)
-                insights = [{"name": m, "period": "lifetime", "values": [{"value": item.value(m, now)}], "title": m.replace("_", " ").title(),
-                         "description": f"Lifetime {m}", "id": f"{item.id}/insights/{m}/lifetime"} for m in metrics]
-                return ok({"data": insights}, headers)
+                return ok({"data": media_insights(item, g.parse_list(params.get("metric")), now)}, headers)
             raise g.unknown_path(f"/{head}/{'/'.join(tail)}")
 
         # --- Marketing API ---
@@ -814,7 +813,13 @@ def create_app(state: SandboxState) -> FastAPI:
             raise g.unknown_path(f"/{head}/{'/'.join(tail)}")
         raise g.not_found(head)
 
-    def media_values(p: Post, now: datetime) -> dict[str, Any]:
+    def media_insights(item: Post, metrics: list[str], now: datetime) -> list[dict[str, Any]]:
+        product = "STORY" if item.is_story else ("REELS" if item.kind == "REELS" else "FEED")
+        check_ig_metrics(metrics, g.IG_MEDIA_METRICS[product], "shadowigmediainsights_metric_enum_param", product)
+        return [{"name": m, "period": "lifetime", "values": [{"value": item.value(m, now)}], "title": m.replace("_", " ").title(),
+                 "description": f"Lifetime {m}", "id": f"{item.id}/insights/{m}/lifetime"} for m in metrics]
+
+    def media_values(p: Post, now: datetime, requested: list[g.FieldRequest] | None = None) -> dict[str, Any]:
         product = "STORY" if p.is_story else ("REELS" if p.kind == "REELS" else "FEED")
         media_type = {"REELS": "VIDEO", "STORY": "IMAGE"}.get(p.kind, p.kind)
         values: dict[str, Any] = {
@@ -822,6 +827,10 @@ def create_app(state: SandboxState) -> FastAPI:
             "timestamp": _ts(p.created), "permalink": f"https://www.instagram.com/p/{p.id[-11:]}/", "username": mw().ig_username,
             "comments_count": None if p.is_story else p.value("comments", now), "like_count": None if p.is_story else p.value("likes", now),
         }
+        insights = field_mod(requested or [], "insights")
+        if insights is not None:  # `insights.metric(a,b)` as a field: the media's insights in the same call
+            metrics = g.parse_list(insights.modifiers.get("metric"))
+            values["insights"] = lambda: {"data": media_insights(p, metrics, now)}
         return values
 
     def ad_object_values(o: Any, now: datetime) -> dict[str, Any]:

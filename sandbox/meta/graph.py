@@ -186,6 +186,8 @@ def parse_fields(text: str | None) -> list[FieldRequest]:
     """`id,name,reactions.summary(total_count).limit(0),insights.metric(a,b){values}` -> field requests."""
     if not text:
         return []
+    if text.lstrip().startswith("["):  # the SDKs send lists as JSON arrays
+        return [FieldRequest(name, {}, []) for name in parse_list(text)]
     out: list[FieldRequest] = []
     for part in _split(text):
         m = re.match(r"^([A-Za-z0-9_]+)((?:\.[a-z_]+\([^)]*\))*)(\{.*\})?$", part.strip(), re.S)

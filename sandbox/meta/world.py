@@ -216,6 +216,8 @@ class MetaWorld:
         self._delivery = lru_cache(maxsize=200_000)(self._delivery_uncached)
         self._eligible_cache: dict[tuple[str, ...], list[int]] = {}
         self._followers_cache: dict[str, dict[date, int]] = {}
+        self._page_days: dict[date, dict[str, int]] = {}
+        self._ig_days: dict[date, dict[str, int]] = {}
 
     @property
     def now(self) -> datetime:
@@ -357,7 +359,13 @@ class MetaWorld:
 
     def page_day(self, d: date) -> dict[str, int]:
         """The Page's daily insights for day `d` (complete days only)."""
-        posts = [p for p in self.posts if p.platform == "facebook" and p.created < day_start(d + timedelta(days=1))]
+        if d not in self._page_days:
+            self._page_days[d] = self._page_day(d)
+        return self._page_days[d]
+
+    def _page_day(self, d: date) -> dict[str, int]:
+        end = day_start(d + timedelta(days=1))
+        posts = [p for p in self.posts if p.platform == "facebook" and end - timedelta(days=30) < p.created < end]
         inc = {m: sum(self.post_day_increment(p, m, d) for p in posts) for m in ("views", "reach", "reactions", "comments", "shares")}
         rng = stable_rng(self.world.seed, self.world.scale.name, "meta-page-day", d.isoformat())
         profile_views = rng.randint(20, 60)
@@ -373,8 +381,13 @@ class MetaWorld:
 
     def ig_day(self, d: date) -> dict[str, int]:
         """The Instagram account's daily insights for day `d`."""
+        if d not in self._ig_days:
+            self._ig_days[d] = self._ig_day(d)
+        return self._ig_days[d]
+
+    def _ig_day(self, d: date) -> dict[str, int]:
         end = day_start(d + timedelta(days=1))
-        posts = [p for p in self.posts if p.platform == "instagram" and p.created < end]
+        posts = [p for p in self.posts if p.platform == "instagram" and end - timedelta(days=30) < p.created < end]
         inc = {m: sum(self.post_day_increment(p, m, d) for p in posts if m in p.final)
                for m in ("views", "reach", "total_interactions")}
         new, gone = self.follows("instagram", d)
