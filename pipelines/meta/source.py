@@ -220,7 +220,12 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 "insights_fetched_at": datetime.now(UTC)}
 
 
-    @dlt.resource(name="ig_media", primary_key="id", write_disposition="merge", parallelized=True)
+    media_columns: Any = {name: {"data_type": "bigint", "nullable": True}
+                          for name in ("views", "reach", "likes", "comments", "saved", "shares", "replies", "total_interactions",
+                                       "like_count", "comments_count")}
+    media_columns["caption"] = {"data_type": "text", "nullable": True}
+
+    @dlt.resource(name="ig_media", primary_key="id", write_disposition="merge", parallelized=True, columns=media_columns)
     def ig_media() -> Iterator[list[dict[str, Any]]]:
         state = dlt.current.resource_state()
         api, ig = page_api(), ig_id()
@@ -237,7 +242,8 @@ def source(config: ProviderConfig) -> list[DltResource]:
         if newest:
             state["newest"] = newest
 
-    @dlt.resource(name="ig_stories", primary_key="id", write_disposition="merge", parallelized=True)
+    @dlt.resource(name="ig_stories", table_name="ig_media", primary_key="id", write_disposition="merge", parallelized=True,
+                  columns=media_columns)
     def ig_stories() -> Iterator[list[dict[str, Any]]]:
         # Stories and their insights disappear 24 h after posting: read them on every run while they live.
         api, ig = page_api(), ig_id()
