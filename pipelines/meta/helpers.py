@@ -147,6 +147,14 @@ class UsageTracker:
         scale = 0.01 if os.environ.get("OPSDATA_FAST_RETRIES") else 1.0
         return min(1.0, (worst - SLOW_DOWN_AT_PERCENT) / (100 - SLOW_DOWN_AT_PERCENT)) * MAX_PACE_SECONDS * scale
 
+    def reset(self) -> None:
+        with self.lock:
+            self.highest.clear()
+            self.latest.clear()
+            self.calls.clear()
+            self.throttled.clear()
+            self.paced_seconds = 0.0
+
     def summary(self) -> dict[str, Any]:
         with self.lock:
             return {"calls": dict(self.calls), "highest_usage_percent": dict(self.highest), "throttled": dict(self.throttled),
