@@ -13,7 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from notifications import blocks as bk
-from notifications.digest import Period, Section, _drop
+from notifications.alerts import Alert
+from notifications.digest import Period, Section, drop_line
 from notifications.tiles import TileReader
 
 TOKEN_WARN_DAYS = 7
@@ -47,7 +48,7 @@ def meta_section(reader: TileReader, period: Period) -> Section | None:
                          f"{'' if prev_roas is None else f' (was {prev_roas:.2f})'} · {str(now['setting']).replace('_', ' ')}")
             if now["purchases"]:
                 lines.append(f"Cost per purchase {bk.money(spend / _dec(now['purchases']), currency)}")
-            problem = _drop("Meta ROAS", roas, prev_roas, period, lambda v: f"{_dec(v):.2f}", min_base=Decimal("0.5"))
+            problem = drop_line("Meta ROAS", roas, prev_roas, period, lambda v: f"{_dec(v):.2f}", min_base=Decimal("0.5"))
             if problem and prev_roas is not None:
                 attention.append(problem)
             best = reader.query(
@@ -91,3 +92,21 @@ def meta_section(reader: TileReader, period: Period) -> Section | None:
     if not lines and not attention:
         return None
     return Section("Social & ads (Meta)", lines, attention)
+
+
+def token_alerts() -> list[Alert]:
+    """After each extraction: an alert while the token expires within a week (its warning, loaded as token_status)."""
+    import duckdb
+
+    from pipelines.common.storage import raw_db_path
+
+    path = raw_db_path("meta")
+    if not path.exists():
+        return []
+    with duckdb.connect(str(path), read_only=True) as conn:
+        found = conn.execute("select count(*) from information_schema.tables where table_schema = 'raw_meta' "
+                             "and table_name = 'token_status'").fetchone()
+        if not found or not found[0]:
+            return []
+        rows = conn.execute("select warning from raw_meta.token_status where warning is not null").fetchall()
+    return [Alert(key="provider:meta:token_expiry", title="meta: access token expires soon", summary=str(w)) for (w,) in rows]

@@ -70,7 +70,7 @@ class MetaTokenError(ConfigurationError):
     def __init__(self, message: str, code: int | None, subcode: int | None) -> None:
         self.code, self.subcode = code, subcode
         why = TOKEN_SUBCODES.get(subcode or 0, "the token is invalid or expired")
-        super().__init__(redact(f"meta: the access token was rejected ({why}; code {code}"
+        super().__init__(redact(f"meta: authentication failed, the access token was rejected ({why}; code {code}"
                                 f"{f', subcode {subcode}' if subcode else ''}): {message} {RENEW_HINT}"))
 
 

@@ -9,31 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.common.config import RateLimit
+from pipelines.contract import RateLimit
 
 GRAPH_VERSION = "v26.0"
 """The one Graph API version every call uses: the version the official `facebook-business` SDK (26.0.x) pins,
 available until two years after its successor ships (https://developers.facebook.com/docs/graph-api/changelog)."""
 PRODUCTION_BASE_URL = "https://graph.facebook.com"
 
-CREDENTIAL_ENV = {
-    "app_id": "META_APP_ID",
-    "app_secret": "META_APP_SECRET",
-    "access_token": "META_ACCESS_TOKEN",
-    "ad_account_id": "META_AD_ACCOUNT_ID",
-    "page_id": "META_PAGE_ID",
-    "webhook_verify_token": "META_WEBHOOK_VERIFY_TOKEN",
-}
-REQUIRED_CREDENTIALS = ("app_id", "app_secret", "access_token", "ad_account_id", "page_id")
-SECRET_FIELDS = ("app_secret", "access_token", "webhook_verify_token")
-CONNECTION_ID = "meta_default"
 RENEW_HINT = (
     "Renew META_ACCESS_TOKEN (or the password of the Airflow Connection 'meta_default'): for servers, a system-user token "
     "from Business Settings > Users > System users (no expiry); otherwise a new long-lived user token via "
     "`python -m pipelines.meta.auth exchange <short-lived token>` (about 60 days). Page tokens are derived from it."
 )
 
-RATE_LIMIT = RateLimit(per_second=50, burst=20)
+RATE_LIMIT = RateLimit(per_second=50, burst=20, scope="client ceiling; Meta meters usage per hour, see the usage headers")
 """A client-side ceiling only: Meta's real limits are the usage percentages it reports in headers (see helpers)."""
 SLOW_DOWN_AT_PERCENT = 75.0
 """Above this share of any usage header's budget, each call waits a little (more as the share grows)."""
@@ -109,11 +98,3 @@ DEFAULTS: dict[str, Any] = {
 every run (conversions arrive late; 28 = the longest click window), `organic_reread_days` the Page/Instagram daily
 insights (Meta may take 48 h), `post_refresh_days` re-reads insights of posts younger than that. Breakdowns with reach
 only go back 13 months (2025-06-10 change), hence the shorter breakdown backfill."""
-
-
-def credentials_from_connection(conn: Any) -> dict[str, str]:
-    """Airflow Connection `meta_default`: login = app id, password = access token, extra = the rest."""
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    return {"app_id": conn.login or "", "access_token": conn.password or "", "app_secret": extra.get("app_secret", ""),
-            "ad_account_id": extra.get("ad_account_id", ""), "page_id": extra.get("page_id", ""),
-            "webhook_verify_token": extra.get("webhook_verify_token", "")}

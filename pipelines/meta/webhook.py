@@ -13,40 +13,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 
-class InvalidDelivery(Exception):
-    """Forged or malformed: answered 400 (403 for a wrong verify token), stored nowhere."""
+from webhooks.providers import Identified, InvalidDelivery
 
 
-@dataclass(frozen=True)
-class Delivery:
-    event_id: str
-    event_type: str | None
-    created: int | None
+def _credential(field: str) -> str:
+    """A credential resolved like every other (environment, then the Airflow Connection; registered as secret)."""
+    from pipelines.common.config import resolve_credentials
 
+    from .provider import PROVIDER
 
-def _secret(name: str, sandbox_key: str) -> str:
-    from pipelines.common.redaction import register_secret
-
-    value = os.environ.get(name, "")
-    if not value and os.environ.get("OPSDATA_SANDBOX_URL"):
-        import importlib
-
-        value = importlib.import_module("sandbox.meta").SANDBOX_CREDENTIALS[sandbox_key]
-    if not value:
-        try:
-            from airflow.sdk import Connection
-
-            value = Connection.get("meta_default").extra_dejson.get(sandbox_key, "")
-        except Exception:  # no Airflow context or no connection: reported as a configuration error by the caller
-            value = ""
-    register_secret(value)
-    return value
+    return resolve_credentials(PROVIDER, require=False).get(field, "")
 
 
 class MetaWebhooks:
@@ -58,14 +38,14 @@ class MetaWebhooks:
 
     @property
     def app_secret(self) -> str:
-        secret = self._app_secret or _secret("META_APP_SECRET", "app_secret")
+        secret = self._app_secret or _credential("app_secret")
         if not secret:
             raise RuntimeError("meta webhooks: no app secret configured (META_APP_SECRET)")
         return secret
 
     @property
     def verify_token(self) -> str:
-        token = self._verify_token or _secret("META_WEBHOOK_VERIFY_TOKEN", "webhook_verify_token")
+        token = self._verify_token or _credential("webhook_verify_token")
         if not token:
             raise RuntimeError("meta webhooks: no verify token configured (META_WEBHOOK_VERIFY_TOKEN)")
         return token
@@ -86,7 +66,7 @@ class MetaWebhooks:
         if not hmac.compare_digest(header[len("sha256="):].strip().lower(), expected):
             raise InvalidDelivery("signature does not match the body")
 
-    def identify(self, body: bytes) -> Delivery:
+    def identify(self, body: bytes) -> Identified:
         try:
             payload: Any = json.loads(body)
             entries = payload["entry"]
@@ -97,4 +77,4 @@ class MetaWebhooks:
             raise InvalidDelivery("payload has no entries")
         fields = sorted({str(c.get("field")) for e in entries for c in (e.get("changes") or []) if isinstance(c, dict)})
         created = max((int(e.get("time") or 0) for e in entries if isinstance(e, dict)), default=0) or None
-        return Delivery(hashlib.sha256(body).hexdigest(), f"{obj}:{','.join(fields)}" if fields else obj, created)
+        return Identified(hashlib.sha256(body).hexdigest(), f"{obj}:{','.join(fields)}" if fields else obj, created)

@@ -40,6 +40,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from . import graph as g
@@ -976,3 +977,6 @@ def _query(params: dict[str, str]) -> str:
     from urllib.parse import urlencode
 
     return urlencode(params)
+
+
+SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)
