@@ -16,7 +16,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-
 from webhooks.providers import Identified, InvalidDelivery
 
 

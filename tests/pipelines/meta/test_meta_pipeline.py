@@ -15,6 +15,7 @@ from pipelines.meta.helpers import usage
 from pipelines.run import run_provider
 from sandbox.meta import USER_TOKEN
 from sandbox.meta.graph import REMOVED_ATTRIBUTION_WINDOWS, REMOVED_IG_METRICS, REMOVED_PAGE_METRICS
+from tests.conftest import point_at_sandbox
 from tests.helpers import raw_count, raw_query
 
 BUSINESS = "ad_id, date, spend, impressions, reach, clicks, inline_link_clicks, purchases, purchase_value, attribution_setting"
@@ -138,7 +139,7 @@ def test_throttling_from_usage_headers_waits_and_completes(warehouse, monkeypatc
     from sandbox.server import SandboxServer
 
     with SandboxServer(scale="small", latency="zero", options={"meta_rate_scale": "0.004", "meta_rate_window_seconds": "2"}) as sb:
-        monkeypatch.setenv("OPSDATA_SANDBOX_URL", sb.url)
+        point_at_sandbox(monkeypatch, sb.url)
         monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
         usage.reset()
         run_provider("meta", resources=["ads_insights_campaign"])
