@@ -172,3 +172,25 @@ def test_token_status_tile(built) -> None:  # type: ignore[no-untyped-def]
     assert tiles["meta_token_status"] == [
         {"token_type": "USER", "is_valid": True, "expires_at": None, "days_left": None, "checked_at": tiles["meta_token_status"][0]["checked_at"],
          "warning": None}]
+
+
+def test_digest_section_reads_the_published_tiles(built) -> None:  # type: ignore[no-untyped-def]
+    from notifications.digest import Period
+    from notifications.tiles import TileReader
+    from pipelines.meta.digest import meta_section
+    from pipelines.transform import publish
+
+    world, tiles = built
+    mw = world.extension("meta")
+    publish()
+    last = mw.last_complete_day()
+    with TileReader().snapshot() as reader:
+        section = meta_section(reader, Period.for_kind("weekly", last))
+    assert section is not None and section.title == "Social & ads (Meta)"
+    text = "\n".join(section.lines)
+    week = [r for r in tiles["ads_campaign_roi"] if last - timedelta(days=6) <= r["metric_date"] <= last]
+    spend = sum(r["spend"] for r in week)
+    assert f"${spend:,.2f}" in text and "ROAS" in text and "7d click 1d view" in text
+    ig = next(r for r in tiles["social_overview"] if r["platform"] == "instagram" and r["metric_date"] == last)
+    assert f"Instagram followers {ig['followers']:,}" in text
+    assert section.attention == []  # the sandbox's system-user token never expires
