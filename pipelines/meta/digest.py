@@ -3,8 +3,8 @@
 Ads: spend, purchases and their value under the tiles' attribution setting, ROAS and CPA against the previous
 period, Shopify net sales beside it (blended ROAS), the best campaign by ROAS. Social: followers per platform at the
 period's end and net follows in it, engagement rate over the period (sum of engagements / sum of daily reach, the
-tile's daily definition applied to the period's totals), the top post by engagements. Attention: ROAS falling 30 %,
-a token that expires within a week or is invalid.
+tile's daily definition applied to the period's totals), the top post by engagements. Attention: a token that
+expires within a week or is invalid (no alert on a falling ROAS: recent days' purchases are still arriving).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from notifications import blocks as bk
 from notifications.alerts import Alert
-from notifications.digest import Period, Section, drop_line
+from notifications.digest import Period, Section
 from notifications.tiles import TileReader
 
 TOKEN_WARN_DAYS = 7
@@ -48,9 +48,9 @@ def meta_section(reader: TileReader, period: Period) -> Section | None:
                          f"{'' if prev_roas is None else f' (was {prev_roas:.2f})'} · {str(now['setting']).replace('_', ' ')}")
             if now["purchases"]:
                 lines.append(f"Cost per purchase {bk.money(spend / _dec(now['purchases']), currency)}")
-            problem = drop_line("Meta ROAS", roas, prev_roas, period, lambda v: f"{_dec(v):.2f}", min_base=Decimal("0.5"))
-            if problem and prev_roas is not None:
-                attention.append(problem)
+            # No "ROAS fell" alert: purchases are reported on the day of the click or view and keep arriving for up to
+            # 7 days, so the latest days always look worse than they will be.
+            lines.append("_Recent days' purchases are still arriving (7-day click attribution)._")
             best = reader.query(
                 f"select campaign_name, sum(purchase_value) / nullif(sum(spend), 0) as roas from {reader.ref(roi)} "
                 "where metric_date between ? and ? group by campaign_id, campaign_name having sum(spend) > 0 "
