@@ -14,6 +14,7 @@ from tests.conftest import point_at_sandbox
 @pytest.fixture(scope="session")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The data folder of a small world with every tile, business_overview and the source freshness published."""
+    from pipelines.registry import extraction_providers
     from pipelines.run import run_provider
     from pipelines.transform import publish, run_dbt, source_freshness
     from sandbox.server import SandboxServer
@@ -26,8 +27,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "1000")
         mp.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
         server.state.provider_store("klaviyo")["rate_scale"] = 20.0
-        for provider in ("shopify", "stripe", "klaviyo"):
-            run_provider(provider)
+        for provider in extraction_providers():  # every page: every registered provider's tiles
+            run_provider(provider.name)
         as_of = server.world.now.date().isoformat()
         run_dbt("build", "--exclude", "resource_type:test", "resource_type:unit_test", as_of_date=as_of,
                 target_path=str(data / "target"))
