@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-BENCHES := shopify stripe klaviyo slack transform
+BENCHES := shopify stripe klaviyo slack transform dag_parse
 
 .PHONY: demo demo-ui test lint typecheck env bench clean
 

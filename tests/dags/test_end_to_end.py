@@ -32,7 +32,7 @@ while not os.path.exists(stop):
     except Exception as exc:
         errors += 1
         last_error = str(exc)
-    time.sleep(0.02)
+    time.sleep(0.02)  # a BI tool's polling pace; it stops on the test's stop file
 print(json.dumps({"ok": ok, "errors": errors, "last_error": last_error}))
 """
 
