@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -130,18 +131,19 @@ def test_a_dead_senders_claim_is_taken_over_a_live_ones_is_not(slack_env, wareho
         store.enqueue(Message(key, "alerts", "#alerts", key))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()  # a process of this host that is gone (its pid is not reused this fast)
+    long_ago, day = time.time() - 600, 86400.0  # margins no busy machine can eat into
     with store.transaction() as conn:
         conn.execute("update outbox set status = 'sending', claimed_at = ?, claimed_by = ? where key = 'dead'",
-                     (time.time() - 60, f"{os.uname().nodename}:{dead.pid}:x"))
+                     (long_ago, f"{socket.gethostname()}:{dead.pid}:x"))
         conn.execute("update outbox set status = 'sending', claimed_at = ?, claimed_by = ? where key = 'alive'",
-                     (time.time() - 60, f"{os.uname().nodename}:{os.getpid()}:x"))
-    keys = [m.key for m in store.deliverable(None, lease_seconds=300, request_seconds=30)]
+                     (long_ago, f"{socket.gethostname()}:{os.getpid()}:x"))
+    keys = [m.key for m in store.deliverable(None, lease_seconds=day, request_seconds=30)]
     assert keys == ["dead"]  # its request timed out long ago; the live sender's claim holds until the lease ends
-    assert [m.key for m in store.deliverable(None, lease_seconds=300, request_seconds=90)] == []  # maybe in flight
-    assert store.claim("alive", lease_seconds=300) is None
-    claim = store.claim("dead", lease_seconds=300)
+    assert [m.key for m in store.deliverable(None, lease_seconds=day, request_seconds=day)] == []  # maybe in flight
+    assert store.claim("alive", lease_seconds=day) is None
+    claim = store.claim("dead", lease_seconds=day)
     assert claim is not None and claim.previous == "sending"
-    assert sorted(m.key for m in store.deliverable(None, lease_seconds=30, request_seconds=30)) == ["alive"]
+    assert [m.key for m in store.deliverable(None, lease_seconds=300, request_seconds=30)] == ["alive"]  # lease over
 
 
 # A sender that records where it is (a marker per step, written before the next step starts) and kills itself with
