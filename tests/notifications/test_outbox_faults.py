@@ -181,8 +181,8 @@ print("started", flush=True)
 jobs.flush_outbox()
 """
 KILL_POINTS = ("claim", "claimed", "post", "posted", "record", "recorded")
-MESSAGES = 24
-CRASHES = 14
+MESSAGES = 16
+CRASHES = 10
 
 
 def in_post_at_death(lines: list[str], pid: str) -> set[str]:
@@ -200,6 +200,7 @@ def in_post_at_death(lines: list[str], pid: str) -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a dozen Python processes started one after the other: slow on a busy machine
 @pytest.mark.parametrize("transport", ["webhook", "bot"])
 def test_kill_9_at_random_points_loses_nothing(slack_env, monkeypatch, tmp_path: Path, transport: str) -> None:  # type: ignore[no-untyped-def]
     seed = int(os.environ.get("OPSDATA_KILL_SEED", time.time_ns() % 100_000))
@@ -216,7 +217,7 @@ def test_kill_9_at_random_points_loses_nothing(slack_env, monkeypatch, tmp_path:
     markers = tmp_path / "markers.log"
     markers.touch()
     # Every step of a send once (inside the POST included), then random steps, then random moments from outside.
-    plan = [f"{kind}:{rng.randint(1, 3)}" for kind in KILL_POINTS] + [f"any:{rng.randint(1, 20)}" for _ in range(4)]
+    plan = [f"{kind}:{rng.randint(1, 3)}" for kind in KILL_POINTS] + [f"any:{rng.randint(1, 20)}" for _ in range(2)]
     crashes: list[tuple[str, set[str]]] = []  # (pid, keys whose POST it was inside when killed)
     for attempt in range(3 * CRASHES):
         if len(crashes) >= CRASHES or not [m for m in store.messages() if m.status != "sent"]:
