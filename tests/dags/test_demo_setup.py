@@ -51,3 +51,20 @@ def test_extraction_dags_started_together_on_a_fresh_metadata_db_all_run(tmp_pat
     for dag_id, proc in runs.items():
         assert proc.returncode == 0, (dag_id, outputs[dag_id][-3000:])
         assert "IntegrityError" not in outputs[dag_id], outputs[dag_id][-3000:]
+
+
+def test_progress_lines_say_which_provider_and_how_far(sandbox_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the demo prints while the extractions run comes from the run itself (dlt's counters and the request
+    count), written to a file the demo reads: one status per provider, not one timer for all."""
+    from pipelines.run import run_provider
+    from tests.helpers import raw_count
+
+    demo_script = _demo_module()
+    monkeypatch.setenv("OPSDATA_PROGRESS_DIR", str(tmp_path / "progress"))
+    demo = demo_script.Demo(env={"OPSDATA_PROGRESS_DIR": str(tmp_path / "progress")}, logs=tmp_path)
+    assert demo.extraction_status("shopify") == "shopify: starting"
+    summary = run_provider("shopify")
+    status = demo.extraction_status("shopify", done=True)
+    rows = raw_count("shopify", "customers") + raw_count("shopify", "orders")
+    assert status == f"shopify: {summary.requests:,} pages, {rows:,} rows", status
+    assert summary.requests > 1 and rows > 100
