@@ -26,6 +26,7 @@ def _demo_module() -> Any:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # a dozen Airflow CLI start-ups: many minutes on a busy machine
 def test_extraction_dags_started_together_on_a_fresh_metadata_db_all_run(tmp_path: Path) -> None:
     demo_script = _demo_module()
     home, logs = tmp_path / "airflow_home", tmp_path / "logs"
