@@ -97,7 +97,7 @@ def test_without_locks_the_overlap_fails(warehouse: Path) -> None:
     _wait_for(writer.stdout, "holding")  # the writer holds the file now
     reader = subprocess.run([str(warehouse / "fake-dbt")], env=env, capture_output=True, text=True)
     _release(writer)
-    writer.communicate(timeout=60)
+    writer.communicate(timeout=900)
     assert reader.returncode != 0
     assert DUCKDB_LOCK_ERROR in reader.stderr.lower()
 
@@ -116,7 +116,7 @@ def test_two_writers_and_dbt_at_once_never_hit_a_lock(warehouse: Path) -> None:
     _release(second)
     results = []
     for proc in (first, second, dbt):
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-2000:]
         assert DUCKDB_LOCK_ERROR not in err.lower(), err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
@@ -134,10 +134,10 @@ def test_dbt_commands_that_do_not_touch_the_warehouse_take_no_lock(warehouse: Pa
     raw, env = _prepare(warehouse)
     writer = _writer(raw, env, 1)
     _wait_for(writer.stdout, "holding")
-    parse = subprocess.run([str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "parse"], env=env, capture_output=True, text=True, timeout=120)
+    parse = subprocess.run([str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "parse"], env=env, capture_output=True, text=True, timeout=900)
     still_holding = writer.poll() is None  # it only lets go once told to: parse ran while the file was held
     _release(writer)
-    writer.communicate(timeout=60)
+    writer.communicate(timeout=900)
     assert parse.returncode == 0, parse.stderr[-2000:]
     assert still_holding
     assert json.loads(parse.stdout.strip().splitlines()[-1])["args"] == ["parse"]
