@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from webhooks.providers.stripe import StripeWebhooks
+from pipelines.stripe.webhook import StripeWebhooks
 
 from sandbox.stripe import SANDBOX_CREDENTIALS
 from sandbox.stripe.webhooks import signature_header
@@ -45,8 +45,8 @@ def receiver_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OPSDATA_DATA_DIR": str(tmp_path), "STRIPE_WEBHOOK_SECRET": SECRET}
-    env.pop("OPSDATA_SANDBOX_URL", None)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OPSDATA_DATA_DIR": str(tmp_path), "STRIPE_WEBHOOK_SECRET": SECRET,
+           "WEBHOOK_PROVIDERS": "stripe"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "webhooks.app:app", "--fd", str(listener.fileno()), "--log-level", "warning"],
         pass_fds=[listener.fileno()], env=env, cwd=REPO_ROOT,
@@ -156,8 +156,8 @@ def test_bodies_read_at_once_are_limited_and_a_trickling_sender_is_cut_off(tmp_p
 def test_missing_signing_secret_is_named_on_health_and_refused_standalone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    for name in ("STRIPE_WEBHOOK_SECRET", "OPSDATA_SANDBOX_URL"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+    monkeypatch.setenv("WEBHOOK_PROVIDERS", "stripe")  # this deployment receives Stripe's webhooks only
     monkeypatch.setenv("OPSDATA_DATA_DIR", str(tmp_path))
     # Inside Airflow: the API server stays up, the provider is reported unhealthy and its deliveries get 503.
     plugin = importlib.reload(importlib.import_module("plugins.webhooks_plugin"))
@@ -169,7 +169,7 @@ def test_missing_signing_secret_is_named_on_health_and_refused_standalone(tmp_pa
     delivery = client.post(URL, content=EVENT, headers={"Stripe-Signature": signature_header(EVENT, SECRET)})
     assert delivery.status_code == 503 and "STRIPE_WEBHOOK_SECRET" in delivery.json()["error"]
     # Standalone (`uvicorn webhooks.app:app`): it refuses to start, naming the variable.
-    env = {k: v for k, v in os.environ.items() if k not in ("STRIPE_WEBHOOK_SECRET", "OPSDATA_SANDBOX_URL")}
+    env = {k: v for k, v in os.environ.items() if k != "STRIPE_WEBHOOK_SECRET"}
     started = subprocess.run([sys.executable, "-c", "from webhooks.app import app"], env={**env, "PYTHONPATH": str(REPO_ROOT)},
                              capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
     assert started.returncode != 0

@@ -56,7 +56,16 @@ class WebhookProvider(Protocol):
 
 
 def registered() -> dict[str, WebhookProvider]:
-    """Every registered provider's verifier, keyed by provider name."""
+    """Every registered provider's verifier, keyed by provider name; `WEBHOOK_PROVIDERS` (comma-separated names)
+    narrows the receiver to the providers a deployment actually receives webhooks from."""
+    import os
+
     from pipelines.registry import extraction_providers
 
-    return {p.name: p.webhook() for p in extraction_providers() if p.webhook is not None}
+    available = {p.name: p for p in extraction_providers() if p.webhook is not None}
+    wanted = [n.strip() for n in os.environ.get("WEBHOOK_PROVIDERS", "").split(",") if n.strip()]
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise ValueError(f"WEBHOOK_PROVIDERS names {unknown}, which receive no webhooks; those that do: {sorted(available)}")
+    return {name: provider.webhook() for name, provider in available.items()
+            if (not wanted or name in wanted) and provider.webhook is not None}
