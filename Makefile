@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export RUNTIME__DLTHUB_TELEMETRY := false
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-BENCHES := shopify stripe klaviyo slack transform
+BENCHES := $(patsubst bench/bench_%.py,%,$(wildcard bench/bench_*.py))
 
 .PHONY: demo demo-ui test lint typecheck env bench clean
 
@@ -35,8 +35,8 @@ demo-ui: env ## The same DAGs under `airflow standalone` (UI on http://localhost
 lint: env
 	$(VENV)/bin/ruff check .
 
-typecheck: env ## mypy on the pipelines and the sandbox (the code that talks to providers).
-	$(VENV)/bin/mypy pipelines sandbox
+typecheck: env ## mypy on every production package and the sandbox.
+	$(VENV)/bin/mypy pipelines sandbox dags notifications webhooks
 
 test: env lint typecheck ## Lint and type-check, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack).
 	$(VENV)/bin/pytest

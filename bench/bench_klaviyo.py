@@ -26,6 +26,8 @@ from typing import Any
 
 import requests
 
+from sandbox.env import client_env
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
@@ -121,14 +123,14 @@ def main() -> None:
     if not args.skip_saturation:
         print("\n1. tier saturation (real client, real limits, fresh sandbox process)")
         with sandbox_process(scale=args.scale, latency=args.latency) as url:
-            os.environ["OPSDATA_SANDBOX_URL"] = url
+            os.environ.update(client_env(url))
             saturate(url)
 
     helpers._limiters.clear()
     world = World(scale=args.scale)  # a twin of the sandbox's world, to count what changes
     kw = world.extension("klaviyo")
     with sandbox_process(scale=args.scale, latency=args.latency) as url:
-        os.environ["OPSDATA_SANDBOX_URL"] = url
+        os.environ.update(client_env(url))
         started = time.time()
         full = run_provider("klaviyo")
         print(f"\n2. full extraction: {full.describe()}")

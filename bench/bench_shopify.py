@@ -15,6 +15,7 @@ import time
 
 import requests
 
+from sandbox.env import client_env
 from sandbox.process import sandbox_process
 from sandbox.shopify import PLANS
 
@@ -33,7 +34,7 @@ def main() -> None:
     bucket = restore * 20
     os.environ["OPSDATA_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-shopify-")
     with sandbox_process(scale=args.scale, latency=args.latency, options={"shopify_plan": args.plan}) as url:
-        os.environ["OPSDATA_SANDBOX_URL"] = url
+        os.environ.update(client_env(url))
         from pipelines.run import run_provider
 
         print(f"Shopify bench: scale={args.scale}, plan={args.plan} (restore {restore:.0f} points/s, bucket {bucket:.0f}), latency={args.latency}")

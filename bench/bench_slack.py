@@ -19,6 +19,7 @@ import time
 
 import requests
 
+from sandbox.env import client_env
 from sandbox.process import sandbox_process
 
 WORKER = """
@@ -39,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     data = tempfile.mkdtemp(prefix="bench-slack-")
     with sandbox_process(scale="small", latency=args.latency) as url:
-        env = {**os.environ, "OPSDATA_SANDBOX_URL": url, "OPSDATA_DATA_DIR": data, "PYTHONPATH": os.getcwd()}
+        env = {**os.environ, **client_env(url), "OPSDATA_DATA_DIR": data, "PYTHONPATH": os.getcwd()}
         env.pop("SLACK_MIN_INTERVAL_SECONDS", None)
         print(f"Slack bench: {args.alerts} alerts from {args.processes} processes, latency={args.latency}, pace 1 msg/s/channel")
         started = time.monotonic()

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandbox.env import client_env
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -44,7 +46,7 @@ def main() -> None:
     # The simulator runs in its own process, as in the demo: in-process it would share our GIL and slow us down.
     options = {"stripe_rate_limit": f"{args.limit:g}"}
     with sandbox_process(scale=args.scale, latency=args.latency, options=options) as url:
-        os.environ["OPSDATA_SANDBOX_URL"] = url
+        os.environ.update(client_env(url))
         world = World(scale=args.scale)  # the same deterministic world, for counting what changed
         sw = world.extension("stripe")
         print(

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sandbox.env import client_env
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "dags")]
 
@@ -88,7 +90,7 @@ def main() -> None:
 
     print(f"preparing {args.scale} world in {data} ...", flush=True)
     with SandboxServer(scale=args.scale, latency="zero") as sandbox:
-        os.environ["OPSDATA_SANDBOX_URL"] = sandbox.url
+        os.environ.update(client_env(sandbox.url))
         as_of = sandbox.world.now.date().isoformat()
         for provider in extraction_providers():
             print("  " + run_provider(provider.name).describe(), flush=True)

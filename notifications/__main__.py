@@ -35,10 +35,10 @@ def _preview_messages(kind: str, as_of: date | None) -> list[tuple[str, list[dic
         blocks = alert_blocks(alert, 1, datetime.now(UTC).timestamp(), ":rotating_light:")
         return [(bk.fallback_text(blocks), blocks)]
     if kind == "approvals":
-        from .approvals import queue_now, read_queue, reminder_blocks
+        from .approvals import read_queue, reminder_blocks
 
-        items = read_queue()
-        blocks = reminder_blocks(items, queue_now())
+        snapshot = read_queue()
+        blocks = reminder_blocks(snapshot.items, snapshot.as_of)
         return [(bk.fallback_text(blocks), blocks)]
     raise SystemExit(f"unknown preview {kind!r}")
 

@@ -57,10 +57,13 @@ class OpsAlertNotifier(BaseNotifier):
             "rate_limited": f"{provider}: rate limited (429 storm)",
         }.get(kind, f"{facts['dag_id']}.{facts['task_id']} failed")
         tries = f"{facts['try_number']}" + (f" of {facts['max_tries'] + 1}" if isinstance(facts["max_tries"], int) else "")
+        summary = facts["error"][:1500]
+        if kind == "auth" and provider:
+            summary = f"{summary}\nTo fix: {fix_credentials_hint(provider)}."
         alert = Alert(
             key=key,
             title=title,
-            summary=facts["error"][:1500],
+            summary=summary,
             details={"DAG": facts["dag_id"], "Task": facts["task_id"], "Run": facts["run_id"], "Try": tries},
             link=facts["log_url"],
         )
@@ -80,6 +83,16 @@ class OpsRecoveryNotifier(BaseNotifier):
         outcome = resolve_alert(f"task:{facts['dag_id']}.{facts['task_id']}", note=f"Run {facts['run_id']} succeeded.")
         if outcome.action == "resolved":
             log.info("Resolved incident #%s for %s.%s", outcome.incident_id, facts["dag_id"], facts["task_id"])
+
+
+def fix_credentials_hint(provider: str) -> str:
+    """What to renew, from the provider's registry entry: its credential variables and Airflow Connection."""
+    from pipelines.registry import UnknownProviderError, get_integration
+
+    try:
+        return f"renew the credentials: {get_integration(provider).how_to_configure()}"
+    except UnknownProviderError:
+        return "renew the provider's credentials"
 
 
 def failure_notifier() -> OpsAlertNotifier:

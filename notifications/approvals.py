@@ -4,9 +4,9 @@ The contract of one queue item: `id`, `kind`, `title`, `requested_at` (ISO 8601,
 Two sources, chosen by configuration:
 
 - HTTP JSON (`APPROVALS_SOURCE=http`, the default): `GET <APPROVALS_URL>?status=pending&limit=100[&cursor=…]`
-  with `Authorization: Bearer <APPROVALS_TOKEN>`, answering `{"data": [items], "next_cursor": str | null}`. The
-  Airflow Connection `approvals_api` (host = URL, password = token) is the alternative to the variables; in sandbox
-  mode both default to the sandbox's queue.
+  with `Authorization: Bearer <APPROVALS_TOKEN>`, answering `{"data": [items], "next_cursor": str | null,
+  "as_of": ISO 8601 (optional: the queue's clock, which decides how long an item has waited)}`. The Airflow
+  Connection `approvals_api` (host = URL, password = token) is the alternative to the variables.
 - SQL (`APPROVALS_SOURCE=sql`): `APPROVALS_SQL` run on the Airflow Connection `APPROVALS_SQL_CONN_ID` through its
   hook; the query selects exactly the six contract columns, in contract order.
 
@@ -24,8 +24,7 @@ from typing import Any
 
 import requests
 
-from pipelines.common.config import ConfigurationError, sandbox_url
-from pipelines.common.redaction import register_secret
+from pipelines.common.config import ConfigurationError, resolve_credentials
 
 from . import blocks as bk
 from .config import SlackSettings, _connection
@@ -72,27 +71,24 @@ class ApprovalItem:
 
 
 def _http_source() -> tuple[str, str | None]:
-    url = os.environ.get("APPROVALS_URL")
-    token = os.environ.get("APPROVALS_TOKEN")
-    sandbox = sandbox_url()
-    if sandbox:
-        from sandbox.approvals import SANDBOX_CREDENTIALS
+    from .destinations import APPROVALS
 
-        url = url or f"{sandbox}/approvals/v1/approvals"
-        token = token or SANDBOX_CREDENTIALS["api_token"]
-    if not url:
-        conn = _connection("approvals_api")
-        if conn is not None:
-            url = conn.host
-            token = token or conn.password
-    if not url:
-        raise ConfigurationError("No approval queue configured: set APPROVALS_URL (+ APPROVALS_TOKEN) or the Airflow Connection 'approvals_api'")
-    register_secret(token)
-    return url, token
+    found = resolve_credentials(APPROVALS, require=False)
+    if not found.get("url"):
+        raise ConfigurationError(f"No approval queue configured: {APPROVALS.how_to_configure(['url', 'token'])}")
+    return found["url"], found.get("token")
 
 
-def read_http(url: str, token: str | None, timeout: float = 30, page_size: int = 100) -> list[ApprovalItem]:
+@dataclass(frozen=True)
+class QueueSnapshot:
+    items: list[ApprovalItem]
+    as_of: datetime
+    """Now, as the queue sees it (its `as_of`, else this machine's clock): waiting times are measured against it."""
+
+
+def read_http(url: str, token: str | None, timeout: float = 30, page_size: int = 100) -> QueueSnapshot:
     items: list[ApprovalItem] = []
+    as_of: datetime | None = None
     cursor: str | None = None
     session = requests.Session()
     if token:
@@ -110,20 +106,30 @@ def read_http(url: str, token: str | None, timeout: float = 30, page_size: int =
         except (ValueError, KeyError, TypeError) as exc:
             raise ApprovalSourceError("approval queue answered something other than {data, next_cursor}") from exc
         items += [ApprovalItem.parse(raw) for raw in page]
+        if as_of is None and body.get("as_of"):
+            as_of = _timestamp("as_of", body["as_of"])
         cursor = body.get("next_cursor")
         if not cursor:
-            return items
+            return QueueSnapshot(items, as_of or datetime.now(UTC))
     raise ApprovalSourceError("approval queue pagination did not end")
 
 
-def read_sql(conn_id: str, sql: str) -> list[ApprovalItem]:
+def _timestamp(name: str, raw: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ApprovalSourceError(f"approval queue answered a malformed {name}: {raw!r}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def read_sql(conn_id: str, sql: str) -> QueueSnapshot:
     conn = _connection(conn_id)
     if conn is None:
         raise ConfigurationError(f"Airflow Connection {conn_id!r} (APPROVALS_SQL_CONN_ID) not found")
-    return [ApprovalItem.parse(tuple(row)) for row in conn.get_hook().get_records(sql)]
+    return QueueSnapshot([ApprovalItem.parse(tuple(row)) for row in conn.get_hook().get_records(sql)], datetime.now(UTC))
 
 
-def read_queue() -> list[ApprovalItem]:
+def read_queue() -> QueueSnapshot:
     source = os.environ.get("APPROVALS_SOURCE", "http").lower()
     if source == "sql":
         conn_id, sql = os.environ.get("APPROVALS_SQL_CONN_ID"), os.environ.get("APPROVALS_SQL")
@@ -133,18 +139,6 @@ def read_queue() -> list[ApprovalItem]:
     if source != "http":
         raise ConfigurationError(f"APPROVALS_SOURCE must be 'http' or 'sql', got {source!r}")
     return read_http(*_http_source())
-
-
-def queue_now() -> datetime:
-    """Now, as the queue sees it: the sandbox world's clock in sandbox mode (its items are stamped in world time)."""
-    sandbox = sandbox_url()
-    if sandbox:
-        try:
-            response = requests.get(f"{sandbox}/_sandbox/health", timeout=10)
-            return datetime.fromisoformat(response.json()["now"])
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-    return datetime.now(UTC)
 
 
 def _age(seconds: float) -> str:
@@ -170,10 +164,9 @@ def reminder_blocks(due: list[ApprovalItem], now: datetime) -> list[dict[str, An
     ]
 
 
-def queue_reminders(store: Store, settings: SlackSettings, items: list[ApprovalItem], now: datetime | None = None,
+def queue_reminders(store: Store, settings: SlackSettings, items: list[ApprovalItem], now: datetime,
                     purpose: str = "ops") -> Message | None:
-    """Enqueue one grouped reminder for the items due now (or nothing). Idempotent across retries."""
-    now = now or queue_now()
+    """Enqueue one grouped reminder for the items due `now` (or nothing). Idempotent across retries."""
     threshold = settings.approval_remind_after_hours * 3600
     every = settings.approval_remind_every_hours * 3600
     at = now.timestamp()

@@ -5,8 +5,8 @@ Routing is data, not code: a purpose (`alerts`, `support`, `ops`, or any new one
 
 Each channel is reached through its incoming webhook when one is configured (`SLACK_WEBHOOK_URL_<CHANNEL>` or the
 Airflow Connection `slack_webhook_<channel>`), else through the bot token (`SLACK_BOT_TOKEN` or the Connection
-`slack_api_default`) and `chat.postMessage`. `SLACK_TRANSPORT=webhook|bot` forces one. In sandbox mode
-(`OPSDATA_SANDBOX_URL`) both default to the Slack sandbox's own, and the same variables still override them.
+`slack_api_default`) and `chat.postMessage`. `SLACK_TRANSPORT=webhook|bot` forces one. `SLACK_API_URL` points the
+bot transport elsewhere (the demo and the tests point everything at the Slack simulator through these variables).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.common.config import ConfigurationError, sandbox_url
+from pipelines.common.config import ConfigurationError, env_float
 from pipelines.common.redaction import register_secret
 from pipelines.common.storage import data_dir
 
@@ -28,13 +28,9 @@ PRODUCTION_API_URL = "https://slack.com/api/"
 
 
 def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+    value = env_float(name, default)
+    assert value is not None
+    return value
 
 
 def channel_env_suffix(channel: str) -> str:
@@ -73,7 +69,6 @@ class SlackSettings:
     """'webhook' or 'bot' to force one; None = the channel's webhook if it has one, else the bot."""
     min_interval: float = 1.0
     """Seconds between two messages to the same channel (Slack: about 1 message per second per channel)."""
-    sandbox: bool = False
     lease_seconds: float = 300.0
     """A message claimed for sending longer ago than this, without a result, was lost in a crash."""
     alert_cooldown_minutes: float = 60.0
@@ -92,7 +87,7 @@ class SlackSettings:
 
     def webhook_for(self, channel: str) -> str | None:
         key = channel.lstrip("#")
-        if key not in self.webhooks and not self.sandbox:
+        if key not in self.webhooks:
             found = _webhook_from_connection(key)
             if found:
                 register_secret(found)
@@ -113,7 +108,7 @@ class SlackSettings:
         return "webhook"
 
     def token(self) -> str | None:
-        if self.bot_token is None and not self.sandbox:
+        if self.bot_token is None:
             conn = _connection(BOT_CONNECTION_ID)
             if conn is not None and conn.password:
                 register_secret(conn.password)
@@ -141,23 +136,14 @@ def _routes() -> dict[str, str]:
 def load_settings() -> SlackSettings:
     """Resolve settings from the environment (and lazily from Airflow Connections). Cheap: call it per job."""
     routes = _routes()
-    sandbox = sandbox_url()
     webhooks: dict[str, str] = {}
-    token: str | None = None
-    api_base = os.environ.get("SLACK_API_URL", PRODUCTION_API_URL)
-    if sandbox:
-        from sandbox.slack import SANDBOX_CREDENTIALS, WEBHOOKS
-
-        base = f"{sandbox}/slack"
-        webhooks = {name: base + path for name, path in WEBHOOKS.items()}
-        token = SANDBOX_CREDENTIALS["bot_token"]
-        api_base = f"{base}/api/"
+    api_base = os.environ.get("SLACK_API_URL", "").strip() or PRODUCTION_API_URL
     for name, value in os.environ.items():
         if name.startswith("SLACK_WEBHOOK_URL_") and value.strip():
             channel = name[len("SLACK_WEBHOOK_URL_") :].lower().replace("_", "-")
             webhooks[channel] = value.strip()
             webhooks[channel.replace("-", "_")] = value.strip()
-    token = os.environ.get("SLACK_BOT_TOKEN") or token
+    token = os.environ.get("SLACK_BOT_TOKEN") or None
     transport = os.environ.get("SLACK_TRANSPORT", "").strip().lower() or None
     if transport not in (None, "webhook", "bot"):
         raise ConfigurationError(f"SLACK_TRANSPORT must be 'webhook' or 'bot', got {transport!r}")
@@ -171,7 +157,6 @@ def load_settings() -> SlackSettings:
         webhooks=webhooks,
         transport=transport,
         min_interval=_env_float("SLACK_MIN_INTERVAL_SECONDS", 1.0),
-        sandbox=bool(sandbox),
         lease_seconds=_env_float("SLACK_OUTBOX_LEASE_SECONDS", 300.0),
         alert_cooldown_minutes=_env_float("SLACK_ALERT_COOLDOWN_MINUTES", 60.0),
         stale_after_hours=_env_float("OPSDATA_STALE_AFTER_HOURS", 26.0),

@@ -54,8 +54,9 @@ def send_digest(kind: str, as_of: date | str | None = None, settings: SlackSetti
 def send_approval_reminders(now: datetime | None = None, settings: SlackSettings | None = None) -> list[dict[str, Any]]:
     """Remind #ops about approval-queue items pending too long (grouped; once per item per interval)."""
     store, settings = context(settings)
-    items = approvals.read_queue()
-    message = approvals.queue_reminders(store, settings, items, now)
+    snapshot = approvals.read_queue()
+    items = snapshot.items
+    message = approvals.queue_reminders(store, settings, items, now or snapshot.as_of)
     keys = [message.key] if message else []
     log.info("Approval queue: %d pending, %d to remind", len(items), 0 if message is None else message.text.count("•"))
     deliver(store, settings)
@@ -69,6 +70,23 @@ def report_alert(alert: alerts.Alert, now: datetime | None = None, settings: Sla
     if outcome.message_key:
         deliver(store, settings, keys=[outcome.message_key])
     return outcome
+
+
+def report_provider_alerts(provider: str, now: datetime | None = None,
+                           settings: SlackSettings | None = None) -> list[alerts.AlertOutcome]:
+    """Raise every alert a provider's registry `alerts` capability returns (each keyed, so re-runs fold), then
+    deliver what was opened."""
+    from pipelines.registry import get_provider
+
+    source = get_provider(provider).alerts
+    if source is None:
+        return []
+    store, settings = context(settings)
+    outcomes = [alerts.raise_alert(store, settings, alert, now) for alert in source()]
+    keys = [o.message_key for o in outcomes if o.message_key]
+    if keys:
+        deliver(store, settings, keys=keys)
+    return outcomes
 
 
 def resolve_alert(key: str, now: datetime | None = None, note: str = "", settings: SlackSettings | None = None) -> alerts.AlertOutcome:

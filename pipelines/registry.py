@@ -1,74 +1,85 @@
-"""The one registry of providers. DAGs, the demo, the sandbox and the benchmarks all read it.
+"""The one registry of integrations. DAGs, the demo, the sandbox, the webhook receiver, the digest, the failure-path
+tests and the benchmarks all read it.
 
-Adding a provider means: `pipelines/<name>/` (a dlt source + settings), `sandbox/<name>/` (its simulator),
-`dbt_project/models/staging/<name>/`, and one `Provider(...)` line below. Everything else is derived from the
-name by convention:
-
-- `pipelines.<name>.source(config)` returns the `@dlt.source` for a resolved `ProviderConfig`;
-- `pipelines.<name>.settings` holds constants (production base URL, documented rate limit, credential fields);
-- `sandbox.<name>.create_app(state)` returns the simulator's FastAPI app, mounted at `/<name>`.
+Adding a provider = its own folders (`pipelines/<p>/` with a `provider.py` declaring `PROVIDER`, `sandbox/<p>/`,
+`dbt_project/models/*/<p>/`, `tests/*/<p>/`) + one line below. The contract is `pipelines/contract.py`; every entry
+is validated when this module is imported, so a non-conforming entry fails loudly everywhere at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from notifications.destinations import APPROVALS, SLACK
+from pipelines.contract import Destination, Integration, Provider, Queue, Registry
+from pipelines.klaviyo.provider import PROVIDER as KLAVIYO
+from pipelines.shopify.provider import PROVIDER as SHOPIFY
+from pipelines.stripe.provider import PROVIDER as STRIPE
+
+REGISTRY = Registry((
+    SHOPIFY,
+    STRIPE,
+    KLAVIYO,
+    SLACK,
+    APPROVALS,
+))
+"""In order: the digest's sections and the demo's tables follow it."""
 
 
-@dataclass(frozen=True)
-class Provider:
-    name: str
-    schedule: str
-    """Cron (UTC) for the extraction DAG."""
-    description: str = ""
-    extract: bool = True
-    """False for providers we only post to (Slack): they get a simulator but no extraction DAG."""
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    reconcile_schedule: str | None = None
-    """If set, a second DAG `reconcile_<name>` runs `run_provider(name, mode="reconcile")` on this cron: a full
-    re-read of mutable objects that incremental cursors can miss (e.g. Stripe subscription statuses)."""
-    reverse_sync: str | None = None
-    """If set (`"module:function"`), a DAG `sync_<name>` calls it after every tiles publish, in the provider's pool:
-    data going back *to* the provider (e.g. Shopify customers -> Klaviyo profiles). The function takes no
-    arguments, must be idempotent, and returns an object whose `describe()` summarises the run."""
-
-    @property
-    def dag_id(self) -> str:
-        return f"extract_{self.name}"
-
-    @property
-    def dataset(self) -> str:
-        return f"raw_{self.name}"
-
-    @property
-    def pool(self) -> str:
-        """One slot per provider: one writer per raw DuckDB file and one consumer of the provider's rate limit."""
-        return f"extract_{self.name}"
-
-    @property
-    def asset_uri(self) -> str:
-        return f"duckdb://raw/{self.name}"
-
-
-PROVIDERS: tuple[Provider, ...] = (
-    Provider("shopify", schedule="15 * * * *", description="Shopify Admin GraphQL: customers, orders"),
-    Provider("stripe", schedule="*/30 * * * *", description="Stripe: payments, subscriptions, payouts, disputes (API + webhooks)", tags=("finance",), reconcile_schedule="40 3 * * *"),
-    Provider("klaviyo", schedule="30 * * * *", description="Klaviyo: email campaigns, flows, events, profiles, segments", tags=("marketing",), reverse_sync="pipelines.klaviyo.sync:run_sync"),
-    Provider("slack", schedule="@once", description="Slack: where summaries and alerts go", extract=False),
-    Provider("approvals", schedule="@once", description="Merchant approval queue (pending operator actions)", extract=False),
-)
+def integrations() -> tuple[Integration, ...]:
+    return REGISTRY.entries
 
 
 def extraction_providers() -> list[Provider]:
-    return [p for p in PROVIDERS if p.extract]
+    return [e for e in REGISTRY.entries if isinstance(e, Provider)]
+
+
+def destinations() -> list[Destination]:
+    return [e for e in REGISTRY.entries if isinstance(e, Destination)]
+
+
+def queues() -> list[Queue]:
+    return [e for e in REGISTRY.entries if isinstance(e, Queue)]
 
 
 def syncing_providers() -> list[Provider]:
-    return [p for p in PROVIDERS if p.reverse_sync]
+    return [p for p in extraction_providers() if p.reverse_sync is not None]
+
+
+def get_integration(name: str) -> Integration:
+    for entry in REGISTRY.entries:
+        if entry.name == name:
+            return entry
+    known = ", ".join(e.name for e in REGISTRY.entries)
+    raise UnknownProviderError(f"Unknown provider {name!r}; the registry has: {known}")
 
 
 def get_provider(name: str) -> Provider:
-    for provider in PROVIDERS:
-        if provider.name == name:
-            return provider
-    known = ", ".join(p.name for p in PROVIDERS)
-    raise KeyError(f"Unknown provider {name!r}; the registry has: {known}")
+    """The extraction provider `name`, or a clear error naming what the registry has."""
+    entry = get_integration(name)
+    if not isinstance(entry, Provider):
+        known = ", ".join(p.name for p in extraction_providers())
+        raise UnknownProviderError(f"{name!r} is a {entry.kind}, not an extraction provider; those are: {known}")
+    return entry
+
+
+class UnknownProviderError(KeyError):
+    """A provider name the registry does not have (a typo in a DAG conf, a CLI argument or an env var)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message, quotes and all
+        return str(self.args[0]) if self.args else ""
+
+
+def describe() -> str:
+    """Every integration with its kind, credentials (environment variable, secret or not) and Connection."""
+    lines = []
+    for entry in REGISTRY.entries:
+        lines.append(f"{entry.name} ({entry.kind}): {entry.description}")
+        for c in entry.credentials:
+            flags = ", ".join(f for f, on in (("secret", c.secret), ("required", c.required)) if on)
+            lines.append(f"  {c.env:<28} {c.field}{f' ({flags})' if flags else ''}{f' - {c.doc}' if c.doc else ''}")
+        if entry.connection is not None:
+            lines.append(f"  Airflow Connection {entry.connection.conn_id!r}: {entry.connection.doc}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe())

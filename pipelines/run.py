@@ -7,7 +7,6 @@ run re-extracts from the last committed cursor and `merge` on primary keys absor
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -53,8 +52,12 @@ def make_pipeline(provider: str) -> dlt.Pipeline:
 
 
 def build_source(provider: str, config: ProviderConfig | None = None, **options: Any) -> Any:
-    module = importlib.import_module(f"pipelines.{provider}")
-    return module.source(config or provider_config(provider, **options))
+    """The provider's dlt source, from its registry entry, for a resolved configuration."""
+    from pipelines.registry import get_provider
+
+    entry = get_provider(provider)  # an unknown name fails here, naming the registered ones
+    assert entry.source is not None  # validated by the registry
+    return entry.source(config or provider_config(provider, **options))
 
 
 def run_provider(provider: str, *, resources: list[str] | None = None, **options: Any) -> RunSummary:

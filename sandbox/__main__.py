@@ -1,4 +1,6 @@
-"""`python -m sandbox serve [--port 8765] [--scale medium] [--seed 42] [--latency realistic]`"""
+"""`python -m sandbox serve [--port 8765] [--scale medium] [--seed 42] [--latency realistic]`, and
+`python -m sandbox env [--url http://127.0.0.1:8765]`: the environment (base URLs, credentials) that points every
+integration at a running sandbox, as `export` lines."""
 
 from __future__ import annotations
 
@@ -22,7 +24,17 @@ def main() -> None:
     serve.add_argument("--seed", type=int, default=42)
     serve.add_argument("--latency", choices=sorted(LATENCY_PROFILES), default="realistic")
     serve.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="simulator option, e.g. shopify_plan=standard")
+    env = sub.add_parser("env", help="print the environment that points every integration at a running sandbox")
+    env.add_argument("--url", default="http://127.0.0.1:8765")
     args = parser.parse_args()
+    if args.command == "env":
+        import shlex
+
+        from sandbox.env import client_env
+
+        for name, value in client_env(args.url).items():
+            print(f"export {name}={shlex.quote(value)}")
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
     options = dict(item.split("=", 1) for item in args.option)
     state = SandboxState(World(seed=args.seed, scale=args.scale), latency=args.latency, options=options)

@@ -7,7 +7,6 @@ the world. `SandboxServer` runs it on a free loopback port in a background threa
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import socket
@@ -19,7 +18,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from pipelines.registry import PROVIDERS
+from pipelines.registry import integrations
+from sandbox.common.simulator import load_simulator
 from sandbox.common.state import SandboxState
 from sandbox.world import World
 
@@ -61,7 +61,8 @@ def _apply_body_fault(kind: str, params: dict[str, Any], body: bytes) -> bytes:
 def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = state
-    providers = [p.name for p in PROVIDERS]
+    simulators = {i.name: load_simulator(i.sandbox) for i in integrations()}
+    providers = list(simulators)
 
     @app.middleware("http")
     async def provider_middleware(request: Request, call_next: Any) -> Response:
@@ -130,9 +131,8 @@ def create_app(state: SandboxState) -> FastAPI:
         now = state.world.advance(days)
         return {"now": now.isoformat(), "epoch": state.world.epoch}
 
-    for name in providers:
-        module = importlib.import_module(f"sandbox.{name}")
-        app.mount(f"/{name}", module.create_app(state))
+    for name, simulator in simulators.items():
+        app.mount(f"/{name}", simulator.create_app(state))
     return app
 
 

@@ -33,7 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "dags")]
 
-from sandbox.process import free_port, sandbox_process  # noqa: E402 (needs the repo on sys.path)
+from sandbox.env import client_env  # noqa: E402 (needs the repo on sys.path)
+from sandbox.process import free_port, sandbox_process  # noqa: E402
 
 
 @dataclass
@@ -149,7 +150,6 @@ def demo_env(data_dir: Path, airflow_home: Path, sandbox_url: str) -> dict[str, 
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         "OPSDATA_REPO_ROOT": str(REPO_ROOT),
         "OPSDATA_DATA_DIR": str(data_dir),
-        "OPSDATA_SANDBOX_URL": sandbox_url,
         # Each demo starts a fresh Slack sandbox (a new workspace), so it gets a fresh delivery ledger too;
         # otherwise the ledger of the last demo would (rightly) refuse to post the same digest again.
         "OPSDATA_NOTIFY_DB": str(airflow_home / "demo" / "notifications.sqlite"),
@@ -157,6 +157,7 @@ def demo_env(data_dir: Path, airflow_home: Path, sandbox_url: str) -> dict[str, 
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     })
+    env.update(client_env(sandbox_url))  # every integration's base URL and credentials, as a user would set them
     return env
 
 

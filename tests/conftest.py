@@ -44,10 +44,19 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data
 
 
+def point_at_sandbox(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Set the environment that points every registered integration at the sandbox running at `url`."""
+    from sandbox.env import client_env
+
+    for name, value in client_env(url).items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def sandbox_env(sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Sandbox mode on, pointing at this test's sandbox and warehouse. Yields the sandbox server."""
-    monkeypatch.setenv("OPSDATA_SANDBOX_URL", sandbox.url)
+    """Every integration pointed at this test's sandbox (base URLs and credentials, through the environment as a user
+    would set them) and at this test's warehouse. Yields the sandbox server."""
+    point_at_sandbox(monkeypatch, sandbox.url)
     # Tests must not wait on real backoff schedules.
     monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
     return sandbox

@@ -12,7 +12,9 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
+# From their defining modules: airflow.sdk re-exports them lazily, and its type stub (__init__.pyi) omits them.
+from airflow.sdk.definitions.callback import SyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 log = logging.getLogger("opsdata.alerts")
 

@@ -9,8 +9,8 @@ failed run missed). Backfill runs (`airflow backfill create --dag-id extract_<p>
 runs triggered with conf `{"reload_interval": true}` reload exactly their interval instead: `run_provider` receives
 `interval_start` / `interval_end` (ISO 8601, UTC) as source options, and the source extracts records updated in
 `[interval_start, interval_end)` without moving its incremental cursor; `merge` on primary keys makes it idempotent.
-A provider opts in with `SUPPORTS_INTERVAL_RELOAD = True` in `pipelines/<p>/__init__.py`; a backfill of a provider
-that has not fails with a clear error instead of quietly running incrementally.
+A provider opts in with `interval_reload=True` in its registry entry (`pipelines/<p>/provider.py`); a backfill of a
+provider that has not fails with a clear error instead of quietly running incrementally.
 """
 
 from __future__ import annotations
@@ -51,18 +51,17 @@ def interval_options(context: Any) -> dict[str, str]:
 
 def run_extraction(provider_name: str, mode: str | None = None, **context: Any) -> dict[str, Any]:
     """Task body: extract one provider into its raw DuckDB file, holding that file's writer lock."""
-    import importlib
-
     from dagkit.locks import duckdb_locks, raw_lock_name
     from pipelines.registry import get_provider
     from pipelines.run import run_provider
 
+    provider = get_provider(provider_name)
     options: dict[str, Any] = interval_options(context)
-    if options and not getattr(importlib.import_module(f"pipelines.{provider_name}"), "SUPPORTS_INTERVAL_RELOAD", False):
+    if options and not provider.interval_reload:
         # Better a clear failure than a silent incremental run presented as a backfill.
         raise NotImplementedError(
             f"{provider_name} cannot reload an interval yet: its source must honour the options interval_start / "
-            f"interval_end and set SUPPORTS_INTERVAL_RELOAD = True in pipelines/{provider_name}/__init__.py"
+            f"interval_end and its registry entry (pipelines/{provider_name}/provider.py) set interval_reload=True"
         )
     if mode:
         options["mode"] = mode
@@ -78,11 +77,19 @@ def run_extraction(provider_name: str, mode: str | None = None, **context: Any) 
         "seconds": round(summary.seconds, 2),
     }
     # Asset event metadata: what this load added, visible on the Asset in the UI.
-    context["outlet_events"][raw_asset(get_provider(provider_name))].extra = {
+    context["outlet_events"][raw_asset(provider)].extra = {
         k: result[k] for k in ("total_rows", "rows_extracted", "mode", "interval")
     }
     print(summary.describe())
     return result
+
+
+def run_provider_alerts(provider_name: str, **context: Any) -> dict[str, Any]:
+    """Task body: post the alerts the provider's new data raises (its registry `alerts` capability)."""
+    from notifications.jobs import report_provider_alerts
+
+    outcomes = report_provider_alerts(provider_name)
+    return {"provider": provider_name, "alerts": [o.__dict__ for o in outcomes]}
 
 
 def _build(provider: Provider, *, dag_id: str, cron: str, mode: str | None) -> DAG:
@@ -105,13 +112,18 @@ def _build(provider: Provider, *, dag_id: str, cron: str, mode: str | None) -> D
         deadline=late_run_alert(dag_id, LATE_AFTER),
         tags=["extract", provider.name, *(["reconcile"] if mode else []), *provider.tags],
     ) as dag:
-        PythonOperator(
+        extract = PythonOperator(
             task_id="reconcile" if mode else "extract",
             python_callable=run_extraction,
             op_kwargs={"provider_name": provider.name, "mode": mode},
             pool=provider.pool,
             outlets=[raw_asset(provider)],
         )
+        if provider.alerts is not None:
+            # On the raw data just loaded (not on tiles): alerts such as SLA breaches should not wait for dbt.
+            extract >> PythonOperator(
+                task_id="alerts", python_callable=run_provider_alerts, op_kwargs={"provider_name": provider.name}
+            )
     return dag
 
 

@@ -1,23 +1,30 @@
-"""The one place that decides where each provider lives and with which credentials.
+"""The one credential resolver: where each provider lives and with which credentials, from its registry contract.
 
-- Sandbox mode is on when `OPSDATA_SANDBOX_URL` is set (the demo and the tests set it): each provider's base URL
-  becomes `<sandbox>/<provider>` and its credentials default to the sandbox's own (overridable by the same
-  environment variables as in production, which is how tests exercise a wrong credential).
-- Production: credentials come from environment variables named in `pipelines/<name>/settings.py`
-  (`CREDENTIAL_ENV`), else from the Airflow Connection `CONNECTION_ID` (only resolvable inside a task).
+For every credential field the provider declares (`Credential(field, env, secret)` in its `provider.py`):
+1. the environment variable it names, else
+2. the provider's Airflow Connection (only resolvable inside a task, or with `AIRFLOW_CONN_*` set).
 
-Every secret value is registered with the log redactor the moment it is resolved.
+The base URL is the contract's `production_base_url` (formatted with the credentials, e.g. the Shopify shop name)
+unless `<NAME>_BASE_URL` is set. There is no "sandbox mode" here: the demo and the tests point a provider at its
+simulator exactly as a user would point it anywhere else, through `<NAME>_BASE_URL` and the credential variables
+(`sandbox/env.py` builds that environment). Every secret value is registered with the log redactor the moment it
+is resolved.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pipelines.contract import RateLimit
 
 from .redaction import register_secret
+
+if TYPE_CHECKING:
+    from pipelines.contract import Integration, Provider
+
+__all__ = ["ConfigurationError", "ProviderConfig", "RateLimit", "provider_config", "resolve_credentials"]
 
 
 class ConfigurationError(RuntimeError):
@@ -25,22 +32,10 @@ class ConfigurationError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class RateLimit:
-    """A documented limit, expressed as a token bucket: `per_second` sustained, `burst` at most at once."""
-
-    per_second: float
-    burst: int = 1
-
-    def scaled(self, factor: float) -> RateLimit:
-        return RateLimit(self.per_second * factor, max(1, int(self.burst)))
-
-
-@dataclass(frozen=True)
 class ProviderConfig:
     name: str
     base_url: str
     credentials: dict[str, str] = field(repr=False)
-    sandbox: bool
     rate_limit: RateLimit
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -54,77 +49,68 @@ class ProviderConfig:
         return value
 
 
-def sandbox_url() -> str | None:
-    url = os.environ.get("OPSDATA_SANDBOX_URL", "").strip()
-    return url.rstrip("/") or None
+def env_float(name: str, default: float | None = None) -> float | None:
+    """A numeric setting from the environment; a value that is not a number is a clear configuration error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number; set it to e.g. 20 (or unset it for the default)") from None
+    if value < 0 or value != value:  # negative or NaN
+        raise ConfigurationError(f"{name}={raw!r} must be zero or more")
+    return value
 
 
-def provider_settings(name: str) -> ModuleType:
-    return importlib.import_module(f"pipelines.{name}.settings")
-
-
-def _credentials_from_env(settings: ModuleType) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for key, env_name in getattr(settings, "CREDENTIAL_ENV", {}).items():
-        value = os.environ.get(env_name)
-        if value:
-            found[key] = value
-    return found
-
-
-def _credentials_from_connection(settings: ModuleType) -> dict[str, str]:
-    """Read the provider's Airflow Connection. Only works inside an Airflow task (or with AIRFLOW_CONN_* set)."""
-    conn_id = getattr(settings, "CONNECTION_ID", None)
-    if not conn_id:
+def _from_connection(integration: Integration) -> dict[str, str]:
+    connection = integration.connection
+    if connection is None:
         return {}
     try:
         from airflow.sdk import Connection
 
-        conn = Connection.get(conn_id)
-    except Exception:  # no Airflow context, no such connection: fall through to a clear error later
+        conn = Connection.get(connection.conn_id)
+    except Exception:  # no Airflow context or no such connection: the caller reports what is missing
         return {}
-    mapper = getattr(settings, "credentials_from_connection", None)
-    if mapper is not None:
-        return {k: v for k, v in mapper(conn).items() if v}
-    return {"api_key": conn.password} if conn.password else {}
+    return {k: v for k, v in connection.to_credentials(conn).items() if v}
 
 
-def _rate_limit(name: str, settings: ModuleType) -> RateLimit:
-    limit: RateLimit = getattr(settings, "RATE_LIMIT", RateLimit(per_second=5, burst=5))
-    override = os.environ.get(f"{name.upper()}_RATE_LIMIT_PER_SECOND")
-    if override:
-        limit = RateLimit(float(override), limit.burst)
-    return limit
+def resolve_credentials(integration: Integration, *, require: bool = True) -> dict[str, str]:
+    """Every declared credential: environment first, then the Airflow Connection. Raises a ConfigurationError
+    naming the variables (and the Connection) when a required one is missing, unless `require=False`."""
+    found = {c.field: os.environ[c.env] for c in integration.credentials if os.environ.get(c.env)}
+    if any(c.field not in found for c in integration.credentials):
+        found = {**_from_connection(integration), **found}
+    for c in integration.credentials:
+        if c.secret and found.get(c.field):
+            register_secret(found[c.field])
+    missing = [f for f in integration.required_fields() if not found.get(f)]
+    if missing and require:
+        raise ConfigurationError(f"{integration.name}: missing credentials {missing}; {integration.how_to_configure(missing)}.")
+    return found
+
+
+def rate_limit(provider: Provider) -> RateLimit:
+    """The documented limit, or `<NAME>_RATE_LIMIT_PER_SECOND` (e.g. a plan above the documented default)."""
+    assert provider.rate_limit is not None  # validated by the registry
+    name = f"{provider.name.upper()}_RATE_LIMIT_PER_SECOND"
+    override = env_float(name)
+    if override == 0:
+        raise ConfigurationError(f"{name}=0: a rate limit must be positive")
+    return provider.rate_limit if override is None else RateLimit(override, provider.rate_limit.burst, provider.rate_limit.scope)
 
 
 def provider_config(name: str, **options: Any) -> ProviderConfig:
-    settings = provider_settings(name)
-    sandbox = sandbox_url()
-    credentials = _credentials_from_env(settings)
-    if sandbox:
-        sandbox_module = importlib.import_module(f"sandbox.{name}")
-        credentials = {**getattr(sandbox_module, "SANDBOX_CREDENTIALS", {}), **credentials}
-        base_url = f"{sandbox}/{name}"
-    else:
-        missing = [k for k in getattr(settings, "CREDENTIAL_ENV", {}) if k not in credentials]
-        if missing:
-            credentials = {**_credentials_from_connection(settings), **credentials}
-        missing = [k for k in getattr(settings, "REQUIRED_CREDENTIALS", ()) if not credentials.get(k)]
-        if missing:
-            env_names = ", ".join(settings.CREDENTIAL_ENV[k] for k in missing if k in settings.CREDENTIAL_ENV)
-            raise ConfigurationError(
-                f"{name}: missing credentials {missing}. Set {env_names} or the Airflow Connection "
-                f"{getattr(settings, 'CONNECTION_ID', '?')!r}."
-            )
-        base_url = os.environ.get(f"{name.upper()}_BASE_URL") or settings.PRODUCTION_BASE_URL.format(**credentials)
-    for key in getattr(settings, "SECRET_FIELDS", ()):
-        if credentials.get(key):
-            register_secret(credentials[key])
-    return ProviderConfig(
-        name=name,
-        base_url=base_url.rstrip("/"),
-        credentials=credentials,
-        sandbox=bool(sandbox),
-        rate_limit=_rate_limit(name, settings),
-        options=options,
-    )
+    from pipelines.registry import get_provider
+
+    provider = get_provider(name)
+    limit = rate_limit(provider)  # an unparsable override fails before anything else
+    credentials = resolve_credentials(provider)
+    base_url = os.environ.get(f"{name.upper()}_BASE_URL", "").strip()
+    if not base_url:
+        try:
+            base_url = provider.production_base_url.format(**credentials)
+        except KeyError as exc:
+            raise ConfigurationError(f"{name}: the base URL needs credential {exc.args[0]!r}; {provider.how_to_configure()}.") from None
+    return ProviderConfig(name=name, base_url=base_url.rstrip("/"), credentials=credentials, rate_limit=limit, options=options)

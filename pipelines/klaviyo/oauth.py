@@ -240,7 +240,7 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def authorize_url(config: ProviderConfig, challenge: str, state: str) -> str:
-    base = f"{config.base_url}/oauth/authorize" if config.sandbox else AUTHORIZE_URL
+    base = config.credentials.get("authorize_url") or AUTHORIZE_URL
     query = {"response_type": "code", "client_id": config.credential("client_id"), "redirect_uri": config.credential("redirect_uri"),
              "scope": OAUTH_SCOPES, "state": state, "code_challenge_method": "S256", "code_challenge": challenge}
     return f"{base}?{urlencode(query)}"

@@ -7,9 +7,8 @@ Every figure here is read from Klaviyo's OpenAPI spec for revision 2026-07-15 (`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from pipelines.common.config import RateLimit
+from pipelines.contract import RateLimit
 
 PRODUCTION_BASE_URL = "https://a.klaviyo.com"
 """API and OAuth token traffic both go to a.klaviyo.com (token calls via www.klaviyo.com are blocked since 2025-03)."""
@@ -18,18 +17,7 @@ AUTHORIZE_URL = "https://www.klaviyo.com/oauth/authorize"
 REVISION = "2026-07-15"
 """The pinned API revision (sent as the `revision` header on every request)."""
 
-CREDENTIAL_ENV = {
-    "api_key": "KLAVIYO_API_KEY",
-    "client_id": "KLAVIYO_CLIENT_ID",
-    "client_secret": "KLAVIYO_CLIENT_SECRET",
-    "redirect_uri": "KLAVIYO_REDIRECT_URI",
-}
-REQUIRED_CREDENTIALS: tuple[str, ...] = ()
-"""Either `api_key` or (`client_id`, `client_secret` + a stored OAuth grant): checked in `helpers.auth_for`."""
-SECRET_FIELDS = ("api_key", "client_secret")
-CONNECTION_ID = "klaviyo_default"
-
-RATE_LIMIT = RateLimit(per_second=10, burst=10)
+RATE_LIMIT = RateLimit(per_second=10, burst=10, scope="per endpoint, tier M")
 """The seed's planning figure (tier M). Real limits are per endpoint: see `TIERS` / `ENDPOINT_TIERS`."""
 
 OAUTH_SCOPES = (
@@ -37,14 +25,6 @@ OAUTH_SCOPES = (
     "profiles:read profiles:write segments:read"
 )
 """Union of the `x-klaviyo-scopes` of every operation this integration calls."""
-
-
-def credentials_from_connection(conn: Any) -> dict[str, str]:
-    """Airflow Connection `klaviyo_default`: password = private API key, or login/password = OAuth client."""
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    if extra.get("auth") == "oauth":
-        return {"client_id": conn.login, "client_secret": conn.password, "redirect_uri": extra.get("redirect_uri", "")}
-    return {"api_key": conn.password}
 
 
 @dataclass(frozen=True)
@@ -121,3 +101,10 @@ BULK_IMPORT_MAX_BYTES = 5 * 1024 * 1024
 """Klaviyo: up to 10,000 profiles and 5 MB per bulk import request."""
 SYNC_BATCH_SIZE = 1_000
 """Well under both limits; smaller jobs complete (and report errors) sooner."""
+
+
+def tier_limits() -> list[RateLimit]:
+    """Each tier's documented limits as contract rate limits (burst per second; steady per minute)."""
+    return [RateLimit(float(t.burst), t.burst, f"per endpoint, tier {t.name} burst") for t in TIERS.values()] + [
+        RateLimit.per_minute(t.steady, 1, f"per endpoint, tier {t.name} steady") for t in TIERS.values()
+    ]

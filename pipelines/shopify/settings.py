@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pipelines.common.config import RateLimit
+from pipelines.contract import RateLimit
 
 # A supported dated version (each is supported >= 12 months). 2025-04+ has Customer.defaultEmailAddress.
 API_VERSION = "2026-10"
 PRODUCTION_BASE_URL = "https://{shop}.myshopify.com"
-CONNECTION_ID = "shopify_default"
-CREDENTIAL_ENV = {"shop": "SHOPIFY_SHOP", "access_token": "SHOPIFY_ACCESS_TOKEN"}
-REQUIRED_CREDENTIALS = ("shop", "access_token")
-SECRET_FIELDS = ("access_token",)
 
 # GraphQL Admin limits are on query *cost*, read from each response's extensions.cost.throttleStatus
 # (maximumAvailable, currentlyAvailable, restoreRate); a single query may cost at most 1000 points.
 # This request-rate cap is only a safety net far above what the cost budget allows.
-RATE_LIMIT = RateLimit(per_second=40, burst=10)
+RATE_LIMIT = RateLimit(per_second=40, burst=10, scope="safety net under the query-cost bucket")
 MAX_QUERY_COST = 1000
 
 # Page sizes chosen so each query's *requested* cost stays under 1000 (asserted in tests against the simulator):
@@ -31,8 +25,3 @@ REFUND_LINE_ITEMS_PAGE_SIZE = 5
 INITIAL_UPDATED_AT = "2000-01-01T00:00:00Z"
 THROTTLE_MAX_WAITS = 30
 
-
-def credentials_from_connection(conn: Any) -> dict[str, str]:
-    """Airflow Connection `shopify_default`: host = shop name (or <shop>.myshopify.com), password = access token."""
-    shop = (conn.host or "").removeprefix("https://").split(".myshopify.com")[0]
-    return {"shop": shop, "access_token": conn.password or ""}

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.common.config import RateLimit
+from pipelines.contract import RateLimit
 
 PRODUCTION_BASE_URL = "https://api.stripe.com"
-CREDENTIAL_ENV = {"api_key": "STRIPE_API_KEY", "webhook_secret": "STRIPE_WEBHOOK_SECRET"}
-REQUIRED_CREDENTIALS = ("api_key",)
-SECRET_FIELDS = ("api_key", "webhook_secret")
-CONNECTION_ID = "stripe_default"
 
-RATE_LIMIT = RateLimit(per_second=25, burst=5)
+RATE_LIMIT = RateLimit(per_second=25, burst=5, scope="account, test mode")
 """Test mode (sk_test_/rk_test_) global limit. Live keys get `LIVE_RATE_LIMIT` unless STRIPE_RATE_LIMIT_PER_SECOND
 is set. https://docs.stripe.com/rate-limits"""
-LIVE_RATE_LIMIT = RateLimit(per_second=100, burst=10)
+LIVE_RATE_LIMIT = RateLimit(per_second=100, burst=10, scope="account, live mode")
 RATE_LIMIT_HEADROOM = 0.95
 """The client aims just under the limit: the server's bucket and ours don't share a clock."""
 
@@ -65,8 +61,3 @@ OBJECT_TYPES = {
     "dispute": "disputes",
 }
 
-
-def credentials_from_connection(conn: Any) -> dict[str, str]:
-    """Airflow Connection `stripe_default`: password = secret key, extra `{"webhook_secret": "whsec_..."}`."""
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    return {"api_key": conn.password or "", "webhook_secret": extra.get("webhook_secret", "")}

@@ -1,7 +1,8 @@
 """The merchant's approval queue as an HTTP JSON endpoint (the contract `notifications.approvals` reads).
 
 `GET /v1/approvals?status=pending&limit=50&cursor=<opaque>` with `Authorization: Bearer <token>` answers
-`{"data": [{id, kind, title, requested_at, requested_by, link}], "next_cursor": "..." | null}`, oldest first.
+`{"data": [{id, kind, title, requested_at, requested_by, link}], "next_cursor": "..." | null, "as_of": "<world now>"}`,
+oldest first (`as_of` is the queue's clock: the world's, in the sandbox).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from .world import ApprovalItem
@@ -42,6 +44,10 @@ def create_app(state: SandboxState) -> FastAPI:
         items = pending_items(state)
         page = items[start : start + limit]
         more = start + limit < len(items)
-        return JSONResponse({"data": [i.as_json() for i in page], "next_cursor": str(start + limit) if more else None})
+        return JSONResponse({"data": [i.as_json() for i in page], "next_cursor": str(start + limit) if more else None,
+                             "as_of": state.world.now.isoformat()})
 
     return app
+
+
+SIMULATOR = Simulator(create_app, credentials={"url": "{base_url}/v1/approvals", "token": SANDBOX_CREDENTIALS["api_token"]})

@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from sandbox.common.ratelimit import WindowCounter
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from .world import Group, KlaviyoWorld, Profile, kid
@@ -825,3 +826,9 @@ def create_app(state: SandboxState) -> FastAPI:
         return Response(status_code=200)
 
     return app
+
+
+SIMULATOR = Simulator(
+    create_app,
+    credentials={**SANDBOX_CREDENTIALS, "authorize_url": "{base_url}/oauth/authorize"},
+)

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from sandbox.common.ratelimit import ServerBucket
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from .graphql_api import ShopifyGraphQL
@@ -60,3 +61,6 @@ def create_app(state: SandboxState) -> FastAPI:
         return JSONResponse({"errors": "Not Found"}, status_code=404)
 
     return app
+
+
+SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)

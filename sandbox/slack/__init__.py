@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 TEAM_ID = "T0SANDBOX1"
@@ -359,3 +360,10 @@ def create_app(state: SandboxState) -> FastAPI:
         return {"ok": True}
 
     return app
+
+
+SIMULATOR = Simulator(
+    create_app,
+    credentials={"bot_token": SANDBOX_CREDENTIALS["bot_token"], "api_url": "{base_url}/api/"},
+    extra_env={f"SLACK_WEBHOOK_URL_{name.upper().replace('-', '_')}": "{base_url}" + path for name, path in WEBHOOKS.items()},
+)

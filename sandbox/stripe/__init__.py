@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sandbox.common.ratelimit import ServerBucket
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from . import render
@@ -454,3 +455,6 @@ def _filter(kind: str, params: dict[str, Any], sw: StripeWorld, now: int) -> Any
     if not checks:
         return None
     return lambda oid: all(check(oid) for check in checks)
+
+
+SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)

@@ -1,9 +1,9 @@
 """`fakeshop`: a tiny provider registered for one test only, to exercise the DAG factory without a real API.
 
-`install(monkeypatch)` adds a registry entry (with a reconcile schedule) and the three modules the convention
-expects: `pipelines.fakeshop` (a dlt source), `pipelines.fakeshop.settings` and `sandbox.fakeshop`. The "API" is
-an in-memory list of records with `updated_at`; the source honours the DAG contract's options: `interval_start` /
-`interval_end` (reload exactly that interval, cursor untouched), `mode="reconcile"`.
+`install(monkeypatch)` adds a registry entry (a `Provider` contract with a reconcile schedule and interval reload)
+and a `sandbox.fakeshop` simulator module. The "API" is an in-memory list of records with `updated_at`; the source
+honours the DAG contract's options: `interval_start` / `interval_end` (reload exactly that interval, cursor
+untouched), `mode="reconcile"`.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ def _raw_lock_held() -> bool:
 
 
 def install(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
-    from pipelines import registry
-    from pipelines.common.config import RateLimit
+    from fastapi import FastAPI
+
+    from pipelines.contract import Credential, Provider, RateLimit
+    from sandbox.common.simulator import Simulator
 
     api = FakeApi(records=make_records())
 
@@ -91,26 +93,33 @@ def install(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
 
         return items
 
-    pkg = types.ModuleType(f"pipelines.{NAME}")
-    pkg.source = source  # type: ignore[attr-defined]
-    pkg.SUPPORTS_INTERVAL_RELOAD = True  # type: ignore[attr-defined]
-    pkg.__path__ = []  # type: ignore[attr-defined]
-    settings = types.ModuleType(f"pipelines.{NAME}.settings")
-    settings.PRODUCTION_BASE_URL = "https://fake.example.com"  # type: ignore[attr-defined]
-    settings.CREDENTIAL_ENV = {"api_key": "FAKESHOP_API_KEY"}  # type: ignore[attr-defined]
-    settings.REQUIRED_CREDENTIALS = ("api_key",)  # type: ignore[attr-defined]
-    settings.SECRET_FIELDS = ("api_key",)  # type: ignore[attr-defined]
-    settings.CONNECTION_ID = "fakeshop_default"  # type: ignore[attr-defined]
-    settings.RATE_LIMIT = RateLimit(per_second=100, burst=10)  # type: ignore[attr-defined]
     sandbox_module = types.ModuleType(f"sandbox.{NAME}")
-    sandbox_module.SANDBOX_CREDENTIALS = {"api_key": "fake-sandbox-key"}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, f"pipelines.{NAME}", pkg)
-    monkeypatch.setitem(sys.modules, f"pipelines.{NAME}.settings", settings)
+    sandbox_module.SIMULATOR = Simulator(lambda state: FastAPI(), credentials={"api_key": "fake-sandbox-key"})  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, f"sandbox.{NAME}", sandbox_module)
     monkeypatch.setenv("FAKESHOP_API_KEY", "fake-key-123")
-    provider = registry.Provider(NAME, schedule="0 0 * * *", reconcile_schedule="0 3 * * 0", description="Fake shop")
-    monkeypatch.setattr(registry, "PROVIDERS", (*registry.PROVIDERS, provider))
+    provider = Provider(
+        name=NAME,
+        description="Fake shop",
+        credentials=(Credential("api_key", "FAKESHOP_API_KEY"),),
+        sandbox=f"sandbox.{NAME}",
+        schedule="0 0 * * *",
+        production_base_url="https://fake.example.com",
+        rate_limit=RateLimit(per_second=100, burst=10),
+        source=source,
+        interval_reload=True,
+        reconcile_schedule="0 3 * * 0",
+    )
+    register(monkeypatch, provider)
     return api
+
+
+def register(monkeypatch: pytest.MonkeyPatch, provider: Any) -> None:
+    """Put `provider` in the registry (replacing an entry of the same name) for this test only."""
+    from pipelines import registry
+    from pipelines.contract import Registry
+
+    entries = [e for e in registry.REGISTRY.entries if e.name != provider.name]
+    monkeypatch.setattr(registry, "REGISTRY", Registry((*entries, provider)))
 
 
 def raw_rows() -> dict[int, int]:

@@ -75,9 +75,11 @@ def test_scheduled_run_is_incremental_and_backfill_reloads_exactly_its_interval(
 def test_backfill_of_a_provider_without_interval_support_fails_clearly(
     fake_provider: fake.FakeApi, pools: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sys
+    import dataclasses
 
-    monkeypatch.delattr(sys.modules["pipelines.fakeshop"], "SUPPORTS_INTERVAL_RELOAD")
+    from pipelines.registry import get_provider
+
+    fake.register(monkeypatch, dataclasses.replace(get_provider(fake.NAME), interval_reload=False))
     run = _run("extract_fakeshop", datetime(2026, 10, 9, tzinfo=UTC), conf={"reload_interval": True}, retries=0)
     assert run.state == "failed"
     assert fake_provider.calls == []  # nothing was extracted, nothing written

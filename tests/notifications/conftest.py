@@ -10,7 +10,7 @@ from sandbox import slack
 @pytest.fixture
 def slack_env(sandbox_env, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Sandbox mode, Slack's real pace (1 message/s/channel on both sides), a fresh outbox in the test's data dir."""
-    for name in ("SLACK_TRANSPORT", "SLACK_BOT_TOKEN", "SLACK_ROUTES", "SLACK_MIN_INTERVAL_SECONDS", "OPSDATA_AS_OF_DATE"):
+    for name in ("SLACK_TRANSPORT", "SLACK_ROUTES", "SLACK_MIN_INTERVAL_SECONDS", "OPSDATA_AS_OF_DATE"):
         monkeypatch.delenv(name, raising=False)
     return sandbox_env
 

@@ -27,13 +27,14 @@ def item(n: int, hours_ago: float) -> ApprovalItem:
 def test_reads_the_queue_with_pagination(slack_env) -> None:  # type: ignore[no-untyped-def]
     slack_env.world.advance(10)
     url = f"{slack_env.url}/approvals/v1/approvals"
-    items = approvals.read_http(url, SANDBOX_CREDENTIALS["api_token"], page_size=1)
+    snapshot = approvals.read_http(url, SANDBOX_CREDENTIALS["api_token"], page_size=1)
     truth = pending_items(slack_env.state)
     assert len(truth) >= 2
-    assert [(i.id, i.kind, i.title, i.requested_at, i.requested_by, i.link) for i in items] == [
+    assert [(i.id, i.kind, i.title, i.requested_at, i.requested_by, i.link) for i in snapshot.items] == [
         (t.id, t.kind, t.title, t.requested_at, t.requested_by, t.link) for t in truth
     ]
-    assert approvals.read_queue() == items  # sandbox mode: the sandbox queue is the default source
+    assert snapshot.as_of == slack_env.world.now  # waiting times are measured on the queue's clock
+    assert approvals.read_queue() == snapshot  # APPROVALS_URL / APPROVALS_TOKEN point at the sandbox queue
 
 
 def test_unreadable_queue_fails_clearly(slack_env) -> None:  # type: ignore[no-untyped-def]

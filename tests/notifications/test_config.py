@@ -12,7 +12,6 @@ from pipelines.common.config import ConfigurationError
 
 @pytest.fixture
 def production(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
-    monkeypatch.delenv("OPSDATA_SANDBOX_URL", raising=False)
     monkeypatch.setenv("OPSDATA_DATA_DIR", str(tmp_path))
     for name in ("SLACK_TRANSPORT", "SLACK_BOT_TOKEN", "SLACK_ROUTES", "SLACK_WEBHOOK_URL_OPS", "SLACK_ROUTE_OPS"):
         monkeypatch.delenv(name, raising=False)

@@ -9,9 +9,11 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from notifications.digest import build_digest, klaviyo_section, stripe_section
+from notifications.digest import build_digest
 from notifications.tiles import TileReader
 from pipelines.common.storage import tiles_path
+from pipelines.klaviyo.digest import klaviyo_section
+from pipelines.stripe.digest import stripe_section
 
 AS_OF = date(2026, 10, 31)
 

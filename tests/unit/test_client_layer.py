@@ -16,34 +16,34 @@ from pipelines.common.http import TokenBucket, wait_jittered_retry_after
 from pipelines.common.redaction import redact, register_secret
 
 
-def test_sandbox_mode_points_every_provider_at_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPSDATA_SANDBOX_URL", "http://127.0.0.1:9999/")
-    monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN", raising=False)
-    config = provider_config("shopify")
-    assert config.sandbox and config.base_url == "http://127.0.0.1:9999/shopify"
+def test_the_sandbox_environment_points_every_provider_at_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox.env import client_env
     from sandbox.shopify import SANDBOX_CREDENTIALS
+    from tests.conftest import point_at_sandbox
 
+    point_at_sandbox(monkeypatch, "http://127.0.0.1:9999/")
+    config = provider_config("shopify")
+    assert config.base_url == "http://127.0.0.1:9999/shopify"
     assert config.credential("access_token") == SANDBOX_CREDENTIALS["access_token"]
     assert SANDBOX_CREDENTIALS["access_token"] not in repr(config)
+    assert client_env("http://127.0.0.1:9999")["SHOPIFY_ACCESS_TOKEN"] == SANDBOX_CREDENTIALS["access_token"]
 
 
 def test_production_reads_environment_and_fails_clearly_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPSDATA_SANDBOX_URL", raising=False)
-    monkeypatch.delenv("SHOPIFY_SHOP", raising=False)
-    monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN", raising=False)
+    for name in ("SHOPIFY_SHOP", "SHOPIFY_ACCESS_TOKEN", "SHOPIFY_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(ConfigurationError, match="SHOPIFY_SHOP, SHOPIFY_ACCESS_TOKEN"):
         provider_config("shopify")
     monkeypatch.setenv("SHOPIFY_SHOP", "acme")
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", "shpat_prod_token_value")
     config = provider_config("shopify")
-    assert config.base_url == "https://acme.myshopify.com" and not config.sandbox
+    assert config.base_url == "https://acme.myshopify.com"
     assert redact("token shpat_prod_token_value") == "token ***"
 
 
 def test_production_falls_back_to_the_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPSDATA_SANDBOX_URL", raising=False)
-    monkeypatch.delenv("SHOPIFY_SHOP", raising=False)
-    monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN", raising=False)
+    for name in ("SHOPIFY_SHOP", "SHOPIFY_ACCESS_TOKEN", "SHOPIFY_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     import airflow.sdk
 
     conn = SimpleNamespace(host="acme.myshopify.com", password="shpat_from_connection")

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 
 from pipelines.common.storage import raw_db_path
 from pipelines.run import run_provider
+from pipelines.stripe.webhook import StripeWebhooks
 from sandbox.stripe import SANDBOX_CREDENTIALS
 from sandbox.stripe.webhooks import deliver_events, event_payload, signature_header
 from webhooks.app import create_app
 from webhooks.inbox import Inbox
-from webhooks.providers.stripe import StripeWebhooks
 
 SECRET = SANDBOX_CREDENTIALS["webhook_secret"]
 URL = "/webhooks/stripe"

@@ -1,15 +1,12 @@
-"""Webhook providers: each module defines a `WebhookProvider` (how to verify a delivery and name its event).
-
-Adding Zendesk (base64 HMAC-SHA256 over `timestamp + body`, headers `X-Zendesk-Webhook-Signature(-Timestamp)`) or
-Meta (hex HMAC-SHA256 of the body with the app secret, header `X-Hub-Signature-256: sha256=<hex>`) means one more
-module with `verify` and `identify`, and one entry in `PROVIDERS`.
+"""The webhook verifier protocol. Each provider that receives webhooks declares its verifier in its registry entry
+(`Provider.webhook`, e.g. `pipelines/stripe/webhook.py`); the receiver serves one route per such provider.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class InvalidDelivery(Exception):
@@ -33,7 +30,8 @@ class WebhookProvider(Protocol):
         """The provider's event id (the dedup key) and type; raise InvalidDelivery on malformed payloads."""
 
 
-def registered() -> dict[str, Any]:
-    from .stripe import StripeWebhooks
+def registered() -> dict[str, WebhookProvider]:
+    """Every registered provider's verifier, keyed by provider name."""
+    from pipelines.registry import extraction_providers
 
-    return {"stripe": StripeWebhooks()}
+    return {p.name: p.webhook() for p in extraction_providers() if p.webhook is not None}

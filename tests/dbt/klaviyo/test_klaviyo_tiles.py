@@ -17,6 +17,7 @@ from pipelines.klaviyo import sync
 from pipelines.klaviyo.sync import lifecycle_thresholds
 from pipelines.run import run_provider
 from pipelines.transform import publish, run_dbt
+from tests.conftest import point_at_sandbox
 
 pytestmark = pytest.mark.slow
 SELECT = ["+path:models/tiles/klaviyo", "path:models/staging/klaviyo", "path:models/intermediate/klaviyo", "path:tests/klaviyo"]
@@ -30,7 +31,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
     data = tmp_path_factory.mktemp("klaviyo-dbt")
     with pytest.MonkeyPatch.context() as mp, SandboxServer(scale="small", latency="zero") as server:
         mp.setenv("OPSDATA_DATA_DIR", str(data))
-        mp.setenv("OPSDATA_SANDBOX_URL", server.url)
+        point_at_sandbox(mp, server.url)
         mp.setenv("OPSDATA_FAST_RETRIES", "1")
         mp.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
         server.state.provider_store("klaviyo")["rate_scale"] = 20.0

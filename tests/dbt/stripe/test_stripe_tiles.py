@@ -16,6 +16,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.common.storage import warehouse_path
 from pipelines.run import run_provider
 from pipelines.transform import run_dbt
+from tests.conftest import point_at_sandbox
 from tests.dbt.stripe import ground_truth as gt
 
 TILES = ("stripe_subscription_metrics", "stripe_financial_summary", "stripe_payouts", "stripe_disputes")
@@ -34,7 +35,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mp.setenv("OPSDATA_FAST_RETRIES", "1")
     mp.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "1000")
     with SandboxServer(scale="small", latency="zero") as server:
-        mp.setenv("OPSDATA_SANDBOX_URL", server.url)
+        point_at_sandbox(mp, server.url)
         run_provider("stripe")
         server.world.advance(ADVANCE_DAYS)
         run_provider("stripe")

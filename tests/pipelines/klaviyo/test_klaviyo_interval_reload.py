@@ -251,6 +251,6 @@ def test_bad_interval_fails_before_any_request(klaviyo_env: SandboxServer, optio
 
 def test_klaviyo_opts_in_to_interval_reload() -> None:
     """What `dags/dagkit/extract.py` checks before it lets a backfill run."""
-    import pipelines.klaviyo
+    from pipelines.registry import get_provider
 
-    assert pipelines.klaviyo.SUPPORTS_INTERVAL_RELOAD is True
+    assert get_provider("klaviyo").interval_reload is True

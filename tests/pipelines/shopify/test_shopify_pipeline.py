@@ -10,6 +10,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from pipelines.run import run_provider
 from pipelines.shopify import settings
 from sandbox.server import SandboxServer
+from tests.conftest import point_at_sandbox
 from tests.helpers import raw_count, raw_query
 
 
@@ -71,7 +72,7 @@ def test_cost_throttling_waits_instead_of_failing(warehouse, monkeypatch: pytest
     # so after the first page the client must wait for the bucket, reading the throttleStatus Shopify returns.
     monkeypatch.setattr(settings, "CUSTOMERS_PAGE_SIZE", 30)
     with SandboxServer(options={"shopify_plan": "standard", "shopify_bucket_seconds": 2}) as server:
-        monkeypatch.setenv("OPSDATA_SANDBOX_URL", server.url)
+        point_at_sandbox(monkeypatch, server.url)
         run_provider("shopify", resources=["customers"])
         assert raw_count("shopify", "customers") == len(server.world.visible_customers())
         assert server.state.stats["shopify"].throttled == 0

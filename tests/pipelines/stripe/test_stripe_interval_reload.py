@@ -277,9 +277,10 @@ def test_bad_interval_options_fail_clearly_before_any_request(
 
 
 def test_interval_bounds_are_whole_seconds_in_utc() -> None:
-    import pipelines.stripe as stripe_source
+    import pipelines.stripe.source as stripe_source
+    from pipelines.registry import get_provider
 
-    assert stripe_source.SUPPORTS_INTERVAL_RELOAD is True
+    assert get_provider("stripe").interval_reload is True
     midnight = int(datetime(2026, 10, 5, tzinfo=UTC).timestamp())
     assert stripe_source.reload_interval({}) is None
     assert stripe_source.reload_interval(GOOD) == (midnight, midnight + DAY)

@@ -199,7 +199,7 @@ def test_live_keys_get_the_live_limit_unless_configured() -> None:
     from pipelines.stripe.helpers import effective_rate_limit
 
     def config(key: str) -> ProviderConfig:
-        return ProviderConfig("stripe", "https://api.stripe.com", {"api_key": key}, False, settings.RATE_LIMIT)
+        return ProviderConfig("stripe", "https://api.stripe.com", {"api_key": key}, settings.RATE_LIMIT)
 
     assert effective_rate_limit(config("sk_live_x"), env_override=False).per_second == pytest.approx(
         100 * settings.RATE_LIMIT_HEADROOM

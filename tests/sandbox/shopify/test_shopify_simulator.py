@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from pipelines.shopify import CUSTOMERS_QUERY, ORDERS_QUERY, settings
+from pipelines.shopify import settings
+from pipelines.shopify.source import CUSTOMERS_QUERY, ORDERS_QUERY
 from sandbox.server import SandboxServer
 from sandbox.shopify import SANDBOX_CREDENTIALS
 

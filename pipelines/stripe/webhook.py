@@ -8,38 +8,25 @@ rejected as replays. We also accept several configured secrets (comma-separated)
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import stripe
 
-from . import Identified, InvalidDelivery
+from webhooks.providers import Identified, InvalidDelivery
 
 TOLERANCE_SECONDS = 300
 
 
 def webhook_secrets() -> list[str]:
-    """STRIPE_WEBHOOK_SECRET (comma-separated during a roll), else the sandbox's secret in sandbox mode, else the
-    Airflow Connection `stripe_default` extra `webhook_secret`."""
-    from pipelines.common.redaction import register_secret
+    """The `webhook_secret` credential (STRIPE_WEBHOOK_SECRET, comma-separated during a roll, else the Airflow
+    Connection `stripe_default` extra `webhook_secret`), resolved like every credential (and redacted)."""
+    from pipelines.common.config import resolve_credentials
 
-    raw = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-    if not raw and os.environ.get("OPSDATA_SANDBOX_URL"):
-        from sandbox.stripe import SANDBOX_CREDENTIALS
+    from .provider import PROVIDER
 
-        raw = SANDBOX_CREDENTIALS["webhook_secret"]
-    if not raw:
-        try:
-            from airflow.sdk import Connection
-
-            raw = Connection.get("stripe_default").extra_dejson.get("webhook_secret", "")
-        except Exception:  # no Airflow context or no connection: reported as a configuration error below
-            raw = ""
-    secrets = [s.strip() for s in raw.split(",") if s.strip()]
-    for secret in secrets:
-        register_secret(secret)
-    return secrets
+    raw = resolve_credentials(PROVIDER, require=False).get("webhook_secret", "")
+    return [s.strip() for s in raw.split(",") if s.strip()]
 
 
 class StripeWebhooks:

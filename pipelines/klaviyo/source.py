@@ -1,0 +1,258 @@
+"""Klaviyo source: campaigns and their messages, flows with actions and messages, metrics, events (email metrics,
+Placed Order, Ordered Product), profiles with consent and suppressions, lists and segments with members and
+profile counts. All merged on id into `raw_klaviyo`, incremental on each resource's own cursor.
+
+Events are read one metric at a time (`equals(metric_id,...)`): a real account has dozens of metrics (site
+activity, SMS, integrations) we do not need and that would dwarf the email data.
+
+Interval reload (Airflow backfills, contract in `dags/dagkit/extract.py`): with options `interval_start` /
+`interval_end`, each incremental resource reads exactly the records whose own cursor lies in `[start, end)`: campaigns
+(`updated_at`, with their messages), flows (`updated`, with their actions and messages), events (`datetime`) and
+profiles (`updated`), bounded on both sides in the API filter. Profiles only allow `greater-than`, so they are asked
+from one second before `start` and dlt's closed start drops the extra. The incremental gets an `end_value` (stateless
+in dlt) and the campaigns' hand-kept cursor is not touched, so no cursor moves: the next normal run is unchanged.
+Klaviyo only serves a record's current state, so a record changed again after the interval belongs to the interval of
+its latest change. Snapshots without a time cursor (metrics, lists/segments, their profile counts and members) are
+skipped: a past interval cannot be re-snapshotted, and a reload must not replace today's members table.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from pipelines.common.config import ProviderConfig
+from pipelines.common.interval import reload_interval
+
+from .helpers import (
+    all_of,
+    auth_for,
+    filter_after,
+    filter_before,
+    get_one,
+    make_client,
+    paginate,
+    rest_client,
+)
+from .settings import EXTRACTED_METRICS, INITIAL_CURSOR, PAGE_SIZES
+
+INITIAL_TIME = datetime.fromisoformat(INITIAL_CURSOR)
+"""dlt's incremental cursors are declared as argument defaults (the library's idiom), hence the B008 noqa below."""
+
+
+def _rel_id(obj: dict[str, Any], name: str) -> str | None:
+    data = (obj.get("relationships") or {}).get(name, {}).get("data")
+    return data.get("id") if isinstance(data, dict) else None
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC) if value else None
+
+
+def _profile_row(p: dict[str, Any]) -> dict[str, Any]:
+    a = p["attributes"]
+    loc = a.get("location") or {}
+    marketing = ((a.get("subscriptions") or {}).get("email") or {}).get("marketing") or {}
+    suppressions = marketing.get("suppression") or []
+    first = min(suppressions, key=lambda s: s["timestamp"]) if suppressions else None
+    return {
+        "id": p["id"],
+        "email": a.get("email"),
+        "phone_number": a.get("phone_number"),
+        "external_id": a.get("external_id"),
+        "first_name": a.get("first_name"),
+        "last_name": a.get("last_name"),
+        "city": loc.get("city"),
+        "region": loc.get("region"),
+        "country": loc.get("country"),
+        "zip": loc.get("zip"),
+        "created": _ts(a.get("created")),
+        "updated": _ts(a.get("updated")),
+        "properties": a.get("properties") or {},
+        "email_consent": marketing.get("consent"),
+        "email_consent_at": _ts(marketing.get("consent_timestamp")),
+        "can_receive_email_marketing": marketing.get("can_receive_email_marketing"),
+        "suppressed_at": _ts(first["timestamp"]) if first else None,
+        "suppression_reason": first["reason"] if first else None,
+        "suppressions": suppressions,
+    }
+
+
+@dlt.source(name="klaviyo", max_table_nesting=0)
+def source(config: ProviderConfig) -> list[DltResource]:
+    """The Klaviyo source for a resolved config (private key or OAuth, see helpers.auth_for); with options
+    `interval_start` / `interval_end`, a reload of that interval (see the module docstring)."""
+    window = reload_interval("klaviyo", config.options)  # a bad interval fails here, before any request
+    auth = auth_for(config)  # one auth object for every thread: OAuth refreshes are serialised inside it
+
+    def cursor(field: str, initial: Any) -> Any:
+        """dlt's incremental on `field`: saved and advanced in a normal run, pinned to the window in a reload (an
+        `end_value` makes it stateless). Bounds take the type of `initial` (flows keep their cursor as text)."""
+        if window is None:
+            return dlt.sources.incremental(field, initial_value=initial)
+        start, end = (window.start, window.end) if isinstance(initial, datetime) else (window.start.isoformat(), window.end.isoformat())
+        return dlt.sources.incremental(field, initial_value=start, end_value=end)
+
+    def bounded(field: str, start: Any, operator: str) -> list[str]:
+        """`operator(field,start)`, plus `less-than(field,end)` in a reload."""
+        return [filter_after(field, start, operator)] + ([filter_before(field, window.end)] if window else [])
+
+    def rest() -> Any:
+        return rest_client(config, make_client(config, auth))
+
+    @dlt.resource(name="metrics", primary_key="id", write_disposition="merge", parallelized=True)
+    def metrics() -> Iterator[dict[str, Any]]:
+        for data, _ in paginate(rest(), "/api/metrics"):
+            for m in data:
+                a = m["attributes"]
+                integration = a.get("integration") or {}
+                yield {"id": m["id"], "name": a.get("name"), "created": _ts(a.get("created")), "updated": _ts(a.get("updated")),
+                       "integration_name": integration.get("name"), "integration_category": integration.get("category")}
+
+    @dlt.resource(name="campaigns", primary_key="id", write_disposition="merge", parallelized=True)
+    def campaigns() -> Iterator[Any]:
+        # One request gives campaigns and (via include) their messages, so two tables come from one resource and
+        # the cursor is kept by hand: dlt's incremental would also filter the included messages by it.
+        # A reload neither reads nor writes that cursor (reading the state would already create an entry in it).
+        state = dlt.current.resource_state() if window is None else {}
+        since = state.get("last_updated_at", INITIAL_CURSOR)
+        newest = since
+        changed = bounded("updated_at", window.start, "greater-or-equal") if window else [filter_after("updated_at", since)]
+        params = {"filter": all_of("equals(messages.channel,'email')", *changed),
+                  "include": "campaign-messages", "sort": "updated_at", "page[size]": PAGE_SIZES["/api/campaigns"]}
+        for data, included in paginate(rest(), "/api/campaigns", params):
+            for c in data:
+                a = c["attributes"]
+                newest = max(newest, a["updated_at"])
+                yield dlt.mark.with_table_name({
+                    "id": c["id"], "name": a.get("name"), "status": a.get("status"), "archived": a.get("archived"),
+                    "channel": "email", "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
+                    "scheduled_at": _ts(a.get("scheduled_at")), "send_time": _ts(a.get("send_time")),
+                    "audiences": a.get("audiences"),
+                }, "campaigns")
+            for m in included:
+                if m.get("type") != "campaign-message":
+                    continue
+                a = m["attributes"]
+                content = (a.get("definition") or {}).get("content") or {}
+                yield dlt.mark.with_table_name({
+                    "id": m["id"], "campaign_id": _rel_id(m, "campaign"), "label": (a.get("definition") or {}).get("label"),
+                    "subject": content.get("subject"), "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
+                }, "campaign_messages")
+        if window is None:
+            state["last_updated_at"] = newest
+
+    @dlt.resource(name="flows", primary_key="id", write_disposition="merge", parallelized=True)
+    def flows(updated: dlt.sources.incremental[str] = cursor("updated", INITIAL_CURSOR)) -> Iterator[dict[str, Any]]:  # noqa: B008 - dlt idiom
+        changed = bounded("updated", updated.start_value, "greater-or-equal") if window else [filter_after("updated", updated.last_value)]
+        params = {"filter": all_of(*changed), "sort": "updated", "page[size]": PAGE_SIZES["/api/flows"]}
+        for data, _ in paginate(rest(), "/api/flows", params):
+            for f in data:
+                a = f["attributes"]
+                yield {"id": f["id"], "name": a.get("name"), "status": a.get("status"), "archived": a.get("archived"),
+                       "trigger_type": a.get("trigger_type"), "created": a.get("created"), "updated": a.get("updated")}
+
+    @dlt.transformer(name="flow_actions", data_from=flows, primary_key="id", write_disposition="merge")
+    def flow_actions(flow: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        client = rest()
+        for data, _ in paginate(client, f"/api/flows/{flow['id']}/flow-actions", {"page[size]": PAGE_SIZES["/api/flows/{id}/flow-actions"]}):
+            for action in data:
+                a = action["attributes"]
+                yield {"id": action["id"], "flow_id": flow["id"], "action_type": a.get("action_type"), "status": a.get("status"),
+                       "created": _ts(a.get("created")), "updated": _ts(a.get("updated"))}
+
+    @dlt.transformer(name="flow_messages", data_from=flow_actions, primary_key="id", write_disposition="merge")
+    def flow_messages(action: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        if action.get("action_type") != "SEND_EMAIL":
+            return
+        path = f"/api/flow-actions/{action['id']}/flow-messages"
+        for data, _ in paginate(rest(), path, {"page[size]": PAGE_SIZES["/api/flow-actions/{id}/flow-messages"]}):
+            for m in data:
+                a = m["attributes"]
+                yield {"id": m["id"], "flow_action_id": action["id"], "flow_id": action["flow_id"], "name": a.get("name"),
+                       "channel": a.get("channel"), "subject": (a.get("content") or {}).get("subject"),
+                       "created": _ts(a.get("created")), "updated": _ts(a.get("updated"))}
+
+    metric_lock = threading.Lock()
+    metric_cache: dict[str, str] = {}
+
+    def metric_ids() -> dict[str, str]:
+        with metric_lock:  # one /api/metrics call shared by the per-metric event resources
+            if not metric_cache:
+                metric_cache.update({m["attributes"]["name"]: m["id"] for data, _ in paginate(rest(), "/api/metrics") for m in data})
+            return metric_cache
+
+    def events_of(name: str) -> DltResource:
+        """One resource per metric, all into the `events` table: each keeps its own cursor (a metric whose events
+        arrive late is not skipped past by another's), and they page in parallel within the XL tier."""
+
+        @dlt.resource(name=f"events_{name.lower().replace(' ', '_')}", table_name="events", primary_key="id",
+                      write_disposition="merge", parallelized=True, columns={"event_properties": {"data_type": "json"}})
+        def events(
+            occurred: dlt.sources.incremental[datetime] = cursor("datetime", INITIAL_TIME),  # noqa: B008
+        ) -> Iterator[list[dict[str, Any]]]:
+            metric_id = metric_ids().get(name)
+            if metric_id is None:
+                return
+            params = {"filter": all_of(f"equals(metric_id,\"{metric_id}\")", *bounded("datetime", occurred.start_value, "greater-or-equal")),
+                      "sort": "datetime", "page[size]": PAGE_SIZES["/api/events"]}
+            for data, _ in paginate(rest(), "/api/events", params):
+                yield [{"id": e["id"], "metric_id": metric_id, "metric_name": name, "profile_id": _rel_id(e, "profile"),
+                        "datetime": _ts(e["attributes"]["datetime"]), "timestamp": e["attributes"].get("timestamp"),
+                        "uuid": e["attributes"].get("uuid"), "event_properties": e["attributes"].get("event_properties") or {}}
+                       for e in data]
+
+        return events
+
+    @dlt.resource(name="profiles", primary_key="id", write_disposition="merge", parallelized=True,
+                  columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"}})
+    def profiles(
+        updated: dlt.sources.incremental[datetime] = cursor("updated", INITIAL_TIME),  # noqa: B008
+    ) -> Iterator[list[dict[str, Any]]]:
+        # `updated` allows only greater-than / less-than, so ask from 1 s before the start (a margin that holds even
+        # if Klaviyo compares whole seconds): a profile stamped exactly at the saved cursor but not yet loaded is not
+        # skipped. The incremental's closed start drops what precedes the start, and dedups what was already loaded.
+        since = (window.start if window else updated.start_value or INITIAL_TIME) - timedelta(seconds=1)
+        params = {"filter": all_of(*bounded("updated", since, "greater-than")), "sort": "updated",
+                  "additional-fields[profile]": "subscriptions", "page[size]": PAGE_SIZES["/api/profiles"]}
+        for data, _ in paginate(rest(), "/api/profiles", params):
+            yield [_profile_row(p) for p in data]
+
+    @dlt.resource(name="groups", primary_key="id", write_disposition="merge", parallelized=True)
+    def groups() -> Iterator[Any]:
+        # Lists and segments are few (page size 10): read in full. Profile counts come from the detail endpoint
+        # (its own 1/s, 15/m limit) into a snapshot table; members are re-read in full (replace) because Klaviyo
+        # has no feed of profiles that left a segment.
+        client = rest()
+        taken_at = datetime.now(UTC)
+        for kind, plural in (("segment", "segments"), ("list", "lists")):
+            for data, _ in paginate(client, f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}):
+                for g in data:
+                    a = g["attributes"]
+                    yield dlt.mark.with_table_name({"id": g["id"], "group_type": kind, "name": a.get("name"), "created": _ts(a.get("created")),
+                                                    "updated": _ts(a.get("updated")), "is_active": a.get("is_active")}, "groups")
+                    detail = get_one(client, f"/api/{plural}/{g['id']}", {f"additional-fields[{kind}]": "profile_count"})
+                    # One snapshot per group and day: re-runs on the same day replace it instead of adding rows.
+                    yield dlt.mark.with_table_name({"id": f"{g['id']}@{taken_at.date().isoformat()}", "group_id": g["id"], "group_type": kind,
+                                                    "profile_count": detail["attributes"].get("profile_count"), "taken_at": taken_at},
+                                                   "group_profile_counts")
+
+    @dlt.resource(name="group_members", primary_key=("group_id", "profile_id"), write_disposition="replace", parallelized=True)
+    def group_members() -> Iterator[list[dict[str, Any]]]:
+        client = rest()
+        for kind, plural in (("segment", "segments"), ("list", "lists")):
+            group_ids = [g["id"] for data, _ in paginate(client, f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}) for g in data]
+            for gid in group_ids:
+                for data, _ in paginate(client, f"/api/{plural}/{gid}/profiles", {"page[size]": PAGE_SIZES[f"/api/{plural}/{{id}}/profiles"]}):
+                    yield [{"group_id": gid, "group_type": kind, "profile_id": p["id"], "email": p["attributes"].get("email"),
+                            "joined_group_at": _ts(p["attributes"].get("joined_group_at"))} for p in data]
+
+    event_resources = [events_of(name) for name in EXTRACTED_METRICS]
+    incremental: list[DltResource] = [campaigns, flows, flow_actions, flow_messages, *event_resources, profiles]
+    # Snapshots have no time cursor: an interval reload skips them (module docstring).
+    return incremental if window else [metrics, *incremental, groups, group_members]

@@ -1,0 +1,378 @@
+"""Stripe source: customers, catalogue, subscriptions, invoices, money movements and events into `raw_stripe`.
+
+How it stays correct without an `updated` filter (Stripe lists have none):
+
+- Every list resource walks `/v1/<objects>` by `created`. The first load splits the range into windows read in
+  parallel (the shared token bucket keeps the whole process under the account's limit); later loads read only what
+  was created since the resource's cursor.
+- Mutable objects change after creation. The `events` resource reads `/v1/events` after the last processed event and
+  the webhook inbox after its last sequence number, stores every event, and refetches the *current* state of each
+  object an event names (one GET per changed object). Refetching rather than applying the event's snapshot makes
+  out-of-order and duplicated events harmless: whatever order they come in, the row ends as Stripe has it now.
+- Stripe keeps events 30 days. If the saved cursor event is gone (404), changes may have been missed: the mutable
+  lists are re-read in full, with a warning in the log. `mode="reconcile"` (the registry's `reconcile_stripe` DAG)
+  does the same on purpose, nightly: stale subscription statuses are how connectors get MRR wrong.
+- Everything merges on the Stripe id; `_fetched_at` (dedup_sort) keeps the newest copy when a run sees an object
+  twice. All cursors live in dlt state, committed with the data: a crash re-reads from the last committed cursor.
+
+Interval reload (Airflow backfills, the contract in `dags/dagkit/extract.py`): with options `interval_start` /
+`interval_end` every list reads the objects created in `[start, end)` (`created[gte]`/`created[lt]`), and `events`
+reads the events created in that window and refetches the current state of every object they name. It reads and
+writes no dlt state (`created_cursor`, `events_cursor`, `inbox_seq`) and leaves the webhook inbox alone, so the next
+incremental run behaves as if the reload never happened; merge on id makes it idempotent. It cannot be combined with
+`mode` reconcile/full. If Stripe keeps no event older than the start (30-day retention), a warning says that changes
+made in the window to objects created before it cannot be recovered from events (only `mode="reconcile"` can).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import stripe
+from dlt.sources import DltResource
+
+from pipelines.common.config import ProviderConfig
+from pipelines.common.interval import reload_interval as parse_reload_interval
+
+from . import settings
+from .helpers import account_created, fetched_at, get, invoice_lines, make_client, retrieve_many, walk_adaptive
+
+log = logging.getLogger("opsdata.stripe")
+
+_TS = {"data_type": "bigint", "nullable": True}
+_TEXT = {"data_type": "text", "nullable": True}
+_BOOL = {"data_type": "bool", "nullable": True}
+COMMON_COLUMNS: dict[str, Any] = {"_fetched_at": {"data_type": "bigint", "dedup_sort": "desc"}, "deleted": _BOOL}
+# Columns the models read that can be null in every row of a load (dlt would not create them): declared up front.
+TABLE_COLUMNS: dict[str, dict[str, Any]] = {
+    "customers": {"email": _TEXT, "currency": _TEXT},
+    "subscriptions": {
+        "trial_start": _TS,
+        "trial_end": _TS,
+        "canceled_at": _TS,
+        "ended_at": _TS,
+        "cancel_at": _TS,
+        "cancel_at_period_end": _BOOL,
+        "discounts": {"data_type": "json", "nullable": True},
+    },
+    "invoices": {
+        "status_transitions__paid_at": _TS,
+        "status_transitions__voided_at": _TS,
+        "discounts": {"data_type": "json", "nullable": True},
+    },
+    "coupons": {
+        "percent_off": {"data_type": "double", "nullable": True},
+        "amount_off": _TS,
+        "currency": _TEXT,
+        "duration_in_months": _TS,
+    },
+    "prices": {
+        "recurring__interval": _TEXT,
+        "recurring__interval_count": _TS,
+        "recurring__usage_type": _TEXT,
+        "unit_amount": _TS,
+    },
+    "charges": {"failure_code": _TEXT, "failure_message": _TEXT, "customer": _TEXT},
+    "refunds": {"reason": _TEXT},
+    "payouts": {"failure_code": _TEXT, "failure_message": _TEXT, "failure_balance_transaction": _TEXT},
+    "disputes": {"evidence_details__due_by": _TS},
+    "balance_transactions": {"description": _TEXT},
+}
+
+
+def table_hints(table: str) -> dict[str, Any]:
+    # Fresh dicts per table: dlt writes the column name into each hint dict, so shared ones would get renamed.
+    return copy.deepcopy({**COMMON_COLUMNS, **TABLE_COLUMNS.get(table, {})})
+
+
+def reload_interval(options: dict[str, Any]) -> tuple[int, int] | None:
+    """The options' `[interval_start, interval_end)` as Stripe `created` bounds `(gte, lt)`, or None without them."""
+    interval = parse_reload_interval("stripe", options)
+    if interval is None:
+        return None
+    # `created` is whole seconds, so c >= start <=> c >= ceil(start) and c < end <=> c < ceil(end).
+    return math.ceil(interval.start.timestamp()), math.ceil(interval.end.timestamp())
+
+
+class _Plan:
+    """Run-wide decisions, made once when the first resource starts (dlt state is only readable then)."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.mode = config.options.get("mode", "incremental")
+        if self.mode not in ("incremental", "reconcile", "full"):
+            raise ValueError(f"stripe: unknown mode {self.mode!r}; use incremental, reconcile or full")
+        self.interval = reload_interval(config.options)
+        """`(created_gte, created_lt)` of an interval reload, else None."""
+        if self.interval and self.mode != "incremental":
+            raise ValueError(
+                f"stripe: mode={self.mode!r} re-reads everything and cannot be combined with a reload interval "
+                "(interval_start / interval_end); pass one or the other"
+            )
+        self._lock = threading.Lock()
+        self._client: stripe.StripeClient | None = None
+        self._refresh: bool | None = None
+        self.refetched: set[tuple[str, str]] = set()
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.config)
+            return self._client
+
+    def account_created(self) -> int | None:
+        with self._lock:
+            if "account_created" not in self._cache:
+                self._cache["account_created"] = account_created(self._client or make_client(self.config))
+            return self._cache["account_created"]  # type: ignore[no-any-return]
+
+    def refresh_mutable(self) -> bool:
+        """True when the mutable lists must be re-read in full (reconcile/full mode, or the events cursor expired)."""
+        with self._lock:
+            if self._refresh is None:
+                self._refresh = self._decide()
+            return self._refresh
+
+    def _decide(self) -> bool:
+        if self.mode in ("reconcile", "full"):
+            log.info("stripe: %s mode, re-reading every mutable object in full", self.mode)
+            return True
+        cursor = dlt.current.source_state().get("events_cursor")
+        if not cursor:
+            return False  # first load: every list is read in full anyway
+        client = self._client or make_client(self.config)
+        try:
+            client.v1.events.retrieve(cursor["id"])
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:
+                raise
+            log.warning(
+                "stripe: the last processed event %s (created %s) is older than Stripe's %s-day event retention; "
+                "changes since then may be missing, re-reading all mutable objects in full",
+                cursor["id"],
+                cursor["created"],
+                settings.EVENT_RETENTION_DAYS,
+            )
+            return True
+        return False
+
+
+def _list_resource(plan: _Plan, path: str, table: str, mutable: bool) -> DltResource:
+    @dlt.resource(
+        name=table, primary_key="id", write_disposition="merge", columns=table_hints(table), parallelized=True
+    )
+    def objects() -> Iterator[list[dict[str, Any]]]:
+        if plan.interval:
+            # Interval reload: exactly the objects created in the window. No state is read or written.
+            yield from _pages(plan, path, {"gte": plan.interval[0], "lt": plan.interval[1]})
+            return
+        # Cursor kept by hand, not with dlt.sources.incremental: a full refresh must yield rows older than the cursor,
+        # which incremental would filter out.
+        state = dlt.current.resource_state()
+        cursor = state.get("created_cursor")
+        full = cursor is None or (mutable and plan.refresh_mutable())
+        # Full: from the account's creation (bounds the parallel windows). Else gte the cursor: same-second arrivals
+        # are re-read and merge absorbs the overlap.
+        start = plan.account_created() if full else cursor
+        created = {"gte": start} if start is not None else {}
+        newest = cursor or 0
+        for page in _pages(plan, path, created):
+            newest = max([newest, *(int(obj["created"]) for obj in page)])
+            yield page
+        state["created_cursor"] = newest
+
+    return objects
+
+
+def _pages(plan: _Plan, path: str, created: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+    """One list's objects created in `created`, page by page, ready to load."""
+    for page in walk_adaptive(plan.client, path, settings.LIST_PARAMS.get(path, {}), created, settings.WORKERS):
+        stamp = fetched_at()
+        for obj in page:
+            _prepare(plan, path, obj, stamp)
+        yield page
+
+
+def _prepare(plan: _Plan, path: str, obj: dict[str, Any], stamp: int) -> None:
+    obj["_fetched_at"] = stamp
+    obj.setdefault("deleted", False)
+    if path == "invoices":
+        invoice_lines(plan.client, obj)
+    if path in ("subscriptions", "invoices"):
+        # Kept as JSON: a list of expanded discount objects whose optional fields dlt would otherwise drop when null.
+        obj["discounts"] = json.dumps(obj.get("discounts") or [])
+
+
+def _events_resource(plan: _Plan) -> DltResource:
+    # No column hints here: hints given to a resource that also routes rows to other tables leak into them.
+    @dlt.resource(name="events", primary_key="id", write_disposition="merge")
+    def events() -> Iterator[Any]:
+        if plan.interval:
+            yield from _interval_events(plan, *plan.interval)
+            return
+        state = dlt.current.source_state()
+        cursor = state.get("events_cursor")
+        first_load = cursor is None
+        refresh = plan.refresh_mutable()
+        changed: dict[tuple[str, str], dict[str, Any]] = {}
+        newest = dict(cursor) if cursor else None
+
+        # 1. Stripe's event log since the last processed event (first load: all it keeps, 30 days).
+        created = {"gte": cursor["created"]} if cursor else {}
+        seen_at_cursor = set(cursor.get("ids", [])) if cursor else set()
+        batch: list[dict[str, Any]] = []
+        for page in walk_adaptive(plan.client, "events", {}, created, settings.WORKERS):
+            for event in page:
+                if event["id"] in seen_at_cursor:
+                    continue
+                batch.append(_event_row(event, "api"))
+                if not first_load and not refresh:
+                    _note_change(event, changed)
+                newest = _advance(newest, event)
+        if batch:
+            yield batch
+
+        # 2. Webhook deliveries stored by the receiver since the last drained sequence number.
+        inbox_seq = int(state.get("inbox_seq", 0))
+        inbox = _open_inbox(plan)
+        if inbox is not None:
+            if inbox_seq:
+                inbox.prune("stripe", inbox_seq)  # committed with the previous load: safe to forget
+            rows = inbox.after("stripe", inbox_seq, limit=100_000)
+            delivered = []
+            for row in rows:
+                try:
+                    event = json.loads(row.payload)
+                except ValueError:
+                    log.error("stripe: inbox row %s is not JSON; skipped (the receiver should never store it)", row.seq)
+                    continue
+                delivered.append(_event_row(event, "webhook"))
+                if not refresh:
+                    _note_change(event, changed)
+            if delivered:
+                yield delivered
+            if rows:
+                state["inbox_seq"] = rows[-1].seq
+
+        # 3. The current state of every object an event says changed (mutable lists re-read in full otherwise).
+        yield from _refetch(plan, changed, len(batch))
+        if newest:
+            state["events_cursor"] = newest
+
+    return events
+
+
+def _interval_events(plan: _Plan, start: int, end: int) -> Iterator[Any]:
+    """Interval reload: the events created in `[start, end)` and the current state of every object they name.
+
+    Neither the events cursor nor the inbox is touched: webhooks carry the same events, and draining them here
+    would hide them from the next incremental run.
+    """
+    _warn_if_beyond_retention(plan, start)
+    changed: dict[tuple[str, str], dict[str, Any]] = {}
+    batch: list[dict[str, Any]] = []
+    for page in walk_adaptive(plan.client, "events", {}, {"gte": start, "lt": end}, settings.WORKERS):
+        for event in page:
+            batch.append(_event_row(event, "api"))
+            _note_change(event, changed)
+    if batch:
+        yield batch
+    yield from _refetch(plan, changed, len(batch))
+
+
+def _warn_if_beyond_retention(plan: _Plan, start: int) -> None:
+    """Warn when Stripe keeps no event older than `start`: its 30-day retention cut part of the window's changes.
+
+    Stripe is asked (one request) rather than our clock compared with Stripe's: only Stripe knows what it still
+    keeps, and the sandbox's clock is simulated. (An account with no event at all before `start` warns too.)
+    """
+    if get(plan.client, "/v1/events", {"limit": 1, "created": {"lt": start}})["data"]:
+        return
+    log.warning(
+        "stripe: the reload interval starts at %s, before the oldest event Stripe still keeps (%s-day retention): "
+        "objects created in the interval are reloaded from the lists, but changes made in it to objects created "
+        "earlier cannot be recovered from events for the expired part (mode=reconcile re-reads them in full)",
+        datetime.fromtimestamp(start, UTC).isoformat(),
+        settings.EVENT_RETENTION_DAYS,
+    )
+
+
+def _refetch(plan: _Plan, changed: dict[tuple[str, str], dict[str, Any]], events: int) -> Iterator[Any]:
+    """The current state of each changed object (once per run), routed to its list's table."""
+    wanted = [key for key in changed if key not in plan.refetched]
+    plan.refetched.update(wanted)
+    if wanted:
+        log.info("stripe: refetching %s changed objects named by %s events", len(wanted), events)
+    for path, object_id, obj in retrieve_many(plan.client, wanted, settings.WORKERS):
+        table = settings.LISTS[path][0]
+        if obj is None:  # deleted since: keep the last snapshot the event carried, flagged
+            obj = dict(changed[(path, object_id)])
+            obj["deleted"] = True
+        _prepare(plan, path, obj, fetched_at())
+        # The table's hints (merge on id, dedup_sort on _fetched_at) come from its list resource.
+        yield dlt.mark.with_table_name(obj, table)
+
+
+def _event_row(event: dict[str, Any], via: str) -> dict[str, Any]:
+    data = event.get("data") or {}
+    obj = data.get("object") or {}
+    return {
+        "id": event["id"],
+        "type": event.get("type"),
+        "created": event.get("created"),
+        "api_version": event.get("api_version"),
+        "object_type": obj.get("object"),
+        "object_id": obj.get("id"),
+        "data": json.dumps(data),
+        "_received_via": via,
+        "_fetched_at": fetched_at(),
+    }
+
+
+def _note_change(event: dict[str, Any], changed: dict[tuple[str, str], dict[str, Any]]) -> None:
+    obj = (event.get("data") or {}).get("object") or {}
+    path = settings.OBJECT_TYPES.get(obj.get("object", ""))
+    if path and obj.get("id"):
+        changed[(path, obj["id"])] = obj
+
+
+def _advance(newest: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any]:
+    """Cursor = newest event time plus the ids seen at that second (Stripe timestamps are whole seconds)."""
+    created = int(event["created"])
+    if newest is None or created > newest["created"]:
+        return {"created": created, "id": event["id"], "ids": [event["id"]]}
+    if created == newest["created"] and event["id"] not in newest["ids"]:
+        return {**newest, "ids": [*newest["ids"], event["id"]]}
+    return newest
+
+
+def _open_inbox(plan: _Plan) -> Any:
+    from webhooks.inbox import Inbox, default_path
+
+    path = plan.config.options.get("inbox_path") or default_path()
+    return Inbox(path)
+
+
+@dlt.source(name="stripe")
+def source(config: ProviderConfig) -> list[DltResource]:
+    """All Stripe resources for one resolved configuration.
+
+    Options: `mode` (incremental|reconcile|full), or `interval_start` / `interval_end` to reload one interval.
+    """
+    plan = _Plan(config)
+    resources = [_list_resource(plan, path, table, mutable) for path, (table, mutable) in settings.LISTS.items()]
+    resources.append(_events_resource(plan))
+    return resources
+
+
+__all__ = ["reload_interval", "source"]
