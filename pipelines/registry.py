@@ -13,11 +13,13 @@ from pipelines.contract import Destination, Integration, Provider, Queue, Regist
 from pipelines.klaviyo.provider import PROVIDER as KLAVIYO
 from pipelines.shopify.provider import PROVIDER as SHOPIFY
 from pipelines.stripe.provider import PROVIDER as STRIPE
+from pipelines.zendesk.provider import PROVIDER as ZENDESK
 
 REGISTRY = Registry((
     SHOPIFY,
     STRIPE,
     KLAVIYO,
+    ZENDESK,
     SLACK,
     APPROVALS,
 ))

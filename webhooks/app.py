@@ -11,11 +11,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .inbox import Inbox
-from .providers import InvalidDelivery, registered
+from .providers import Identified, InvalidDelivery, WebhookFollowUp, registered
 
 log = logging.getLogger("opsdata.webhooks")
 MAX_BODY_BYTES = 1_000_000
@@ -25,7 +25,7 @@ def provider_router(provider: Any, inbox: Inbox) -> APIRouter:
     router = APIRouter()
 
     @router.post(f"/{provider.name}")
-    async def receive(request: Request) -> JSONResponse:
+    async def receive(request: Request, background: BackgroundTasks) -> JSONResponse:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"error": "payload too large"}, status_code=413)
@@ -36,9 +36,18 @@ def provider_router(provider: Any, inbox: Inbox) -> APIRouter:
             log.warning("%s webhook rejected: %s", provider.name, exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
         stored = inbox.add(provider.name, event.event_id, event.event_type, event.created, body.decode("utf-8"))
+        if stored and isinstance(provider, WebhookFollowUp):
+            background.add_task(_follow_up, provider, event, body)
         return JSONResponse({"received": True, "duplicate": not stored, "id": event.event_id})
 
     return router
+
+
+def _follow_up(provider: WebhookFollowUp, event: Identified, body: bytes) -> None:
+    try:
+        provider.after_store(event, body)
+    except Exception as exc:  # the event is stored; the provider's next extraction catches up
+        log.warning("webhook follow-up for event %s failed: %s", event.event_id, type(exc).__name__)
 
 
 def create_app(inbox_path: Path | str | None = None, providers: dict[str, Any] | None = None) -> FastAPI:

@@ -19,27 +19,13 @@ Sources (developer.zendesk.com unless noted):
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from pipelines.common.config import ConfigurationError, RateLimit
+from pipelines.common.config import ConfigurationError
+from pipelines.contract import RateLimit
 
 PRODUCTION_BASE_URL = "https://{subdomain}.zendesk.com"
 """Paths below carry `/api/v2` (and `/oauth` for tokens), so one base serves the API and the token endpoint."""
 API = "/api/v2"
-
-CREDENTIAL_ENV = {
-    "subdomain": "ZENDESK_SUBDOMAIN",
-    "email": "ZENDESK_EMAIL",
-    "api_token": "ZENDESK_API_TOKEN",
-    "client_id": "ZENDESK_OAUTH_CLIENT_ID",
-    "client_secret": "ZENDESK_OAUTH_CLIENT_SECRET",
-    "refresh_token": "ZENDESK_OAUTH_REFRESH_TOKEN",
-    "webhook_secret": "ZENDESK_WEBHOOK_SECRET",
-}
-REQUIRED_CREDENTIALS: tuple[str, ...] = ("subdomain",)
-"""Plus either email + api_token or the OAuth client (checked in `helpers.auth_for`)."""
-SECRET_FIELDS = ("api_token", "client_secret", "refresh_token", "webhook_secret")
-CONNECTION_ID = "zendesk_default"
 
 PLAN_LIMITS_PER_MINUTE = {"team": 200, "growth": 400, "professional": 400, "enterprise": 700, "enterprise_plus": 2500}
 HIGH_VOLUME_PER_MINUTE = 2500
@@ -47,8 +33,13 @@ INCREMENTAL_PER_MINUTE = 10
 INCREMENTAL_PER_MINUTE_HIGH_VOLUME = 30
 HEADROOM = 0.95
 """Aim at 95 % of a limit: the server counts fixed one-minute windows and latency spreads our requests' arrival."""
-RATE_LIMIT = RateLimit(per_second=PLAN_LIMITS_PER_MINUTE["enterprise"] / 60, burst=10)
+RATE_LIMIT = RateLimit.per_minute(PLAN_LIMITS_PER_MINUTE["enterprise"], burst=10, scope="account, Enterprise plan")
 """The account limit of the default plan (Enterprise); `ZENDESK_PLAN` / `ZENDESK_HIGH_VOLUME` choose another."""
+INCREMENTAL_RATE_LIMIT = RateLimit.per_minute(INCREMENTAL_PER_MINUTE, burst=1, scope="incremental exports")
+"""Applied on top of the account limit to every `/api/v2/incremental/` request (see helpers.ZendeskClient)."""
+BREACH_ALERT_LOOKBACK_HOURS = 24.0
+"""SLA breaches older than this (before the newest change the export saw) are not posted to #support: a first load
+of two years of history must not flood the channel. ZENDESK_BREACH_ALERT_LOOKBACK_HOURS overrides it."""
 
 EXPORT_PER_PAGE = 1000
 LIST_PAGE_SIZE = 100
@@ -105,13 +96,3 @@ def initial_start_time() -> int:
         raise ConfigurationError(f"ZENDESK_START_TIME must be a Unix time in seconds, got {raw!r}") from exc
 
 
-def credentials_from_connection(conn: Any) -> dict[str, str]:
-    """Airflow Connection `zendesk_default`: host = subdomain, login = agent email, password = API token; extra
-    `{"client_id", "client_secret", "refresh_token", "webhook_secret"}` for OAuth and webhook verification."""
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    host = (conn.host or "").removeprefix("https://").split(".zendesk.com")[0]
-    out = {"subdomain": host, "email": conn.login or "", "api_token": conn.password or ""}
-    for key in ("client_id", "client_secret", "refresh_token", "webhook_secret"):
-        if extra.get(key):
-            out[key] = str(extra[key])
-    return out

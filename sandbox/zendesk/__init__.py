@@ -48,6 +48,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.common.ratelimit import WindowCounter
+from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from . import render
@@ -625,4 +626,5 @@ def create_app(state: SandboxState) -> FastAPI:
     return app
 
 
-__all__ = ["SANDBOX_CREDENTIALS", "create_app"]
+SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)
+"""The sandbox's API token and OAuth client; the client code picks the API token when both are set."""

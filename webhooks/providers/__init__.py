@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class InvalidDelivery(Exception):
@@ -28,6 +28,14 @@ class WebhookProvider(Protocol):
 
     def identify(self, body: bytes) -> Identified:
         """The provider's event id (the dedup key) and type; raise InvalidDelivery on malformed payloads."""
+
+
+@runtime_checkable
+class WebhookFollowUp(Protocol):
+    """Optional for a verifier: work to do once an event is stored and acknowledged (Zendesk checks the ticket's SLA
+    breaches at once). Runs after the 2xx; a failure is logged and loses nothing, the event stays in the inbox."""
+
+    def after_store(self, event: Identified, body: bytes) -> None: ...
 
 
 def registered() -> dict[str, WebhookProvider]:

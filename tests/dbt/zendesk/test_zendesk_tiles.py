@@ -15,6 +15,7 @@ import pytest
 from pipelines.common.storage import raw_db_path, warehouse_path
 from pipelines.run import run_provider
 from pipelines.transform import run_dbt
+from tests.conftest import point_at_sandbox
 from tests.dbt.zendesk import ground_truth as gt
 
 TILES = ("zendesk_support_overview", "zendesk_sla_performance", "zendesk_agent_metrics", "zendesk_csat")
@@ -31,7 +32,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mp.setenv("OPSDATA_FAST_RETRIES", "1")
     mp.setenv("ZENDESK_RATE_LIMIT_SCALE", SCALE)
     with SandboxServer(scale="small", latency="zero", options={"zendesk_rate_scale": SCALE}) as server:
-        mp.setenv("OPSDATA_SANDBOX_URL", server.url)
+        point_at_sandbox(mp, server.url)
         run_provider("shopify")
         run_provider("zendesk")
         server.world.advance(26.5)

@@ -1,0 +1,1 @@
+"""Placeholder; replaced by the real benchmark below in this branch."""
