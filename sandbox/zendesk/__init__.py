@@ -343,7 +343,7 @@ def create_app(state: SandboxState) -> FastAPI:
 
     def export_metric_events(request: Request) -> Response:
         """Time-based by default; with `page[size]` (at most 100) cursor-paginated, as the reference describes."""
-        headers = check(request, "incremental_ticket_metric_events", {"start_time", "include_changes", "page[size]", "page[after]"},
+        headers = check(request, "incremental_ticket_metric_events", {"start_time", "per_page", "include_changes", "page[size]", "page[after]"},
                         "incremental")
         at = cutoff()
         items = [(int(e.time.timestamp()), e.id, e) for e in zw().metric_events if e.time <= at]
