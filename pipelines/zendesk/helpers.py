@@ -51,9 +51,9 @@ def safe_url(url: str | None) -> str:
     return (url or "?").split("?", 1)[0]
 
 
-def check_response(response: Response, *args: Any, **kwargs: Any) -> Response:
-    """Session response hook, run inside the retrying `send`: refuse bad credentials at once (no retries), and
-    turn a truncated JSON body into a retryable error. Bodies are never logged (they carry customer data)."""
+def check_response(response: Response) -> Response:
+    """Run on every response inside the retrying `send`: refuse bad credentials at once (no retries), and turn a
+    truncated JSON body into a retryable error. Bodies are never logged (they carry customer data)."""
     if response.status_code in (401, 403):
         reason = ""
         try:
@@ -119,11 +119,18 @@ class ZendeskClient(ProviderClient):
             return both if f"{settings.API}/incremental/" in (request.url or "") else account
 
         super().__init__(config.name, None, bucket_for=bucket_for, headers={"Accept": "application/json"}, request_timeout=60)
+        # The check runs on the adapter, inside the retrying `send`: a session response hook would not do, because
+        # requests lets the request's own hooks (dlt's RESTClient sets some) replace the session's.
+        adapter_send = self._adapter.send
+
+        def checked_send(request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+            return check_response(adapter_send(request, *args, **kwargs))
+
+        self._adapter.send = checked_send  # type: ignore[method-assign]
 
     def _make_session(self):  # type: ignore[no-untyped-def]
         session = super()._make_session()
         session.auth = self._auth
-        session.hooks["response"].append(check_response)
         return session
 
 
