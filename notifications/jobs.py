@@ -85,9 +85,9 @@ def report_provider_alerts(provider: str, now: datetime | None = None,
     found = list(source())
     outcomes = [alerts.raise_alert(store, settings, alert, now) for alert in found if not alert.once]
     outcomes += alerts.post_notices(store, settings, [a for a in found if a.once], now)
-    keys = list(dict.fromkeys(o.message_key for o in outcomes if o.message_key))
-    if keys:
-        deliver(store, settings, keys=keys)
+    # Everything pending, not only this run's: a notice queued by a run that crashed before posting is recorded as
+    # posted, so no later run would queue it again.
+    deliver(store, settings)
     return outcomes
 
 

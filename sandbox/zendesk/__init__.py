@@ -224,9 +224,10 @@ def create_app(state: SandboxState) -> FastAPI:
         return JSONResponse({"error": "InvalidRequest", "description": str(exc.detail)}, status_code=exc.status_code)
 
     def route(path: str, handler: Callable[..., Any], methods: tuple[str, ...] = ("GET",)) -> None:
-        """Zendesk serves every path with and without the `.json` suffix."""
-        app.add_api_route(path, handler, methods=list(methods))
+        """Zendesk serves every path with and without the `.json` suffix (the suffixed route first: a trailing path
+        parameter would otherwise swallow `12.json`)."""
         app.add_api_route(path + ".json", handler, methods=list(methods), include_in_schema=False)
+        app.add_api_route(path, handler, methods=list(methods))
 
     # --- incremental exports --------------------------------------------------------------------------------
     def cutoff() -> datetime:

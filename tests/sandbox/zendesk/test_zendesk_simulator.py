@@ -68,8 +68,15 @@ def test_unknown_paths_methods_and_parameters_answer_in_zendesks_shape(zd: tuple
 
 
 def test_both_paths_with_and_without_json_suffix(zd: tuple[TestClient, SandboxState]) -> None:
-    c, _ = zd
+    c, state = zd
     assert get(c, "/api/v2/groups").json() == get(c, "/api/v2/groups.json").json()
+    zw, now = state.world.extension("zendesk"), state.world.now
+    ticket = next(t for t in zw.tickets if t.created_at <= now and t.status_at(now) == "closed")
+    deleted = next(t for t in zw.tickets if t.created_at <= now and t.status_at(now) == "deleted")
+    one = get(c, f"/api/v2/tickets/{ticket.id}.json", include="metric_events")
+    assert one.status_code == 200 and one.json() == get(c, f"/api/v2/tickets/{ticket.id}", include="metric_events").json()
+    assert one.json()["ticket"]["id"] == ticket.id and one.json()["metric_events"]["reply_time"]
+    assert get(c, f"/api/v2/tickets/{deleted.id}.json").json() == {"error": "RecordNotFound", "description": "Not found"}
 
 
 @pytest.mark.parametrize("params", [{"page[size]": 0}, {"page[size]": 101}, {"page[size]": "ten"}, {"page": 101}, {"page": 2, "per_page": 5001},
