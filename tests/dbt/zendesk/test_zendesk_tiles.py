@@ -122,3 +122,33 @@ def test_csat_equals_the_world_and_keeps_the_scales_apart(built: dict[str, Any])
 
 def test_as_of_is_the_world_export_day(built: dict[str, Any]) -> None:
     assert built["as_of"] == date(2026, 11, 27)
+
+
+def test_support_section_of_the_digest_reads_the_published_tiles(built: dict[str, Any]) -> None:
+    from datetime import timedelta
+
+    from notifications.digest import Period, build_digest
+    from notifications.tiles import TileReader
+    from pipelines.transform import publish
+    from pipelines.zendesk.digest import zendesk_section
+
+    publish()
+    world = built["world"]
+    overview, sla = gt.overview(world), gt.sla_performance(world)
+    for kind in ("daily", "weekly"):
+        period = Period.for_kind(kind, built["as_of"] - timedelta(days=1))
+        days = [period.start + timedelta(days=n) for n in range(period.days)]
+        section = zendesk_section(TileReader(), period)
+        assert section is not None and section.title == "Support"
+        text = "\n".join(section.lines)
+        created = sum(overview[d]["tickets_created"] for d in days)
+        solved = sum(overview[d]["tickets_solved"] for d in days)
+        assert f"*Tickets* {created} new" in text and f"{solved} solved" in text
+        assert f"Open backlog {overview[period.end]['open_backlog']}" in text
+        breached = sum(r["targets_breached"] for (d, _p, _m), r in sla.items() if d in days)
+        resolved = breached + sum(r["targets_achieved"] for (d, _p, _m), r in sla.items() if d in days)
+        if resolved:
+            assert f"SLA breached {breached} of {resolved} targets" in text
+        assert any(f"{breached} Zendesk SLA breach" in a for a in section.attention) == (breached > 0)
+    digest = build_digest("daily", built["as_of"] - timedelta(days=1), TileReader())
+    assert "Support" in [s.title for s in digest.sections]
