@@ -3,7 +3,8 @@
 Zendesk documents the refresh-token grant since 2025: `POST /oauth/tokens` with `grant_type=refresh_token` returns
 a new access token *and* a new refresh token, and deletes the previous pair
 (support.zendesk.com/hc/en-us/articles/9182123625370; api-reference/ticketing/oauth/grant_type_tokens/). There is no
-grace period, so the new pair is written to the token store (atomic replace, fsync, under an exclusive file lock)
+grace period, so the new pair is written to the token store (`pipelines/common/token_store.py`: atomic replace,
+fsync, under an exclusive file lock)
 before the new access token is used; a crash between Zendesk's answer and that write loses the grant, and
 `authorize` must be run again (the error says so). Refreshes are serialised across threads and processes.
 
@@ -16,17 +17,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import fcntl
 import hashlib
 import http.server
-import json
 import os
 import secrets
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +35,7 @@ from requests.auth import AuthBase
 from pipelines.common.config import ConfigurationError, ProviderConfig, provider_config
 from pipelines.common.redaction import register_secret
 from pipelines.common.storage import data_dir
+from pipelines.common.token_store import TokenStore as JsonTokenStore
 
 from . import settings
 
@@ -60,52 +57,25 @@ class Tokens:
         return self.expires_at is not None and time.time() >= self.expires_at - settings.OAUTH_REFRESH_SKEW_SECONDS
 
 
-class TokenStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class TokenStore(JsonTokenStore):
+    """The shared atomic JSON store (pipelines/common/token_store.py), holding Zendesk's `Tokens`."""
 
     @classmethod
     def default(cls) -> TokenStore:
         override = os.environ.get("ZENDESK_TOKEN_STORE")
         return cls(Path(override) if override else data_dir() / "zendesk_oauth.json")
 
-    def load(self) -> Tokens | None:
-        try:
-            tokens = Tokens(**json.loads(self.path.read_text()))
-        except FileNotFoundError:
+    def load_tokens(self) -> Tokens | None:
+        raw = self.load()
+        if raw is None:
             return None
+        tokens = Tokens(**raw)
         register_secret(tokens.access_token)
         register_secret(tokens.refresh_token)
         return tokens
 
-    def save(self, tokens: Tokens) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".zendesk_oauth.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(asdict(tokens), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def save_tokens(self, tokens: Tokens) -> None:
+        self.save(asdict(tokens))
 
 
 def _token_request(config: ProviderConfig, body: dict[str, Any]) -> Tokens:
@@ -140,7 +110,7 @@ class OAuthSession:
             "client_secret": self.config.credential("client_secret"), "scope": settings.OAUTH_SCOPE,
             "expires_in": settings.OAUTH_ACCESS_TTL_SECONDS,
         })
-        self.store.save(tokens)  # before the new access token is used: the old pair is already gone at Zendesk
+        self.store.save_tokens(tokens)  # before the new access token is used: the old pair is already gone at Zendesk
         return tokens
 
     def access_token(self) -> str:
@@ -148,7 +118,7 @@ class OAuthSession:
             if self._tokens is not None and not self._tokens.expiring():
                 return self._tokens.access_token
             with self.store.locked():
-                tokens = self.store.load()  # another worker may have refreshed already
+                tokens = self.store.load_tokens()  # another worker may have refreshed already
                 if tokens is None:
                     seed = self.config.credentials.get("refresh_token")
                     if not seed:
@@ -189,7 +159,7 @@ def exchange_code(config: ProviderConfig, code: str, verifier: str, redirect_uri
         "client_secret": config.credential("client_secret"), "redirect_uri": redirect_uri, "code_verifier": verifier,
         "scope": settings.OAUTH_SCOPE, "expires_in": settings.OAUTH_ACCESS_TTL_SECONDS,
     })
-    (store or TokenStore.default()).save(tokens)
+    (store or TokenStore.default()).save_tokens(tokens)
     return tokens
 
 
@@ -231,10 +201,10 @@ def main() -> None:
         authorize(config, os.environ.get("ZENDESK_OAUTH_REDIRECT_URI", DEFAULT_REDIRECT))
         print(f"Stored the grant in {store.path}")
     elif args.command == "status":
-        tokens = store.load()
+        tokens = store.load_tokens()
         print("no grant stored" if tokens is None else f"grant stored; access token expires at {tokens.expires_at}")
     else:
-        tokens = store.load()
+        tokens = store.load_tokens()
         if tokens is None:
             raise SystemExit("no grant stored: run authorize first")
         OAuthSession(config, store)._refresh(tokens.refresh_token)
