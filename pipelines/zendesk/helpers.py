@@ -7,7 +7,10 @@ dlt's `RESTClient` walks the pages; our shared `ProviderClient` session undernea
 - plus the incremental-export bucket (10 per minute, 30 with the High Volume add-on) for `/api/v2/incremental/`.
 
 Zendesk counts both in fixed one-minute windows. A bucket refilling at 95 % of the limit with a burst of one never
-puts more than the limit into any 60 s window, even when network latency bunches the arrivals a little.
+puts more than the limit into any 60 s window, even when network latency bunches the arrivals a little. The quota is
+the account's, shared with every other integration: `QuotaHold` reads the rate-limit headers of each response and,
+when a window is used up, holds that scope's requests until the reset the headers give. A 429 still happens if
+someone else spends the quota between our requests; dlt's retry then waits the `Retry-After`.
 
 The paginators are hand-written because dlt's cursor paginators stop when the cursor is empty, and Zendesk's
 exports always return a cursor: they must stop on `end_of_stream` (cursor and time-based exports) or
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from typing import Any
 
 from dlt.sources.helpers.rest_client import RESTClient
@@ -80,13 +85,17 @@ def check_response(response: Response) -> Response:
 
 
 class _Buckets(TokenBucket):
-    """Several buckets acquired in turn (account, then export), drained together after a 429."""
+    """Several buckets acquired in turn (account, then export), then the quota hold for their scopes (checked last,
+    right before the request leaves, so a hold noted while we waited for a token is honoured); drained together
+    after a 429."""
 
-    def __init__(self, *buckets: TokenBucket) -> None:
+    def __init__(self, *buckets: TokenBucket, scopes: tuple[str, ...]) -> None:
         self.buckets = buckets
+        self.scopes = scopes
 
     def acquire(self, tokens: float = 1.0) -> float:
-        return sum(b.acquire(tokens) for b in self.buckets)
+        waited = sum(b.acquire(tokens) for b in self.buckets)
+        return waited + QUOTA.wait(self.scopes)
 
     def drain(self) -> None:
         for b in self.buckets:
@@ -107,13 +116,70 @@ def export_limit() -> RateLimit:
     return RateLimit(settings.incremental_limit_per_minute() * settings.HEADROOM / 60, burst=1)
 
 
+class QuotaHold:
+    """What Zendesk's headers say of the quota we share with every other client of the account: when a response
+    reports nothing left in the current window (`X-Rate-Limit-Remaining: 0`, or `remaining=0` in
+    `zendesk-ratelimit-incremental-exports`), requests of that scope wait for the window's reset (`ratelimit-reset`,
+    `resets=`) instead of spending a request on a 429. Process-wide, like the buckets."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def note(self, response: Response) -> None:
+        headers = response.headers
+        holds: list[tuple[str, float]] = []
+        if headers.get("x-rate-limit-remaining") == "0" or headers.get("ratelimit-remaining") == "0":
+            holds.append(("account", _seconds(headers.get("ratelimit-reset"))))
+        exports = _parse_quota(headers.get("zendesk-ratelimit-incremental-exports"))
+        if exports.get("remaining") == 0:
+            holds.append(("incremental", float(exports.get("resets", 60))))
+        with self._lock:
+            for scope, seconds in holds:
+                self._until[scope] = max(self._until.get(scope, 0.0), time.monotonic() + seconds)
+
+    def wait(self, scopes: tuple[str, ...]) -> float:
+        with self._lock:
+            until = max(self._until.get(s, 0.0) for s in scopes)
+        delay = until - time.monotonic()
+        if delay <= 0:
+            return 0.0
+        log.info("zendesk: the account's quota is used up for this window; waiting %.1fs for the reset", delay)
+        time.sleep(delay)
+        with self._lock:
+            self.waited += delay
+        return delay
+
+
+def _seconds(raw: str | None) -> float:
+    try:
+        return max(1.0, float(raw)) if raw else 60.0
+    except ValueError:
+        return 60.0
+
+
+def _parse_quota(raw: str | None) -> dict[str, int]:
+    """`total=10; remaining=9; resets=42` -> {"total": 10, "remaining": 9, "resets": 42}."""
+    out: dict[str, int] = {}
+    for part in (raw or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if value.strip().isdigit():
+            out[name.strip()] = int(value)
+    return out
+
+
+QUOTA = QuotaHold()
+
+
 class ZendeskClient(ProviderClient):
     """The shared client with Zendesk's auth, the response check, and the two buckets."""
 
     def __init__(self, config: ProviderConfig, auth: AuthBase) -> None:
         self._auth = auth
-        account = shared_limiter("zendesk", account_limit(config))
-        both = _Buckets(account, shared_limiter("zendesk:incremental", export_limit()))
+        account_bucket = shared_limiter("zendesk", account_limit(config))
+        account = _Buckets(account_bucket, scopes=("account",))
+        both = _Buckets(account_bucket, shared_limiter("zendesk:incremental", export_limit()), scopes=("account", "incremental"))
 
         def bucket_for(request: PreparedRequest) -> TokenBucket:
             return both if f"{settings.API}/incremental/" in (request.url or "") else account
@@ -124,7 +190,9 @@ class ZendeskClient(ProviderClient):
         adapter_send = self._adapter.send
 
         def checked_send(request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-            return check_response(adapter_send(request, *args, **kwargs))
+            response = adapter_send(request, *args, **kwargs)
+            QUOTA.note(response)
+            return check_response(response)
 
         self._adapter.send = checked_send  # type: ignore[method-assign]
 

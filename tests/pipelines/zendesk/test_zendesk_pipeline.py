@@ -218,3 +218,23 @@ def test_a_page_that_stays_malformed_fails_naming_the_url_and_byte(zendesk_env: 
     message = str(failure.value)
     assert "/api/v2/incremental/users/cursor.json at byte" in message
     assert "cursor=" not in message and "@" not in message  # no query string, no customer data
+
+
+def test_a_quota_spent_by_another_client_is_waited_out_not_hit(zendesk_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another integration of the account used 9 of the 10 export requests of this minute: the first response says
+    `remaining=0`, so the next export request waits for the window's reset instead of earning a 429."""
+    zendesk_env.state.options["zendesk_rate_scale"] = 1
+    monkeypatch.setenv("ZENDESK_RATE_LIMIT_SCALE", "1")
+    from sandbox.zendesk import create_app  # noqa: F401 - the app is mounted; its windows live in the store
+
+    run_provider("zendesk", resources=["organizations"])  # creates the window
+    window = zendesk_env.state.store["zendesk"]["windows"]["incremental"]
+    while window.hit()[2] > 0:  # the other client spends what is left of this minute's quota but one
+        pass
+    window._count -= 1
+    from pipelines.zendesk.helpers import QUOTA
+
+    waited = QUOTA.waited
+    run_provider("zendesk", resources=["organizations", "users"])
+    assert zendesk_env.state.stats["zendesk"].throttled == 0
+    assert QUOTA.waited > waited
