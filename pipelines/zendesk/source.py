@@ -47,6 +47,9 @@ TICKET_COLUMNS: dict[str, Any] = {
     **{name: {"data_type": "bigint"} for name in ("assignee_id", "organization_id", "group_id", "problem_id", "forum_topic_id")},
     "external_id": {"data_type": "text"}, "due_at": {"data_type": "timestamp"},
 }
+METRIC_SET_COLUMNS: dict[str, Any] = {name: {"data_type": "json"} for name in (
+    "reply_time_in_minutes", "reply_time_in_seconds", "first_resolution_time_in_minutes", "full_resolution_time_in_minutes",
+    "agent_wait_time_in_minutes", "requester_wait_time_in_minutes", "on_hold_time_in_minutes")}
 USER_FIELDS = ("id", "name", "email", "role", "organization_id", "default_group_id", "active", "suspended", "verified",
                "time_zone", "locale", "external_id", "created_at", "updated_at", "last_login_at")
 """Users keep what the models need: no phone numbers, photos, notes or signatures."""
@@ -109,13 +112,20 @@ def source(config: ProviderConfig) -> list[DltResource]:
             yield body[key]
             state["start_time"] = paginator.end_time
 
-    @dlt.resource(name="tickets", primary_key="id", write_disposition="merge", parallelized=True, columns=TICKET_COLUMNS)
+    # Column hints go on each table (variants), not on the resource: resource-level hints would be copied into the
+    # side-loaded `ticket_metric_sets` table as empty columns.
+    ticket_hints = dlt.mark.make_hints(table_name="tickets", columns=TICKET_COLUMNS)
+    metric_set_hints = dlt.mark.make_hints(table_name="ticket_metric_sets", primary_key="id", write_disposition="merge",
+                                           columns=METRIC_SET_COLUMNS)
+
+    @dlt.resource(name="tickets", primary_key="id", write_disposition="merge", parallelized=True)
     def tickets() -> Iterator[Any]:
         for body, _state in cursor_export(f"{API}/incremental/tickets/cursor.json", "tickets", {"include": "metric_sets"}):
             # The description is the customer's first message: free text the models never need.
-            yield [{k: v for k, v in t.items() if k != "description"} for t in body["tickets"]]
+            rows = [{k: v for k, v in t.items() if k != "description"} for t in body["tickets"]]
+            yield dlt.mark.with_hints(rows, ticket_hints, create_table_variant=True)
             if body.get("metric_sets"):
-                yield dlt.mark.with_table_name(body["metric_sets"], "ticket_metric_sets")
+                yield dlt.mark.with_hints(body["metric_sets"], metric_set_hints, create_table_variant=True)
 
     @dlt.resource(name="users", primary_key="id", write_disposition="merge", parallelized=True,
                   columns={"external_id": {"data_type": "text"}, "organization_id": {"data_type": "bigint"},
