@@ -11,6 +11,7 @@ from __future__ import annotations
 from notifications.destinations import APPROVALS, SLACK
 from pipelines.contract import Destination, Integration, Provider, Queue, Registry
 from pipelines.klaviyo.provider import PROVIDER as KLAVIYO
+from pipelines.meta.provider import PROVIDER as META
 from pipelines.shopify.provider import PROVIDER as SHOPIFY
 from pipelines.stripe.provider import PROVIDER as STRIPE
 from pipelines.zendesk.provider import PROVIDER as ZENDESK
@@ -20,6 +21,7 @@ REGISTRY = Registry((
     STRIPE,
     KLAVIYO,
     ZENDESK,
+    META,
     SLACK,
     APPROVALS,
 ))

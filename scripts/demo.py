@@ -247,6 +247,8 @@ def print_summary(demo: Demo, sandbox_url: str, total: float) -> None:
         for message in ops:
             print(message.get("text", ""))
             print("---")
+    print("\n=== Dashboard")
+    print(f"  {os.environ.get('OPSDATA_DASHBOARD_URL') or 'http://localhost:8501'}   (start it with `make dashboard`; it reads {tiles_path()})")
 
 
 def run_ui(demo: Demo, sandbox_url: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from .inbox import Inbox
 from .providers import Identified, InvalidDelivery, WebhookFollowUp, registered
@@ -39,6 +39,16 @@ def provider_router(provider: Any, inbox: Inbox) -> APIRouter:
         if stored and isinstance(provider, WebhookFollowUp):
             background.add_task(_follow_up, provider, event, body)
         return JSONResponse({"received": True, "duplicate": not stored, "id": event.event_id})
+
+    if hasattr(provider, "challenge"):
+        # Subscription handshakes (Meta's `hub.challenge`): echo the challenge when the verify token matches, else 403.
+        @router.get(f"/{provider.name}")
+        async def verify_subscription(request: Request) -> PlainTextResponse:
+            try:
+                return PlainTextResponse(provider.challenge(dict(request.query_params)))
+            except InvalidDelivery as exc:
+                log.warning("%s webhook verification rejected: %s", provider.name, exc)
+                return PlainTextResponse("verification failed", status_code=403)
 
     return router
 

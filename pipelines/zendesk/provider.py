@@ -96,4 +96,5 @@ PROVIDER = Provider(
     alerts=alerts,
     alert_purposes=("support",),
     bench="bench.bench_zendesk",
+    dashboard_page="dashboard.providers.zendesk",
 )

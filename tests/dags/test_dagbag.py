@@ -94,7 +94,8 @@ def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -
 
     for provider in extraction_providers():
         dag = bag.dags[provider.dag_id]
-        task = dag.get_task("extract")  # plus an `alerts` task for providers whose contract declares alerts
+        task = dag.get_task("extract")
+        assert {t.task_id for t in dag.tasks} == {"extract", *(["alerts"] if provider.alerts is not None else [])}
         assert task.pool == provider.pool
         assert task.outlets == [raw_asset(provider)]
         assert dag.timetable.expression == provider.schedule  # a cron with data intervals (backfills reload them)
@@ -110,8 +111,11 @@ def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -
     assert len(dbt_tasks) > 5
     assert transform.get_task("dbt.dbt_producer_watcher").pool == "duckdb_warehouse"
     # Every leaf of the dbt group gates the publish: a failing model or test keeps the last good snapshot.
-    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - {"publish"} and t.task_id != "dbt.dbt_producer_watcher_done"]
-    assert leaves and all("publish" in t.downstream_task_ids for t in leaves)
+    # (through `source_freshness`, which runs after dbt and before the publish, and never fails it for staleness)
+    gates = {"publish", "source_freshness"}
+    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - gates and t.task_id != "dbt.dbt_producer_watcher_done"]
+    assert leaves and all(t.downstream_task_ids & gates for t in leaves)
+    assert transform.get_task("source_freshness").downstream_task_ids == {"publish"}
 
     notify = bag.dags["notify"]
     assert {a.uri for a in _flatten(notify.timetable.asset_condition)} == {TILES.uri}

@@ -23,7 +23,7 @@ create table tiles.shopify_sales_daily as
 select * from (values
     (date '2026-10-30', 'USD', 10, 1000.00, 50.00, 20.00, 80.00, 1050.00, 0.00, 1050.00, 3, 7, 105.00),
     (date '2026-10-31', 'USD', 12, 1300.00, 40.00, 20.00, 90.00, 1370.00, 70.00, 1300.00, 4, 8, 114.17)
-) as t(order_date, currency, orders_count, gross_sales, discounts, shipping, taxes, total_sales, refunds, net_sales,
+) as t(order_date, currency, orders_count, gross_sales, discounts, shipping, taxes, orders_total, refunds, net_sales,
        new_customers, returning_customers, average_order_value);
 """
 

@@ -17,9 +17,9 @@ solve_events as (
 
 orders as (
 
-    select {{ zendesk_utc_date('created_at') }} as date_day, count(*) as shopify_orders
-    from {{ ref('stg_shopify__orders') }}
-    where not is_cancelled and not is_test
+    select order_date as date_day, count(*) as shopify_orders
+    from {{ ref('fct_orders') }}
+    where is_valid
     group by 1
 
 ),
