@@ -93,7 +93,7 @@ def dbt_task_group(dag: DAG, *, manifest: Path, mode: str | None = None) -> Any:
 
     mode = mode or cosmos_mode()
     execution_mode = ExecutionMode.WATCHER if mode == "watcher" else ExecutionMode.LOCAL
-    operator_args: dict[str, Any] = {"install_deps": False, "append_env": True}
+    operator_args: dict[str, Any] = {"append_env": True}  # no dbt deps: ProjectConfig.install_dbt_deps below
     setup_operator_args: dict[str, Any] | None = None
     if execution_mode is ExecutionMode.LOCAL:
         operator_args["pool"] = WAREHOUSE_POOL  # every task is a dbt writer

@@ -35,6 +35,12 @@ class MetaWebhooks:
         self._app_secret = app_secret
         self._verify_token = verify_token
 
+    def missing_configuration(self) -> str | None:
+        """What the receiver reports on /health (and answers 503 with) until the signing secret is configured."""
+        if self._app_secret or _credential("app_secret"):
+            return None
+        return "set META_APP_SECRET (or the Airflow Connection meta_default) to the app secret that signs deliveries"
+
     @property
     def app_secret(self) -> str:
         secret = self._app_secret or _credential("app_secret")

@@ -14,6 +14,7 @@ from tests.conftest import point_at_sandbox
 @pytest.fixture(scope="session")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The data folder of a small world with every tile, business_overview and the source freshness published."""
+    from pipelines.registry import extraction_providers
     from pipelines.run import run_provider
     from pipelines.transform import publish, run_dbt, source_freshness
     from sandbox.server import SandboxServer
@@ -26,13 +27,12 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "1000")
         mp.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
         server.state.provider_store("klaviyo")["rate_scale"] = 20.0
-        mp.setenv("ZENDESK_RATE_LIMIT_SCALE", "60")
+        mp.setenv("ZENDESK_RATE_LIMIT_SCALE", "60")  # the export limit (10/min) scaled on both sides
         server.state.options["zendesk_rate_scale"] = 60
-        for provider in ("shopify", "stripe", "klaviyo", "zendesk"):
-            run_provider(provider)
+        for provider in extraction_providers():  # every page: every registered provider's tiles
+            run_provider(provider.name)
         as_of = server.world.now.date().isoformat()
-        # Meta has no dashboard page yet and is not extracted here: its models would fail on an empty raw file.
-        run_dbt("build", "--exclude", "resource_type:test", "resource_type:unit_test", "path:models/staging/meta+", as_of_date=as_of,
+        run_dbt("build", "--exclude", "resource_type:test", "resource_type:unit_test", as_of_date=as_of,
                 target_path=str(data / "target"))
         source_freshness(as_of_date=as_of)
         publish()

@@ -187,7 +187,8 @@ def test_events_go_back_only_30_days(sandbox: Any) -> None:
 
 
 def test_rate_limit_answers_stripes_429(sandbox: Any) -> None:
-    sandbox.state.options["stripe_rate_limit"] = 3
+    # One request in the bucket, refilled every 100 s: the second is over the limit however slowly they arrive.
+    sandbox.state.options["stripe_rate_limit"] = 0.01
     statuses = [get(sandbox, "/v1/coupons").status_code for _ in range(10)]
     assert 429 in statuses and statuses[0] == 200
     body = next(r for r in (get(sandbox, "/v1/coupons") for _ in range(5)) if r.status_code == 429).json()
