@@ -3,7 +3,8 @@ signed timestamp in `X-Zendesk-Webhook-Signature-Timestamp` (https://developer.z
 
 Hand-written because Zendesk ships no verification library (its docs give the formula and a Node.js example):
 constant-time comparison, any configured secret may match (comma-separated ZENDESK_WEBHOOK_SECRET during a
-rotation), and a timestamp more than `TOLERANCE_SECONDS` away from our clock is a replay, rejected like a forgery.
+rotation), and a timestamp older than `TOLERANCE_SECONDS` (or further ahead than the receiver's shared skew) is a
+replay, rejected like a forgery (`webhooks.providers.check_timestamp`, the same window for every provider).
 The timestamp Zendesk signs is ISO 8601 (`2021-07-23T04:11:58Z`); Unix seconds are accepted too.
 
 Payloads are event-subscription events (`zen:event-type:ticket.*`), deduplicated on their `id`. After an event is
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from webhooks.providers import Identified, InvalidDelivery
+from webhooks.providers import Identified, InvalidDelivery, check_timestamp
 
 TOLERANCE_SECONDS = 300
 SIGNATURE = "x-zendesk-webhook-signature"
@@ -59,6 +60,11 @@ class ZendeskWebhooks:
         self.clock = clock
         self.follow_up = follow_up
 
+    def missing_configuration(self) -> str | None:
+        if self._secrets if self._secrets is not None else webhook_secrets():
+            return None
+        return "set ZENDESK_WEBHOOK_SECRET (or the Airflow Connection zendesk_default, extra webhook_secret) to the webhook's signing secret"
+
     @property
     def secrets(self) -> list[str]:
         secrets = self._secrets if self._secrets is not None else webhook_secrets()
@@ -70,8 +76,7 @@ class ZendeskWebhooks:
         signature, stamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
         if not signature or not stamp:
             raise InvalidDelivery("missing X-Zendesk-Webhook-Signature or X-Zendesk-Webhook-Signature-Timestamp header")
-        if abs(self.clock() - _timestamp_seconds(stamp)) > self.tolerance:
-            raise InvalidDelivery(f"signature timestamp outside the {self.tolerance} s tolerance (replayed or delayed)")
+        check_timestamp(int(_timestamp_seconds(stamp)), self.tolerance, now=self.clock())
         signed = stamp.encode() + body
         for secret in self.secrets:
             expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from webhooks.providers.stripe import StripeWebhooks
+from pipelines.stripe.webhook import StripeWebhooks
 
 from sandbox.stripe import SANDBOX_CREDENTIALS
 from sandbox.stripe.webhooks import signature_header
