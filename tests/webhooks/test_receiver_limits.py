@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from pipelines.stripe.webhook import StripeWebhooks
 
+from pipelines.stripe.webhook import StripeWebhooks
 from sandbox.stripe import SANDBOX_CREDENTIALS
 from sandbox.stripe.webhooks import signature_header
 from webhooks.app import MAX_BODY_BYTES, create_app
