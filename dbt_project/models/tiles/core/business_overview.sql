@@ -129,13 +129,8 @@ metric_rows as (
         {{ source }}.currency,
         case when {{ all_present }} then {{ expression }} end as value,
         {% if comparison == 'none' %}null{% else %}case when {{ all_present }} then {{ expression | replace('c_', 'p_') }} end{% endif %} as previous_value,
-        -- Available = computable: a ratio over a zero denominator (no orders on a quiet day, no new customers) is
-        -- not a figure either, and says so.
-        {{ all_present }} and ({{ expression }}) is not null as is_available,
-        case
-            when not {{ all_present }} then 'No data for this figure in this currency yet.'
-            when ({{ expression }}) is null then 'Not defined for this period: what it divides by is zero.'
-        end as unavailable_reason,
+        {{ all_present }} as is_available,
+        case when not {{ all_present }} then 'No data for this figure in this currency yet.' end as unavailable_reason,
         coalesce({{ 'd_' ~ needs | join(', d_') }}) as detail
     from {{ source }}
     where {{ any_present }}
