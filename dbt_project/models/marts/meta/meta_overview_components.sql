@@ -40,7 +40,7 @@ wide as (
         coalesce(sum(campaign_days.spend) filter (where campaign_days.metric_date between grid.period_start and grid.period_end), 0) as cur_ad_spend,
         coalesce(sum(campaign_days.spend) filter (where campaign_days.metric_date between grid.previous_start and grid.previous_end), 0) as prev_ad_spend,
         sum(campaign_days.purchase_value) filter (where campaign_days.metric_date between grid.period_start and grid.period_end) as cur_purchase_value,
-        max(campaign_days.attribution_setting) filter (where campaign_days.metric_date between grid.period_start and grid.period_end) as attribution_setting
+        string_agg(distinct campaign_days.attribution_setting, ', ' order by campaign_days.attribution_setting) filter (where campaign_days.metric_date between grid.period_start and grid.period_end) as attribution_settings
 
     from grid
     left join campaign_days
@@ -68,7 +68,7 @@ final as (
             case
                 when wide.cur_ad_spend > 0
                     then 'Meta''s own ROAS: ' || printf('%.2f', wide.cur_purchase_value / wide.cur_ad_spend)
-                        || ' (' || wide.attribution_setting || ' attribution; recent days'' purchases still arriving)'
+                        || ' (' || wide.attribution_settings || ' attribution; recent days'' purchases still arriving)'
             end
             as varchar
         ) as detail

@@ -3,8 +3,8 @@
     reporting period (1, 7, 30 days ending on the last complete day) and currency, with the previous period.
 
     Inputs are the providers' overview components (`marts/<p>/<p>_overview_components`, one contract for all),
-    for every provider in var('overview_providers'). A metric whose components are absent (the provider is not
-    built yet, e.g. Zendesk or Meta) is still a row: value NULL, is_available false, and the reason.
+    for every provider in var('overview_providers'). A metric whose components are absent (its provider is not
+    in var('overview_providers') yet) is still a row: value NULL, is_available false, and the reason.
     Adding a provider's figures = its components model + its name in var('overview_providers'); the metrics below
     already name the components they need. DECISIONS.md#business-overview.
 -#}
