@@ -32,11 +32,6 @@ def ratio_of(numerator: Any, denominator: Any) -> float | None:
     return float(numerator) / float(denominator) if denominator and not pd.isna(denominator) else None
 
 
-def roas_text(value: float | None) -> str:
-    """ROAS the way Ads Manager shows it: purchase value per unit of spend (2.35 = 2.35 back for every 1 spent)."""
-    return "n/a" if value is None else f"{value:.2f}"
-
-
 def campaign_totals(days: pd.DataFrame) -> pd.DataFrame:
     """Per campaign over the range: sums of the additive figures and the ratios recomputed from those sums. Reach is
     left out: people reached over a range are Meta's figure for that range, never the sum of the days."""
@@ -88,7 +83,7 @@ def render_ads(ctx: PageContext, start: Any, end: Any) -> None:
     spend, value = days["spend"].sum(), days["purchase_value"].sum()
     cols = st.columns(4)
     cols[0].metric("Ad spend", format_value(spend, "money", currency))
-    cols[1].metric("Meta ROAS", roas_text(ratio_of(value, spend)),
+    cols[1].metric("Meta ROAS", format_value(ratio_of(value, spend), "multiple"),
                    help=f"Purchase value Meta attributes to its ads ÷ spend, under {', '.join(settings)} attribution: "
                         "Ads Manager's figure for the same setting. Recent days' purchases are still arriving.")
     cols[2].metric("Purchases (Meta-attributed)", format_value(days["purchases"].sum(), "count"))
@@ -118,7 +113,7 @@ def render_ads(ctx: PageContext, start: Any, end: Any) -> None:
         return
     spend, sales, new = blended["ad_spend"].sum(), blended["shopify_net_sales"].sum(), blended["shopify_new_customers"].sum()
     blend_cols = st.columns(3)
-    blend_cols[0].metric("Blended ROAS", roas_text(ratio_of(sales, spend)),
+    blend_cols[0].metric("Blended ROAS", format_value(ratio_of(sales, spend), "multiple"),
                    help="Shopify net sales ÷ Meta spend over the range: does not depend on Meta's attribution.")
     blend_cols[1].metric("Shopify net sales", format_value(sales, "money", currency))
     blend_cols[2].metric("Cost per new customer", format_value(ratio_of(spend, new), "money", currency),

@@ -154,9 +154,9 @@ def test_meta_page_headlines_equal_the_tiles(on_published: Path) -> None:
     shown = metrics(at)
     assert ads["spend"] > 0 and ads["n"] > 0
     assert shown["Ad spend"] == format_value(ads["spend"], "money", "USD")
-    assert shown["Meta ROAS"] == f"{ads['value'] / ads['spend']:.2f}"
+    assert shown["Meta ROAS"] == format_value(ads["value"] / ads["spend"], "multiple")
     assert shown["Purchases (Meta-attributed)"] == format_value(ads["n"], "count")
-    assert shown["Blended ROAS"] == f"{blend['sales'] / blend['spend']:.2f}"
+    assert shown["Blended ROAS"] == format_value(blend["sales"] / blend["spend"], "multiple")
     assert shown["Cost per new customer"] == format_value(blend["spend"] / blend["new"], "money", "USD")
     assert shown["Facebook followers"] == format_value(followers["facebook"], "count")
     assert shown["Instagram followers"] == format_value(followers["instagram"], "count")

@@ -197,6 +197,7 @@ def test_meta_figures_match_the_world(built: Any, days: int) -> None:
     for metric, (value, previous) in truth.items():
         (row,) = [r for (m, d, _), r in rows.items() if m == metric and d == days]
         assert row["provider"] == "meta" and row["currency"] == "USD", (metric, row["currency"])
+        assert row["unit"] == {"ad_spend": "money", "blended_roas": "multiple", "new_customer_acquisition_cost": "money"}[metric]
         # is_available says Meta's tiles are built; a period with nothing to divide by is available with value NULL
         assert row["is_available"] and row["unavailable_reason"] is None, (metric, days, row["unavailable_reason"])
         assert close(row["value"], value), (metric, days, row["value"], value)
