@@ -68,6 +68,8 @@ def format_value(value: Any, unit: str, currency: str | None = None) -> str:
         return f"{int(round(float(value))):,}"
     if unit == "ratio":
         return f"{float(value) * 100:.1f}%"
+    if unit == "multiple":  # returns per unit spent (ROAS): 2.35× is 2.35 back for every 1 spent
+        return f"{float(value):.2f}×"
     if unit == "per_100":
         return f"{float(value):.1f}"
     return str(value)

@@ -81,4 +81,5 @@ PROVIDER = Provider(
     digest_section=digest_section,
     alerts=alerts,
     bench="bench.bench_meta",
+    dashboard_page="dashboard.providers.meta",
 )

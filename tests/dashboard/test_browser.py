@@ -30,6 +30,9 @@ def test_every_page_in_chromium_shows_the_tiles(published: Path, screenshots: Pa
     (mrr,) = tile(published, "select mrr from tiles.stripe_subscription_metrics where currency = 'usd' order by month_start desc limit 1")
     (email,) = tile(published, "select sum(attributed_revenue) as rev from tiles.klaviyo_email_attribution where source_type != 'unattributed'")
     zendesk_days = tile(published, "select tickets_created from tiles.zendesk_support_overview order by date_day")
+    (meta,) = tile(published, "select sum(spend) as spend, sum(purchase_value) as value from tiles.ads_campaign_roi where currency = 'USD' "
+                   "and metric_date > (select max(d) from (select max(metric_date) as d from tiles.ads_campaign_roi union all "
+                   "select max(metric_date) from tiles.social_overview union all select max(metric_date) from tiles.ads_blended_daily)) - 30")
     with dashboard_server(published) as url, chromium(tmp_path / "chromium") as browser:
         shown = wait_for_page(browser, url, "Business overview")
         browser.save_screenshot(str(screenshots / "overview.png"))
@@ -37,7 +40,7 @@ def test_every_page_in_chromium_shows_the_tiles(published: Path, screenshots: Pa
             expected = format_value(r["value"], r["unit"], r["currency"])
             assert any(label.startswith(r["metric_label"]) and value == expected for label, value in shown), (r["metric"], expected, shown)
         page = browser.page_source
-        assert "Meta Ads is not set up yet" in page and "Zendesk is not set up yet" not in page
+        assert "not set up yet" not in page and "Open the Meta Ads page" in page
 
         shown = dict(wait_for_page(browser, f"{url}/shopify", "Shopify"))
         browser.save_screenshot(str(screenshots / "shopify.png"))
@@ -57,4 +60,10 @@ def test_every_page_in_chromium_shows_the_tiles(published: Path, screenshots: Pa
         browser.save_screenshot(str(screenshots / "zendesk.png"))
         assert shown["Tickets created"] == format_value(sum(d["tickets_created"] for d in zendesk_days[-30:]), "count")
         assert "Traceback" not in browser.page_source
-    assert all((screenshots / f"{p}.png").stat().st_size > 10_000 for p in ("overview", "shopify", "stripe", "klaviyo", "zendesk"))
+
+        shown = dict(wait_for_page(browser, f"{url}/meta", "Meta"))
+        browser.save_screenshot(str(screenshots / "meta.png"))
+        assert shown["Ad spend"] == format_value(meta["spend"], "money", "USD")
+        assert shown["Meta ROAS"] == format_value(meta["value"] / meta["spend"], "multiple")
+        assert "Traceback" not in browser.page_source
+    assert all((screenshots / f"{p}.png").stat().st_size > 10_000 for p in ("overview", "shopify", "stripe", "klaviyo", "zendesk", "meta"))

@@ -37,3 +37,18 @@ def test_no_links_when_the_base_url_is_empty(warehouse: Path, monkeypatch: pytes
     monkeypatch.setenv("OPSDATA_DASHBOARD_URL", "")
     digest = build_digest("daily", date(2026, 10, 31))
     assert digest.sections[0].url is None and "|Shopify>" not in json.dumps(digest.blocks)
+
+
+def test_the_meta_section_links_to_the_meta_page(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with duckdb.connect(str(warehouse / "bi.duckdb")) as con:
+        con.execute("create schema tiles")
+        con.execute("create table tiles.ads_campaign_roi as select * from (values ('1', 'Autumn blend', date '2026-10-31', "
+                    "'USD', '7d_click_1d_view', 50.00, 2, 150.00)) as t(campaign_id, campaign_name, metric_date, currency, "
+                    "attribution_setting, spend, purchases, purchase_value)")
+    monkeypatch.setenv("OPSDATA_DASHBOARD_URL", "https://dash.example.test/")
+    digest = build_digest("daily", date(2026, 10, 31))
+    (section,) = digest.sections
+    assert section.url == "https://dash.example.test/meta"
+    assert "<https://dash.example.test/meta|" in json.dumps(digest.blocks, ensure_ascii=False)
+    assert "ROAS 3.00" in digest.render_text()
+    assert validate_blocks(digest.blocks) is None

@@ -38,9 +38,22 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def test_every_registered_provider_has_a_conforming_page() -> None:
     names = [p.name for p in extraction_providers() if p.dashboard_page]
-    assert names == [e.provider for e in registered_pages()] == ["shopify", "stripe", "klaviyo", "zendesk"]
+    assert names == [e.provider for e in registered_pages()] == ["shopify", "stripe", "klaviyo", "zendesk", "meta"]
     for entry in registered_pages():
         assert isinstance(entry.page, ProviderPage) and entry.page.tiles
+
+
+def test_the_dashboard_exposure_declares_every_tile_a_page_reads() -> None:
+    """dbt's `ops_dashboard` exposure (models/exposures.yml) lists every tile a provider page reads, so
+    `dbt ls --select +exposure:ops_dashboard` is what the dashboard depends on."""
+    import yaml
+
+    exposures = yaml.safe_load((APP.parents[1] / "dbt_project" / "models" / "exposures.yml").read_text())["exposures"]
+    (dashboard,) = [e for e in exposures if e["name"] == "ops_dashboard"]
+    declared = {ref.removeprefix("ref('").removesuffix("')") for ref in dashboard["depends_on"]}
+    read = {t for entry in registered_pages() for t in entry.page.tiles}
+    assert "business_overview" in declared and "social_overview" in read
+    assert read <= declared, sorted(read - declared)
 
 
 def test_a_malformed_dashboard_page_is_refused() -> None:
@@ -65,10 +78,12 @@ def test_overview_cards_equal_business_overview(on_published: Path) -> None:
         assert any(label.startswith(r["metric_label"]) and value == expected for label, value in shown), (r["metric"], expected)
     net = next(r for r in rows if r["metric"] == "net_sales")
     assert dict(shown)["Net sales"] == format_value(net["value"], "money", net["currency"])
-    # Meta's figures are there, with their reason, not a number; Zendesk's are numbers now.
+    # Every provider is set up: no figure says otherwise, and Zendesk's and Meta's are numbers.
     captions = " ".join(c.value for c in at.caption)
-    assert "Meta Ads is not set up yet" in captions and "Zendesk is not set up yet" not in captions
-    assert any(r["metric"] == "sla_breach_rate" for r in rows)
+    assert "not set up yet" not in captions
+    assert {"sla_breach_rate", "ad_spend", "blended_roas", "new_customer_acquisition_cost"} <= {r["metric"] for r in rows}
+    spend = next(r for r in rows if r["metric"] == "ad_spend")
+    assert dict(shown)["Ad spend"] == format_value(spend["value"], "money", spend["currency"]) and spend["value"] > 0
 
 
 def test_overview_period_switch_reads_that_period(on_published: Path) -> None:
@@ -120,6 +135,35 @@ def test_zendesk_page_headlines_equal_the_tiles(on_published: Path) -> None:
                 "and period_start between ? and ?", [window[0]["date_day"], window[-1]["date_day"]])
     rated = (c["good"] or 0) + (c["bad"] or 0)
     assert metrics(at)["CSAT (good ÷ rated)"] == format_value(c["good"] / rated if rated else None, "ratio")
+
+
+def test_meta_page_headlines_equal_the_tiles(on_published: Path) -> None:
+    at = run_page("meta")
+    start, end = at.date_input(key="meta-range").value
+    (last,) = tile(on_published, "select max(d) as d from (select max(metric_date) as d from tiles.ads_campaign_roi union all "
+                   "select max(metric_date) from tiles.social_overview union all select max(metric_date) from tiles.ads_blended_daily)")
+    assert end == last["d"] and (end - start).days == 29  # the default range: the last 30 days with data
+    (ads,) = tile(on_published, "select sum(spend) as spend, sum(purchase_value) as value, sum(purchases) as n, "
+                  "count(distinct campaign_id) as campaigns from tiles.ads_campaign_roi "
+                  "where currency = 'USD' and metric_date between ? and ?", [start, end])
+    (blend,) = tile(on_published, "select sum(ad_spend) as spend, sum(shopify_net_sales) as sales, sum(shopify_new_customers) as new "
+                    "from tiles.ads_blended_daily where currency = 'USD' and metric_date between ? and ?", [start, end])
+    followers = {r["platform"]: r["followers"] for r in tile(
+        on_published, "select platform, arg_max(followers, metric_date) as followers from tiles.social_overview "
+        "where metric_date between ? and ? group by 1", [start, end])}
+    shown = metrics(at)
+    assert ads["spend"] > 0 and ads["n"] > 0
+    assert shown["Ad spend"] == format_value(ads["spend"], "money", "USD")
+    assert shown["Meta ROAS"] == format_value(ads["value"] / ads["spend"], "multiple")
+    assert shown["Purchases (Meta-attributed)"] == format_value(ads["n"], "count")
+    assert shown["Blended ROAS"] == format_value(blend["sales"] / blend["spend"], "multiple")
+    assert shown["Cost per new customer"] == format_value(blend["spend"] / blend["new"], "money", "USD")
+    assert shown["Facebook followers"] == format_value(followers["facebook"], "count")
+    assert shown["Instagram followers"] == format_value(followers["instagram"], "count")
+    assert "7d_click_1d_view" in " ".join(c.value for c in at.caption)
+    (campaigns,) = [df.value for df in at.dataframe if "roas" in df.value.columns and "metric_date" not in df.value.columns]
+    assert len(campaigns) == ads["campaigns"] and "reach" not in campaigns.columns  # reach is never summed over days
+    assert len(at.selectbox(key="meta-audience").options) >= 2  # follower and ad-reach breakdowns
 
 
 def test_nothing_published_explains_itself(warehouse: Path) -> None:

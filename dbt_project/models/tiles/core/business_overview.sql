@@ -3,8 +3,8 @@
     reporting period (1, 7, 30 days ending on the last complete day) and currency, with the previous period.
 
     Inputs are the providers' overview components (`marts/<p>/<p>_overview_components`, one contract for all),
-    for every provider in var('overview_providers'). A metric whose components are absent (the provider is not
-    built yet, e.g. Zendesk or Meta) is still a row: value NULL, is_available false, and the reason.
+    for every provider in var('overview_providers'). A metric whose components are absent (its provider is not
+    in var('overview_providers') yet) is still a row: value NULL, is_available false, and the reason.
     Adding a provider's figures = its components model + its name in var('overview_providers'); the metrics below
     already name the components they need. DECISIONS.md#business-overview.
 -#}
@@ -21,7 +21,7 @@
     'tickets_created': 'zendesk', 'sla_breached': 'zendesk', 'sla_measured': 'zendesk',
     'csat_good': 'zendesk', 'csat_rated': 'zendesk',
 } -%}
-{#- key, label, page (provider), unit (money | count | ratio | per_100), scope (currency: per currency; total: across
+{#- key, label, page (provider), unit (money | count | ratio | multiple | per_100), scope (currency: per currency; total: across
     currencies), comparison (previous_period | previous_month | none), value expression over c_<component>, the
     components it needs. The previous value is the same expression over p_<component>. -#}
 {%- set metrics = [
@@ -35,7 +35,7 @@
     ('net_new_mrr', 'Net new MRR this month', 'stripe', 'money', 'currency', 'previous_month', 'c_net_new_mrr', ['net_new_mrr']),
     ('email_attributed_revenue_share', 'Email-attributed revenue share', 'klaviyo', 'ratio', 'currency', 'previous_period', 'c_email_attributed_revenue / nullif(c_orders_total, 0)', ['email_attributed_revenue', 'orders_total']),
     ('ad_spend', 'Ad spend', 'meta', 'money', 'currency', 'previous_period', 'c_ad_spend', ['ad_spend']),
-    ('blended_roas', 'Blended ROAS (net sales / ad spend)', 'meta', 'ratio', 'currency', 'previous_period', 'c_net_sales / nullif(c_ad_spend, 0)', ['net_sales', 'ad_spend']),
+    ('blended_roas', 'Blended ROAS (net sales / ad spend)', 'meta', 'multiple', 'currency', 'previous_period', 'c_net_sales / nullif(c_ad_spend, 0)', ['net_sales', 'ad_spend']),
     ('new_customer_acquisition_cost', 'New-customer acquisition cost', 'meta', 'money', 'currency', 'previous_period', 'c_ad_spend / nullif(c_new_customers, 0)', ['ad_spend', 'new_customers']),
     ('support_tickets_per_100_orders', 'Support tickets per 100 orders', 'zendesk', 'per_100', 'total', 'previous_period', '100.0 * c_tickets_created / nullif(c_orders, 0)', ['tickets_created', 'orders']),
     ('sla_breach_rate', 'SLA breach rate', 'zendesk', 'ratio', 'total', 'previous_period', 'c_sla_breached / nullif(c_sla_measured, 0)', ['sla_breached', 'sla_measured']),
