@@ -128,6 +128,9 @@ def limit_within_windows(
     return RateLimit(rate, max(1, int(capacity)), scope)
 
 
+Limiters = TokenBucket | Sequence[TokenBucket] | None
+"""What `limiter_for` returns: the bucket, or buckets, a request must get a token from (None: unlimited)."""
+
 _limiters: dict[str, TokenBucket] = {}
 _limiters_lock = threading.Lock()
 request_counts: Counter[str] = Counter()
@@ -187,9 +190,11 @@ def check_json(key: str, response: Response) -> None:
 class ProviderClient:
     """Retrying, rate-limited, strict sessions for one provider (one session per thread, as dlt's own client).
 
-    `limit` is the provider's budget (one shared bucket per `key`); `limiter_for(request)` picks a bucket per request
-    instead (Klaviyo's tiers); `on_send(request)` is told when the bucket lets each attempt through. `headers` and
-    `auth` are set on every session. `reject_credentials=False` leaves
+    `limit` is the provider's budget (one shared bucket per `key`); `limiter_for(request)` picks the bucket(s) per
+    request instead (Klaviyo's tiers; an endpoint limit on top of the account's: every bucket returned is acquired).
+    `on_send(request)` is told when the buckets let each attempt through; `on_response(response)` sees each response
+    first, inside the retried attempt (to read quota headers, or to raise: what it raises is retried only if the layer
+    retries that kind of error). `headers` and `auth` are set on every session. `reject_credentials=False` leaves
     401/403 to the caller (an OAuth token endpoint reports a revoked grant that way and says so better).
     """
 
@@ -198,8 +203,9 @@ class ProviderClient:
         key: str,
         limit: RateLimit | None,
         *,
-        limiter_for: Callable[[PreparedRequest], TokenBucket | None] | None = None,
+        limiter_for: Callable[[PreparedRequest], Limiters] | None = None,
         on_send: Callable[[PreparedRequest], None] | None = None,
+        on_response: Callable[[Response], None] | None = None,
         request_timeout: float | None = None,
         request_max_attempts: int = 8,
         request_backoff_factor: float = 0.5,
@@ -224,6 +230,7 @@ class ProviderClient:
         default_bucket = shared_limiter(key, limit) if limit else None
         self.limiter_for = limiter_for or (lambda _request: default_bucket)
         self.on_send = on_send
+        self.on_response = on_response
         self.adapter = HTTPAdapter(pool_maxsize=50)
         conditions = [retry_if_status(status_codes), retry_if_exception_type((*DEFAULT_RETRY_EXCEPTIONS, MalformedResponseError))]
         if retry_condition is not None:
@@ -323,8 +330,9 @@ class ProviderSession(Session):
 
     def _attempt(self, request: PreparedRequest, **kwargs: Any) -> Response:
         client = self.client
-        bucket = client.limiter_for(request)
-        if bucket is not None:
+        found = client.limiter_for(request)
+        buckets = [] if found is None else [found] if isinstance(found, TokenBucket) else list(found)
+        for bucket in buckets:
             bucket.acquire()
         request_counts[client.key] += 1
         if client.on_send is not None:
@@ -333,16 +341,19 @@ class ProviderSession(Session):
             response = super().send(request, **kwargs)
         except HTTPError as exc:  # raised by a response hook (dlt's RESTClient checks statuses in one)
             if exc.response is not None:
-                self._classify(exc.response, bucket)
+                self._classify(exc.response, buckets)
             raise
-        self._classify(response, bucket)
+        self._classify(response, buckets)
         if not kwargs.get("stream"):
             check_json(client.key, response)
         return response
 
-    def _classify(self, response: Response, bucket: TokenBucket | None) -> None:
-        if response.status_code == 429 and bucket is not None:
-            bucket.drain()
+    def _classify(self, response: Response, buckets: list[TokenBucket]) -> None:
+        if self.client.on_response is not None:
+            self.client.on_response(response)
+        if response.status_code == 429:
+            for bucket in buckets:
+                bucket.drain()
         if response.status_code in CREDENTIAL_STATUSES and self.client.reject_credentials:
             raise self.client.rejected(response)
 

@@ -191,3 +191,64 @@ def test_drift_is_every_way_a_committed_column_can_change_type() -> None:
     assert find_drift(committed, grown) == []
     assert new_columns(committed, grown) == ["charges.loyalty_tier (text)"]  # noted; a new table is not a new column
     assert find_drift({}, grown) == [] and new_columns({}, grown) == []  # a first load has nothing to drift from
+
+
+class _Canned:
+    """An HTTP adapter that answers from a list of (status, headers, body) and counts what it was sent."""
+
+    def __init__(self, *answers: tuple[int, dict[str, str], bytes]) -> None:
+        self.answers, self.sent = list(answers), 0
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        status, headers, body = self.answers[min(self.sent, len(self.answers) - 1)]
+        self.sent += 1
+        response = Response()
+        response.status_code, response._content, response.url, response.request = status, body, request.url, request
+        response.headers = CaseInsensitiveDict({"Content-Type": "application/json", **headers})
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def _client(adapter: _Canned, monkeypatch: pytest.MonkeyPatch, **kwargs):  # type: ignore[no-untyped-def]
+    from pipelines.common.http import ProviderClient
+
+    monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
+    client = ProviderClient("acme", None, request_max_attempts=3, **kwargs)
+    client.adapter = adapter  # type: ignore[assignment]
+    return client
+
+
+def test_every_bucket_of_a_request_is_paced_and_drained_by_a_429(monkeypatch: pytest.MonkeyPatch) -> None:
+    account, endpoint = TokenBucket(rate=2, capacity=5), TokenBucket(rate=2, capacity=5)
+    seen: list[int] = []
+    adapter = _Canned((429, {"Retry-After": "0"}, b"{}"), (200, {}, b'{"ok": true}'))
+    client = _client(adapter, monkeypatch, limiter_for=lambda request: (account, endpoint),
+                     on_response=lambda response: seen.append(response.status_code))
+    assert client.get("https://api.example.com/v1/things").json() == {"ok": True}
+    assert adapter.sent == 2 and seen == [429, 200]
+    assert account._tokens < 1 and endpoint._tokens < 1  # both emptied by the 429, then one taken by the retry
+
+
+def test_a_401_is_not_retried_and_says_what_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.common.errors import CredentialsRejected
+
+    adapter = _Canned((401, {}, b'{"error": "invalid key for ana.lopez.1@example.com"}'))
+    client = _client(adapter, monkeypatch, fix_hint="set ACME_API_KEY")
+    with pytest.raises(CredentialsRejected) as failure:
+        client.get("https://api.example.com/v1/things?api_key=abc123456")
+    assert adapter.sent == 1 and failure.value.status == 401
+    assert str(failure.value) == (
+        "acme: the API rejected the credentials (HTTP 401 for GET https://api.example.com/v1/things); "
+        "retrying will not help: set ACME_API_KEY"
+    )
+
+
+def test_a_body_that_stays_malformed_is_retried_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.common.errors import MalformedResponseError
+
+    adapter = _Canned((200, {}, b'{"data": [1, 2'))
+    with pytest.raises(MalformedResponseError, match=r"\(byte 14 of 14\) \(the same after 3 attempts\)$"):
+        _client(adapter, monkeypatch).get("https://api.example.com/v1/things")
+    assert adapter.sent == 3
