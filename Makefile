@@ -12,7 +12,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
 BENCHES := $(patsubst bench/bench_%.py,%,$(wildcard bench/bench_*.py))
 
-.PHONY: demo demo-ui test lint typecheck env bench clean
+.PHONY: demo demo-ui dashboard test test-fast lint typecheck env bench clean
 
 # uv lives in its own small venv: `uv sync` prunes packages not in the lock, so it cannot manage the venv it runs from.
 $(UV):
@@ -32,14 +32,25 @@ demo: env ## Run the whole job on the sandbox: extract every provider, build the
 demo-ui: env ## The same DAGs under `airflow standalone` (UI on http://localhost:8080).
 	$(VENV)/bin/python scripts/demo.py --ui
 
+DASHBOARD_PORT ?= 8501
+dashboard: env ## The ops dashboard on http://localhost:$(DASHBOARD_PORT), reading the published data/bi.duckdb (read-only).
+	$(VENV)/bin/streamlit run dashboard/app.py --server.port $(DASHBOARD_PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
 lint: env
 	$(VENV)/bin/ruff check .
 
 typecheck: env ## mypy on every production package and the sandbox.
-	$(VENV)/bin/mypy pipelines sandbox dags notifications webhooks
+	$(VENV)/bin/mypy pipelines sandbox dags notifications webhooks dashboard
 
-test: env lint typecheck ## Lint and type-check, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack).
+test: env lint typecheck ## Lint and type-check, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack). What CI runs.
 	$(VENV)/bin/pytest
+
+# The inner loop: no Airflow, no lint. Files are spread over one worker per core (pytest-xdist); `--dist loadfile` keeps
+# a module's tests on one worker, so a module-scoped fixture (a dbt build) runs once. `make test-fast FAST_TESTS=tests/x`.
+FAST_TESTS ?= tests/unit tests/sandbox tests/dbt
+test-fast: env ## Unit, simulator and dbt tests, in parallel: a couple of minutes. `make test` is the full suite.
+	$(VENV)/bin/pytest -n auto --dist loadfile $(FAST_TESTS)
 
 bench: $(addprefix bench-,$(BENCHES)) ## Every benchmark against the sandbox, realistic latency (tens of minutes).
 

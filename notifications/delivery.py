@@ -7,13 +7,26 @@
 - Permanent errors (revoked webhook, unknown or archived channel, bad token, invalid blocks) mark the message
   `failed` and raise `DeliveryError` with Slack's own error string; transient ones leave it `pending` for the
   next attempt (a task retry) and raise too, so the failure reaches the task log either way.
+
+Crashes, and what each transport promises. A message is claimed (`sending`) only once its channel's turn has come,
+right before the request, and released with Slack's answer. If the sender dies holding a claim, the next delivery
+takes it over (at once when the dead process was on this host and its request has timed out, else after the lease):
+
+- Bot token (`chat.postMessage`): **exactly once**. Every post carries the outbox key in its message metadata, so a
+  message that may have reached Slack (a crash or a read timeout during the request) is first looked up in the
+  channel history; found, it is recorded as sent; absent, it is posted. If the history cannot be read, it waits.
+- Incoming webhook: **at least once**. A webhook cannot be read back, so a message whose request may have reached
+  Slack is posted again: the alternative, never re-sending, silently loses every message whose sender crashed. A
+  duplicate can only come from a crash (or a read timeout) between the request leaving and its answer being
+  recorded, and both copies carry the same `ref <key>` line, so a reader can tell it is the same message. A crash
+  anywhere else (while waiting for the channel's turn, before the request, after recording) re-sends nothing
+  twice: the claim is taken only at the moment of sending. Choose the bot token where duplicates are not acceptable.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +39,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.webhook import WebhookClient
 
+from .blocks import MAX_BLOCKS
 from .config import SlackSettings
 from .outbox import Message, Store
 
@@ -38,6 +52,7 @@ PERMANENT_API_ERRORS = {
     "token_revoked", "token_expired", "no_permission", "missing_scope", "invalid_blocks", "msg_too_long", "no_text",
     "restricted_action", "invalid_arguments", "unknown_method", "team_access_not_granted",
 }
+MAX_CONTEXT_ELEMENTS = 10  # Block Kit's limit per context block
 PACE_MARGIN = 1.02
 """Space posts slightly more than Slack's 1 s apart: clocks and request parsing jitter by milliseconds."""
 
@@ -54,6 +69,11 @@ class DeliveryError(RuntimeError):
 
 def _timeout() -> float:
     return float(os.environ.get("SLACK_TIMEOUT_SECONDS", "30"))
+
+
+def _request_seconds() -> float:
+    """How long after its claim a dead sender's request can still be in flight: answered or dropped by then."""
+    return _timeout() + 5
 
 
 def _unreachable(channel: str, what: str, exc: Exception) -> DeliveryError:
@@ -85,6 +105,9 @@ def retry_handlers() -> list[RetryHandler]:
 class Transport:
     """Posts one message; raises DeliveryError. `find` looks a message up after a crash (bot transport only)."""
 
+    can_read_back = False
+    """True when `find` can tell whether an earlier attempt reached Slack (exactly once); else at least once."""
+
     def post(self, message: Message) -> str | None:
         raise NotImplementedError
 
@@ -93,13 +116,29 @@ class Transport:
         return False
 
 
+def with_ref(message: Message) -> tuple[str, list[dict[str, Any]]]:
+    """The text and blocks of `message` with a `ref <key>` line: a webhook post may be repeated after a crash, and the
+    ref is how a reader (or a script reading the channel) tells a repeat from a new message."""
+    ref = f"ref {message.key}"
+    blocks = list(message.blocks)
+    if not blocks:
+        return f"{message.text}\n{ref}", blocks
+    last = blocks[-1]
+    if last.get("type") == "context" and len(last.get("elements", [])) < MAX_CONTEXT_ELEMENTS:
+        blocks[-1] = {**last, "elements": [*last["elements"], {"type": "plain_text", "text": ref}]}
+    elif len(blocks) < MAX_BLOCKS:
+        blocks.append({"type": "context", "elements": [{"type": "plain_text", "text": ref}]})
+    return f"{message.text}\n{ref}", blocks
+
+
 class WebhookTransport(Transport):
     def __init__(self, url: str) -> None:
         self.client = WebhookClient(url, timeout=int(_timeout()), retry_handlers=retry_handlers())
 
     def post(self, message: Message) -> str | None:
+        text, blocks = with_ref(message)
         try:
-            response = self.client.send(text=message.text, blocks=message.blocks or None, unfurl_links=False)
+            response = self.client.send(text=text, blocks=blocks or None, unfurl_links=False)
         except Exception as exc:  # connection errors after slack-sdk's own retries
             raise _unreachable(message.channel, "webhook", exc) from exc
         if response.status_code == 200:
@@ -111,6 +150,8 @@ class WebhookTransport(Transport):
 
 
 class BotTransport(Transport):
+    can_read_back = True
+
     def __init__(self, token: str, base_url: str) -> None:
         self.client = WebClient(token=token, base_url=base_url, timeout=int(_timeout()), retry_handlers=retry_handlers())
 
@@ -157,40 +198,43 @@ def transport_for(settings: SlackSettings, channel: str) -> Transport:
 
 
 def _deliver_one(store: Store, settings: SlackSettings, transport: Transport, message: Message) -> Delivery:
-    previous = store.claim(message.key, settings.lease_seconds)
-    if previous is None:
-        return Delivery(message.key, message.channel, "in_flight")  # another worker has it, or it is done
-    if previous == "sending" or message.attempts > 0:
-        # Its sender died after claiming it, or an earlier attempt failed: Slack may have it. Ask, where we can.
-        found = transport.find(message)
-        if found is False and previous == "sending":
-            error = "sender crashed mid-send; webhooks cannot be read back, so it is not re-sent (no duplicates)"
-            log.error("Slack message %s to %s is unconfirmed: %s", message.key, message.channel, error)
-            store.mark(message.key, "unconfirmed", error)
-            return Delivery(message.key, message.channel, "unconfirmed", error=error)
-        if found:
-            store.mark_sent(message.key, str(found))
-            log.info("Slack message %s was already in %s (ts %s): not re-sent", message.key, message.channel, found)
-            return Delivery(message.key, message.channel, "sent", ts=str(found))
-    try:
-        with store.channel_turn(message.channel, settings.min_interval * PACE_MARGIN):
-            store.extend_claim(message.key, time.time())  # the lease counts from the send, not the queueing
-            ts = transport.post(message)
-    except DeliveryError as exc:
-        status = "failed" if exc.permanent else "pending"
-        if exc.ambiguous:
+    request_seconds = _request_seconds()
+    with store.channel_turn(message.channel, settings.min_interval * PACE_MARGIN) as turn:
+        claim = store.claim(message.key, settings.lease_seconds, request_seconds)  # the moment of sending, not earlier
+        if claim is None:
+            return Delivery(message.key, message.channel, "in_flight")  # another worker has it, or it is done
+        if claim.previous == "sending" or claim.attempts > 0:
+            # Its sender died mid-send, or an earlier attempt failed: Slack may have it already.
             found = transport.find(message)
             if found:
                 store.mark_sent(message.key, str(found))
+                log.info("Slack message %s was already in %s (ts %s): not re-sent", message.key, message.channel, found)
                 return Delivery(message.key, message.channel, "sent", ts=str(found))
-            if found is False:
-                status = "unconfirmed"  # a webhook cannot be read back: not re-sent, so never posted twice
-        store.mark(message.key, status, str(exc))
-        (log.error if exc.permanent or status == "unconfirmed" else log.warning)(
-            "Slack message %s %s: %s", message.key, "unconfirmed" if status == "unconfirmed" else "not delivered", exc
-        )
-        return Delivery(message.key, message.channel, status, error=str(exc))
-    store.mark_sent(message.key, ts)
+            if found is False and transport.can_read_back:
+                error = f"cannot read {message.channel} back to check whether an earlier attempt was posted: not re-sent yet"
+                store.mark(message.key, "pending", error)
+                log.error("Slack message %s: %s", message.key, error)
+                return Delivery(message.key, message.channel, "pending", error=error)
+            if found is False and claim.previous == "sending":
+                log.warning("Slack message %s: its sender died mid-send; re-sending to %s (a webhook cannot be read "
+                            "back; if the first post got through, both carry 'ref %s')", message.key, message.channel, message.key)
+        turn.used = True
+        try:
+            ts = transport.post(message)
+        except DeliveryError as exc:
+            status = "failed" if exc.permanent else "pending"
+            if exc.ambiguous and transport.can_read_back:
+                found = transport.find(message)
+                if found:
+                    store.mark_sent(message.key, str(found))
+                    return Delivery(message.key, message.channel, "sent", ts=str(found))
+            error = str(exc)
+            if exc.ambiguous and not transport.can_read_back:
+                error += f" (it may have been posted: the retry re-sends it, both copies carry 'ref {message.key}')"
+            store.mark(message.key, status, error)
+            (log.error if exc.permanent else log.warning)("Slack message %s not delivered: %s", message.key, error)
+            return Delivery(message.key, message.channel, status, error=error)
+        store.mark_sent(message.key, ts)
     log.info("Posted %s to %s", message.key, message.channel)
     return Delivery(message.key, message.channel, "sent", ts=ts)
 
@@ -198,7 +242,7 @@ def _deliver_one(store: Store, settings: SlackSettings, transport: Transport, me
 def deliver(store: Store, settings: SlackSettings, keys: list[str] | None = None, raise_on_error: bool = True) -> list[Delivery]:
     """Post deliverable outbox messages (all, or only `keys`): channels in parallel, each channel in order."""
     by_channel: dict[str, list[Message]] = defaultdict(list)
-    for message in store.deliverable(keys, settings.lease_seconds):
+    for message in store.deliverable(keys, settings.lease_seconds, _request_seconds()):
         by_channel[message.channel].append(message)
 
     def run_channel(channel: str) -> list[Delivery]:
@@ -215,7 +259,7 @@ def deliver(store: Store, settings: SlackSettings, keys: list[str] | None = None
         with ThreadPoolExecutor(max_workers=min(8, len(by_channel)), thread_name_prefix="slack") as pool:
             for batch in pool.map(run_channel, list(by_channel)):
                 results.extend(batch)
-    failures = [d for d in results if d.status in ("failed", "pending")]  # unconfirmed: logged, for a human
+    failures = [d for d in results if d.status in ("failed", "pending")]
     if failures and raise_on_error:
         permanent = any(d.status == "failed" for d in failures)
         detail = "; ".join(f"{d.key}: {d.error}" for d in failures)

@@ -69,6 +69,21 @@ class Section:
     title: str
     lines: list[str]
     attention: list[str] = field(default_factory=list)
+    url: str | None = None
+    """The provider's dashboard page; the section title links to it."""
+
+
+def dashboard_url(provider: str) -> str | None:
+    """The provider's dashboard page, if it has one: `OPSDATA_DASHBOARD_URL` (default http://localhost:8501, what
+    `make dashboard` serves; set it empty for no links) + `/<provider>`."""
+    from pipelines.registry import get_provider
+
+    base = os.environ.get("OPSDATA_DASHBOARD_URL", "http://localhost:8501").strip().rstrip("/")
+    try:
+        has_page = get_provider(provider).dashboard_page is not None
+    except KeyError:
+        return None
+    return f"{base}/{provider}" if base and has_page else None
 
 
 SectionBuilder = Callable[[TileReader, Period], Section | None]
@@ -168,9 +183,10 @@ def build_digest(kind: str, as_of: date | None = None, reader: TileReader | None
         as_of = as_of or default_as_of(reader)
         period = Period.for_kind(kind, as_of)
         found: list[Section] = []
-        for _provider, builder in builders or registered_sections():
+        for provider, builder in builders or registered_sections():
             section = builder(reader, period)
             if section is not None:
+                section.url = section.url or dashboard_url(provider)
                 found.append(section)
     prev = period.previous
     out: list[dict[str, Any]] = [
@@ -184,7 +200,8 @@ def build_digest(kind: str, as_of: date | None = None, reader: TileReader | None
         out += bk.sections(":white_check_mark: Nothing unusual.")
     for section in found:
         out.append(bk.divider())
-        out += bk.sections(f"*{section.title}*\n" + "\n".join(section.lines))
+        title = f"<{section.url}|{section.title}>" if section.url else section.title
+        out += bk.sections(f"*{title}*\n" + "\n".join(section.lines))
     if not found:
         out += bk.sections("No tiles are published yet: the transform has not run, or no provider is set up.")
     return Digest(period, found, out)

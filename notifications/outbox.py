@@ -1,12 +1,15 @@
 """The durable notification state: outbox, incidents and approval reminders.
 
-A small SQLite file under the data folder (WAL mode), because it must survive crashes and be shared by several
-Airflow task processes at once: SQLite's `BEGIN IMMEDIATE` gives cross-process transactions with no server to run.
-DuckDB would not do here: one writer process per file.
+A small SQLite file under the data folder, because it must survive crashes and be shared by several Airflow task
+processes at once: SQLite's `BEGIN IMMEDIATE` gives cross-process transactions with no server to run, and every
+writer waits for the others (busy timeout) instead of failing. WAL mode and the schema are set once, when the file is
+created (`pipelines.common.sqlite_file`). DuckDB would not do here: one writer process per file.
 
-Exactly once = the caller decides an idempotency key per message (digest + period + channel, alert + incident) and
-inserts it together with its own state change in ONE transaction; a key is never posted twice; a message is
-`pending` until Slack acknowledged it (`sent`), so a crash before sending loses nothing.
+The caller decides an idempotency key per message (digest + period + channel, alert + incident) and inserts it
+together with its own state change in ONE transaction, so a key is queued once. A message is `pending` until Slack
+acknowledged it (`sent`); `sending` is held only from the moment of the request to its answer (a claim). A claim
+whose sender died is taken over by the next delivery (see `notifications.delivery` for what that means on each
+transport: exactly once with the bot token, at least once with an incoming webhook). Nothing is ever dropped.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.common.sqlite_file import connect_shared
+
 SCHEMA = """
 create table if not exists outbox (
     key text primary key,
@@ -32,7 +37,7 @@ create table if not exists outbox (
     channel text not null,
     text text not null,
     blocks text not null,
-    status text not null default 'pending',   -- pending | sending | sent | failed | unconfirmed
+    status text not null default 'pending',   -- pending | sending | sent | failed (| unconfirmed: older versions)
     attempts integer not null default 0,
     created_at real not null,
     claimed_at real,
@@ -92,8 +97,41 @@ class Message:
                 "ts": self.ts, "text": self.text, "error": self.error}
 
 
-_WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_HOST = socket.gethostname()
+_WORKER = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 _local = threading.local()
+
+
+def _claimer_is_gone(claimed_by: str | None) -> bool:
+    """True when the claim was made on this host by a process that no longer exists (it crashed: kill -9, OOM)."""
+    host, _, rest = (claimed_by or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != _HOST or not pid.isdigit():
+        return False  # another host (or an unreadable claim): only the lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False  # alive (or the pid was reused: then the lease decides)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This worker now holds a message for sending. `previous` is the status it had (`sending`: its last sender
+    died mid-send); `attempts` counts the earlier claims, so >0 means Slack may already have it."""
+
+    previous: str
+    attempts: int
+
+
+@dataclass
+class Turn:
+    """One slot of a channel's pace. Marked `used` when a request went out, so only real posts space the next one."""
+
+    waited: float
+    used: bool = False
 
 
 class Store:
@@ -101,18 +139,15 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connect().executescript(SCHEMA)  # idempotent; concurrent creators wait on the busy timeout
+        self._connect()  # creates the file (WAL, schema) once, whoever gets there first
 
     def _connect(self) -> sqlite3.Connection:
         cache: dict[str, sqlite3.Connection] = getattr(_local, "connections", None) or {}
         _local.connections = cache
         conn = cache.get(str(self.path))
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=True)
+            conn = connect_shared(self.path, SCHEMA)
             conn.row_factory = sqlite3.Row
-            conn.execute("pragma journal_mode=wal")
-            conn.execute("pragma synchronous=full")  # an acknowledged 'sent' must survive a power cut
             cache[str(self.path)] = conn
         return conn
 
@@ -149,43 +184,48 @@ class Store:
         sql = "select * from outbox" + (" where status = ?" if status else "") + " order by created_at, key"
         return [Message.from_row(r) for r in self._connect().execute(sql, (status,) if status else ())]
 
-    def deliverable(self, keys: list[str] | None, lease_seconds: float) -> list[Message]:
-        """Pending messages, plus those whose sender vanished mid-send (claimed longer ago than the lease)."""
-        stale = time.time() - lease_seconds
-        sql = "select * from outbox where (status = 'pending' or (status = 'sending' and claimed_at < ?))"
-        params: list[Any] = [stale]
+    @staticmethod
+    def _abandoned(row: sqlite3.Row, lease_seconds: float, request_seconds: float) -> bool:
+        """A `sending` claim nobody will finish: older than the lease, or made by a process of this host that died
+        more than one request timeout ago (a request it had sent has been answered, or dropped, by then)."""
+        age = time.time() - (row["claimed_at"] or 0)
+        return age > lease_seconds or (age > request_seconds and _claimer_is_gone(row["claimed_by"]))
+
+    def deliverable(self, keys: list[str] | None, lease_seconds: float, request_seconds: float = 30.0) -> list[Message]:
+        """Pending messages, plus those whose sender vanished mid-send."""
+        sql = "select * from outbox where status in ('pending', 'sending')"
+        params: list[Any] = []
         if keys is not None:
             sql += f" and key in ({','.join('?' * len(keys))})"
             params += keys
-        return [Message.from_row(r) for r in self._connect().execute(sql + " order by created_at, key", params)]
+        rows = self._connect().execute(sql + " order by created_at, key", params).fetchall()
+        return [Message.from_row(r) for r in rows
+                if r["status"] == "pending" or self._abandoned(r, lease_seconds, request_seconds)]
 
-    def claim(self, key: str, lease_seconds: float) -> str | None:
-        """Mark a message as being sent by this worker. Returns its previous status, or None if someone else has it."""
+    def claim(self, key: str, lease_seconds: float, request_seconds: float = 30.0) -> Claim | None:
+        """Mark a message as being sent by this worker, right before its request. None if it is done or another
+        live worker is sending it."""
         with self.transaction() as conn:
-            row = conn.execute("select status, claimed_at from outbox where key = ?", (key,)).fetchone()
+            row = conn.execute("select status, attempts, claimed_at, claimed_by from outbox where key = ?", (key,)).fetchone()
             if row is None:
                 return None
-            stale = row["status"] == "sending" and (row["claimed_at"] or 0) < time.time() - lease_seconds
-            if row["status"] != "pending" and not stale:
+            if row["status"] != "pending" and not (row["status"] == "sending" and self._abandoned(row, lease_seconds, request_seconds)):
                 return None
             conn.execute(
                 "update outbox set status = 'sending', claimed_at = ?, claimed_by = ?, attempts = attempts + 1 where key = ?",
                 (time.time(), _WORKER, key),
             )
-            return str(row["status"])
-
-    def extend_claim(self, key: str, until: float) -> None:
-        with self.transaction() as conn:
-            conn.execute("update outbox set claimed_at = ? where key = ? and claimed_by = ?", (until, key, _WORKER))
+            return Claim(str(row["status"]), int(row["attempts"]))
 
     def mark_sent(self, key: str, ts: str | None) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "update outbox set status = 'sent', sent_at = ?, ts = ?, error = null where key = ?", (time.time(), ts, key)
+                "update outbox set status = 'sent', sent_at = ?, ts = ?, error = null, claimed_at = null, claimed_by = null "
+                "where key = ?", (time.time(), ts, key)
             )
 
     def mark(self, key: str, status: str, error: str | None) -> None:
-        """`pending` (retry later), `failed` (permanent) or `unconfirmed` (cannot know whether Slack got it)."""
+        """`pending` (retry later) or `failed` (permanent: a human fixes the cause, then `requeue`s it)."""
         with self.transaction() as conn:
             conn.execute(
                 "update outbox set status = ?, error = ?, claimed_at = null, claimed_by = null where key = ?",
@@ -198,11 +238,11 @@ class Store:
 
     # --- per-channel pace --------------------------------------------------------------------------------------
     @contextmanager
-    def channel_turn(self, channel: str, interval: float) -> Iterator[float]:
-        """Hold `channel`'s send turn: wait until `interval` seconds after its previous post *completed*, post, and
-        record the completion time. An exclusive lock file per channel serialises every thread and process on the
-        host, so they all keep to one pace (spacing by completion, not start, so a slow request cannot make the next
-        one arrive inside the same second). Yields the seconds waited."""
+    def channel_turn(self, channel: str, interval: float) -> Iterator[Turn]:
+        """Hold `channel`'s send turn: wait until `interval` seconds after its previous post *completed*, and, if the
+        turn was `used`, record this completion time. An exclusive lock file per channel serialises every thread
+        and process on the host, so they all keep to one pace (spacing by completion, not start, so a slow request
+        cannot make the next one arrive inside the same second). No message is claimed while waiting here."""
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in channel.lstrip("#")) or "_"
         lock_path = self.path.parent / "slack-channels" / f"{safe}.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,15 +252,16 @@ class Store:
                 handle.seek(0)
                 raw = handle.read().strip()
                 next_at = float(raw) if raw else 0.0
-                waited = max(0.0, next_at - time.time())
-                time.sleep(waited)
+                turn = Turn(max(0.0, next_at - time.time()))
+                time.sleep(turn.waited)  # the pace itself (Slack allows about one message per second per channel)
                 try:
-                    yield waited
+                    yield turn
                 finally:
-                    handle.seek(0)
-                    handle.truncate()
-                    handle.write(f"{time.time() + interval:.6f}")
-                    handle.flush()
+                    if turn.used:
+                        handle.seek(0)
+                        handle.truncate()
+                        handle.write(f"{time.time() + interval:.6f}")
+                        handle.flush()
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -190,6 +190,9 @@ class Provider(Integration):
     """Slack purposes (routes) the provider's alerts use besides `alerts`, e.g. `support`; checked against routing."""
     bench: str | None = None
     """Module of the provider's benchmark (`bench.bench_<name>`), run by `make bench`; named, not imported."""
+    dashboard_page: str | None = None
+    """Module of the provider's dashboard page (`dashboard.providers.<name>`, exposing `PAGE`, a
+    `dashboard.page.ProviderPage`); named, not imported: the dashboard builds its navigation from the registry."""
 
     kind = "provider"
 
@@ -236,6 +239,8 @@ class Provider(Integration):
                 raise ContractError(f"{self.name}: {label} must be callable")
         if self.bench is not None and not re.fullmatch(r"bench\.bench_[a-z0-9_]+", self.bench):
             raise ContractError(f"{self.name}: bench must name a module under bench/, got {self.bench!r}")
+        if self.dashboard_page is not None and not re.fullmatch(r"dashboard\.providers\.[a-z0-9_]+", self.dashboard_page):
+            raise ContractError(f"{self.name}: dashboard_page must name a module under dashboard/providers/, got {self.dashboard_page!r}")
 
 
 @dataclass(frozen=True)

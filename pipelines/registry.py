@@ -12,6 +12,7 @@ from notifications.destinations import APPROVALS, SLACK
 from pipelines.common.errors import TerminalError
 from pipelines.contract import Destination, Integration, Provider, Queue, Registry
 from pipelines.klaviyo.provider import PROVIDER as KLAVIYO
+from pipelines.meta.provider import PROVIDER as META
 from pipelines.shopify.provider import PROVIDER as SHOPIFY
 from pipelines.stripe.provider import PROVIDER as STRIPE
 
@@ -19,6 +20,7 @@ REGISTRY = Registry((
     SHOPIFY,
     STRIPE,
     KLAVIYO,
+    META,
     SLACK,
     APPROVALS,
 ))

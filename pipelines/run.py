@@ -26,11 +26,14 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime.collector import NULL_COLLECTOR
 from dlt.common.schema.exceptions import DataValidationError
 
 from pipelines.common.config import ProviderConfig, provider_config
 from pipelines.common.errors import SchemaDriftError, causes, terminal_cause
 from pipelines.common.http import request_counts
+from pipelines.common.logs import route_dlt_logging
+from pipelines.common.progress import progress_collector
 from pipelines.common.raw_schema import (
     RAW_TABLE_NESTING,
     SCHEMA_CONTRACT,
@@ -72,9 +75,12 @@ def make_pipeline(provider: str) -> dlt.Pipeline:
         destination=dlt.destinations.duckdb(str(path)),
         dataset_name=f"raw_{provider}",
         pipelines_dir=str(pipelines_dir()),
+        progress=progress_collector(provider) or NULL_COLLECTOR,  # the demo's progress lines read it
     )
     # Forget local state and pending packages: state is restored from the destination on run.
-    return pipeline.drop()
+    pipeline = pipeline.drop()
+    route_dlt_logging()  # dlt's warnings at their own level in the task log, not as stderr "errors"
+    return pipeline
 
 
 def build_source(provider: str, config: ProviderConfig | None = None, **options: Any) -> Any:

@@ -2,11 +2,14 @@
 
 `publish()` copies the `marts` and `tiles` schemas of `warehouse.duckdb` into a new file and atomically replaces
 `bi.duckdb` with it, so BI tools always read a complete, consistent snapshot and never hold a lock that a
-pipeline needs.
+pipeline needs. `source_freshness()` runs dbt's own `dbt source freshness` (the sources declare `loaded_at_field` =
+dlt's load time, and warn/error thresholds) and keeps its result; `publish()` puts that result in the snapshot as
+`ops.source_freshness`, so the dashboard and any BI tool can say how fresh each provider's data is.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +21,12 @@ from pipelines.common.storage import REPO_ROOT, STORAGE_COMPATIBILITY_VERSION, d
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 PUBLISHED_SCHEMAS = ("marts", "tiles")
+FRESHNESS_SCHEMA = "ops"
+
+
+def freshness_path() -> Path:
+    """dbt's last `source freshness` result (its `sources.json`), kept beside the warehouse."""
+    return data_dir() / "source_freshness.json"
 
 
 def dbt_env() -> dict[str, str]:
@@ -45,8 +54,44 @@ def run_dbt(*args: str, as_of_date: str | None = None, target_path: str | None =
     return result
 
 
+def source_freshness(as_of_date: str | None = None, dbt_command: list[str] | None = None) -> Path | None:
+    """Run `dbt source freshness` and keep its `sources.json` as `freshness_path()`; None if dbt wrote none.
+
+    Stale sources make dbt exit non-zero: that is the result to surface, not a reason to stop publishing.
+    `dbt_command` lets the DAG run dbt through its lock wrapper (`[python, dbt_with_locks.py]`).
+    """
+    target = data_dir() / "dbt_freshness_target"
+    cmd = [*(dbt_command or [dbt_executable()]), "source", "freshness", "--project-dir", str(DBT_PROJECT_DIR),
+           "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target)]
+    if as_of_date:
+        cmd += ["--vars", f"{{as_of_date: '{as_of_date}'}}"]
+    subprocess.run(cmd, env=dbt_env(), capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
+    produced = target / "sources.json"
+    if not produced.exists():
+        return None
+    os.replace(produced, freshness_path())
+    return freshness_path()
+
+
+def freshness_rows(path: Path) -> list[tuple[object, ...]]:
+    """(provider, source table, max loaded at, snapshotted at, age in seconds, status, warn after, error after)."""
+    rows: list[tuple[object, ...]] = []
+    for result in json.loads(path.read_text()).get("results", []):
+        _, _, provider, table = (result.get("unique_id") or "source...").split(".", 3)
+        criteria = result.get("criteria") or {}
+
+        def limit(key: str, criteria: dict = criteria) -> str | None:
+            c = criteria.get(key) or {}
+            return f"{c['count']} {c['period']}" if c.get("count") else None
+
+        rows.append((provider, table, result.get("max_loaded_at"), result.get("snapshotted_at"),
+                     result.get("max_loaded_at_time_ago_in_s"), result.get("status"), limit("warn_after"), limit("error_after")))
+    return rows
+
+
 def publish() -> Path:
-    """Copy marts and tiles into a fresh DuckDB file, then atomically swap it in as `bi.duckdb`."""
+    """Copy marts and tiles (and the last source-freshness result) into a fresh DuckDB file, then atomically swap it
+    in as `bi.duckdb`."""
     target = tiles_path()
     tmp = target.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)
@@ -65,6 +110,16 @@ def publish() -> Path:
             for (table,) in tables:
                 con.execute(f'create table {schema}."{table}" as select * from wh.{schema}."{table}"')
         con.execute("DETACH wh")
+        if freshness_path().exists():
+            con.execute(f"create schema if not exists {FRESHNESS_SCHEMA}")
+            con.execute(
+                f"create table {FRESHNESS_SCHEMA}.source_freshness (provider varchar, source_table varchar, "
+                "max_loaded_at timestamptz, snapshotted_at timestamptz, age_seconds double, status varchar, "
+                "warn_after varchar, error_after varchar)"
+            )
+            rows = freshness_rows(freshness_path())
+            if rows:
+                con.executemany(f"insert into {FRESHNESS_SCHEMA}.source_freshness values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
     finally:
         con.close()
     os.replace(tmp, target)

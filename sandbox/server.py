@@ -1,6 +1,7 @@
 """The sandbox server: one FastAPI app hosting every provider's simulator under `/<provider>`.
 
-Control endpoints under `/_sandbox` let tests, the demo and benchmarks read statistics, inject faults and advance
+Sandbox option `record_traffic` keeps every provider exchange in `state.store["traffic"]` (the conformance suite
+replays the project's own pipelines through it). Control endpoints under `/_sandbox` let tests, the demo and benchmarks read statistics, inject faults and advance
 the world. `SandboxServer` runs it on a free loopback port in a background thread (cheap enough for every test).
 """
 
@@ -65,6 +66,28 @@ def _apply_body_fault(kind: str, params: dict[str, Any], body: bytes) -> bytes:
     return json.dumps(data).encode()
 
 
+async def _sleep(seconds: float) -> None:
+    if seconds:
+        await asyncio.sleep(seconds)
+
+
+async def _record(state: SandboxState, provider: str, request: Request, response: Any) -> Response:
+    """Keep the exchange for the conformance suite (`sandbox.common.conformance.Exchange.from_record`)."""
+    body = b"".join([chunk async for chunk in response.body_iterator])
+    record = {
+        "provider": provider,
+        "method": request.method,
+        "path": request.url.path.removeprefix(f"/{provider}"),
+        "query": list(request.query_params.multi_items()),
+        "status": response.status_code,
+        "headers": dict(response.headers),
+        "body": body.decode("utf-8", "replace"),
+    }
+    with state.lock:
+        state.store.setdefault("traffic", []).append(record)
+    return Response(body, status_code=response.status_code, headers=dict(response.headers), media_type=response.media_type)
+
+
 def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = state
@@ -83,17 +106,19 @@ def create_app(state: SandboxState) -> FastAPI:
             stats.requests += 1
             stats.first_at = stats.first_at or now
             stats.last_at = now
+        # The simulated network latency is spent after the simulator has seen the request: its rate limits count a
+        # request when it arrives, so a client pacing exactly at the limit is not punished by the sandbox's jitter.
         delay = state.latency_seconds()
-        if delay:
-            await asyncio.sleep(delay)
         fault = state.take_fault(provider, path)
         if fault and fault.kind == "5xx":
             status = int(fault.params.get("status", 503))
             stats.by_status[status] += 1
+            await _sleep(delay)
             return JSONResponse({"errors": "Service temporarily unavailable (sandbox fault)"}, status_code=status)
         if fault and fault.kind == "429":
             stats.by_status[429] += 1
             retry_after = str(fault.params.get("retry_after", 1))
+            await _sleep(delay)
             return JSONResponse({"errors": "Too many requests (sandbox fault)"}, status_code=429, headers={"Retry-After": retry_after})
         if fault and fault.kind == "slow":
             await asyncio.sleep(float(fault.params.get("seconds", 5)))
@@ -103,7 +128,10 @@ def create_app(state: SandboxState) -> FastAPI:
             body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
             body = _apply_body_fault(fault.kind, fault.params, body)
             headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-            return Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
+            response = Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
+        if state.options.get("record_traffic"):
+            response = await _record(state, provider, request, response)
+        await _sleep(delay)
         return response
 
     @app.get("/_sandbox/health")

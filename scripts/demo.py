@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "dags")]
 
 from sandbox.env import client_env  # noqa: E402 (needs the repo on sys.path)
 from sandbox.process import free_port, sandbox_process  # noqa: E402
+
+PROGRESS_DIR_ENV = "OPSDATA_PROGRESS_DIR"  # pipelines.common.progress (not imported here: it imports dlt)
 
 
 @dataclass
@@ -51,11 +54,11 @@ class Demo:
     logs: Path
     steps: list[Step] = field(default_factory=list)
 
-    def run(self, name: str, cmd: list[str], *, cwd: Path = REPO_ROOT) -> Step:
+    def run(self, name: str, cmd: list[str], *, cwd: Path = REPO_ROOT, status: Callable[[], str] | None = None) -> Step:
         """Run one step as a subprocess, its output in a log file, with a progress line while it runs."""
         log_path = self.logs / f"{len(self.steps) + 1:02d}-{name.replace(' ', '_')}.log"
         started = time.monotonic()
-        with log_path.open("w") as log, _Progress(name):
+        with log_path.open("w") as log, _Progress(name, status):
             proc = subprocess.run(cmd, env=self.env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         step = Step(name, time.monotonic() - started, proc.returncode == 0, str(log_path))
         self.steps.append(step)
@@ -66,29 +69,34 @@ class Demo:
             raise SystemExit(f"demo: step '{name}' failed (exit {proc.returncode}); full log: {log_path}")
         return step
 
-
-    def run_parallel(self, jobs: dict[str, list[str]]) -> Step:
-        """Run independent steps at once (extractions write separate files and wait on network, not CPU)."""
+    def run_parallel(self, jobs: dict[str, tuple[str, list[str]]]) -> Step:
+        """Run the extraction DAGs at once (they write separate files and wait on the network, not the CPU).
+        `jobs`: step name -> (provider, command)."""
         started = time.monotonic()
         running: dict[str, tuple[subprocess.Popen[bytes], Path, float]] = {}
-        for name, cmd in jobs.items():
+        finished: set[str] = set()
+        for name, (_provider, cmd) in jobs.items():
             log_path = self.logs / f"{len(self.steps) + len(running) + 1:02d}-{name.replace(' ', '_')}.log"
             proc = subprocess.Popen(cmd, env=self.env, cwd=REPO_ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
             running[name] = (proc, log_path, time.monotonic())
-            time.sleep(2)  # stagger the CLI start-ups: each one syncs the DAG bundle to the metadata DB first
+
+        def status() -> str:
+            return " · ".join(self.extraction_status(provider, done=name in finished) for name, (provider, _) in jobs.items())
+
         failed: list[tuple[str, Path]] = []
-        with _Progress(f"{len(jobs)} extraction DAGs in parallel"):
+        with _Progress("extracting", status):
             while running:
                 for name, (proc, log_path, began) in list(running.items()):
                     if proc.poll() is None:
                         continue
                     del running[name]
+                    finished.add(name)
                     step = Step(name, time.monotonic() - began, proc.returncode == 0, str(log_path))
                     self.steps.append(step)
-                    _print_step(step)
+                    _print_step(step, self.extraction_status(jobs[name][0], done=True))
                     if not step.ok:
                         failed.append((name, log_path))
-                time.sleep(0.2)
+                time.sleep(0.2)  # the demo's own polling of its child processes
         wall = Step(f"extraction wall time ({len(jobs)} DAGs)", time.monotonic() - started, not failed)
         self.steps.append(wall)
         if failed:
@@ -98,23 +106,46 @@ class Demo:
             raise SystemExit(f"demo: {', '.join(n for n, _ in failed)} failed")
         return wall
 
+    def extraction_status(self, provider: str, done: bool = False) -> str:
+        """`stripe: 12 pages, 1,234 rows` from the progress file the extraction keeps (pipelines.common.progress)."""
+        try:
+            found = json.loads((self.progress_dir / f"{provider}.json").read_text())
+        except (OSError, ValueError):
+            return f"{provider}: done" if done else f"{provider}: starting"
+        rows = sum(found.get("rows", {}).values())
+        counts = f"{found.get('requests', 0):,} pages, {rows:,} rows"
+        if done:
+            return f"{provider}: {counts}"
+        step = found.get("step") or "starting"
+        return f"{provider}: {counts}" + ("" if step == "extract" else f" ({step})")
+
+    @property
+    def progress_dir(self) -> Path:
+        return Path(self.env[PROGRESS_DIR_ENV])
+
 
 class _Progress:
-    """A one-line spinner with elapsed seconds (a line every 15 s when not on a terminal)."""
+    """A one-line spinner with elapsed seconds and what the step reports (`status`); not on a terminal, a line every
+    15 s, and only when the status changed."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, status: Callable[[], str] | None = None) -> None:
         self.name = name
+        self.status = status or (lambda: "")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
 
     def _spin(self) -> None:
-        started, tty, frames, n = time.monotonic(), sys.stdout.isatty(), "|/-\\", 0
+        started, tty, frames, n, last = time.monotonic(), sys.stdout.isatty(), "|/-\\", 0, ""
+        width = shutil.get_terminal_size().columns - 1
         while not self._stop.wait(0.2 if tty else 15):
             elapsed = time.monotonic() - started
+            status = self.status()
             if tty:
-                print(f"\r  {frames[n % 4]} {self.name:<34} {elapsed:6.1f}s", end="", flush=True)
-            else:
-                print(f"    ... {self.name}: {elapsed:.0f}s", flush=True)
+                line = f"\r  {frames[n % 4]} {self.name} {elapsed:5.0f}s  {status}"
+                print(line[:width].ljust(width), end="", flush=True)
+            elif status != last or not status:
+                print(f"    ... {self.name} {elapsed:.0f}s: {status or 'running'}", flush=True)
+                last = status
             n += 1
 
     def __enter__(self) -> _Progress:
@@ -125,11 +156,11 @@ class _Progress:
         self._stop.set()
         self._thread.join()
         if sys.stdout.isatty():
-            print("\r" + " " * 60 + "\r", end="")
+            print("\r" + " " * (shutil.get_terminal_size().columns - 1) + "\r", end="")
 
 
-def _print_step(step: Step) -> None:
-    print(f"  {'ok ' if step.ok else 'FAIL'} {step.name:<36} {step.seconds:6.1f}s", flush=True)
+def _print_step(step: Step, detail: str = "") -> None:
+    print(f"  {'ok ' if step.ok else 'FAIL'} {step.name:<36} {step.seconds:6.1f}s" + (f"  {detail}" if detail else ""), flush=True)
 
 
 def _get_json(url: str, timeout: float = 5) -> dict:
@@ -156,6 +187,9 @@ def demo_env(data_dir: Path, airflow_home: Path, sandbox_url: str) -> dict[str, 
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "RUNTIME__DLTHUB_TELEMETRY": "false",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # Quiet logs: Cosmos reads this key (and Airflow warns when it is absent); the CLI's graph rendering is unused.
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "opsdata",
+        "PYTHONWARNINGS": "ignore:Could not import graphviz:UserWarning",
     })
     env.update(client_env(sandbox_url))  # every integration's base URL and credentials, as a user would set them
     return env
@@ -220,7 +254,7 @@ def print_summary(demo: Demo, sandbox_url: str, total: float) -> None:
     print(f"  warehouse (dbt)    {warehouse_path()}")
     print(f"  BI snapshot        {tiles_path()}   (read-only copy of marts + tiles, swapped after each green build)")
     print(f"  Airflow home       {demo.env['AIRFLOW_HOME']}   (logs: {demo.logs})")
-    print(f"  Slack sandbox      {sandbox_url}/slack/_sandbox/messages?channel=ops   (stopped when the demo ends)")
+    print(f"  Slack messages     {demo.logs / 'slack'}/<channel>.json   (what the Slack sandbox received)")
 
     print("\n=== Rows per raw table")
     for provider, tables in raw_row_counts().items():
@@ -238,8 +272,10 @@ def print_summary(demo: Demo, sandbox_url: str, total: float) -> None:
     print(f"  {'total':<38} {total:6.1f}s")
 
     print("\n=== Slack sandbox")
-    for channel in ("ops", "alerts"):
+    (demo.logs / "slack").mkdir(exist_ok=True)
+    for channel in ("ops", "alerts", "support"):
         found = slack_messages(sandbox_url, channel)
+        (demo.logs / "slack" / f"{channel}.json").write_text(json.dumps(found, indent=2, ensure_ascii=False))
         print(f"  #{channel}: {len(found)} message(s)")
     ops = slack_messages(sandbox_url, "ops")
     if ops:
@@ -247,6 +283,8 @@ def print_summary(demo: Demo, sandbox_url: str, total: float) -> None:
         for message in ops:
             print(message.get("text", ""))
             print("---")
+    print("\n=== Dashboard")
+    print(f"  {os.environ.get('OPSDATA_DASHBOARD_URL') or 'http://localhost:8501'}   (start it with `make dashboard`; it reads {tiles_path()})")
 
 
 def run_ui(demo: Demo, sandbox_url: str) -> None:
@@ -299,6 +337,7 @@ def main() -> None:
     port = args.port or free_port()
     sandbox_url = f"http://127.0.0.1:{port}"
     env = demo_env(data_dir, airflow_home, sandbox_url)
+    env[PROGRESS_DIR_ENV] = str(logs / "progress")
     os.environ.update({k: env[k] for k in ("OPSDATA_DATA_DIR", "OPSDATA_REPO_ROOT")})
     demo = Demo(env=env, logs=logs)
 
@@ -319,22 +358,38 @@ def main() -> None:
             subprocess.run(["stty", "sane"], check=False)
 
 
-def run_dags(demo: Demo, args: argparse.Namespace, env: dict[str, str], sandbox_url: str, started: float) -> None:
-    """Airflow set-up, then the DAGs in the order the scheduler would run them (or the UI, with `--ui`)."""
+def prepare_airflow(demo: Demo) -> None:
+    """The metadata DB, the pools and the dbt manifest: what every DAG run needs first."""
     demo.run("airflow db migrate", [str(BIN / "airflow"), "db", "migrate"])
     demo.run("pools", [sys.executable, "-m", "airflow_settings.pools"])
     demo.run("dbt manifest (dbt parse)", [sys.executable, "-m", "dagkit.manifest"], cwd=REPO_ROOT / "dags")
+
+
+def register_dags(demo: Demo) -> None:
+    """Write the DAG bundle to the metadata DB once, before any `airflow dags test`.
+
+    Every `airflow dags test` first writes the whole bundle to the metadata DB. Several of them starting at once on a
+    fresh DB all insert the same new rows, and all but one fail (`UNIQUE constraint failed: dag.dag_id`). Registered
+    here first, in the same environment as the runs (so the same serialized DAGs, no new versions), as a
+    dag-processor would before any run, the parallel runs find every row in place and only update it."""
+    # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
+    demo.env["OPSDATA_DEADLINE_ALERTS"] = "false"
+    demo.run("register DAGs (dags reserialize)", [str(BIN / "airflow"), "dags", "reserialize"])
+
+
+def run_dags(demo: Demo, args: argparse.Namespace, env: dict[str, str], sandbox_url: str, started: float) -> None:
+    """Airflow set-up, then the DAGs in the order the scheduler would run them (or the UI, with `--ui`)."""
+    prepare_airflow(demo)
     if args.ui:
         run_ui(demo, sandbox_url)
         return
-    # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
-    env["OPSDATA_DEADLINE_ALERTS"] = "false"
+    register_dags(demo)
     from pipelines.registry import extraction_providers, syncing_providers
 
-    extractions = {f"dag {p.dag_id}": [str(BIN / "airflow"), "dags", "test", p.dag_id] for p in extraction_providers()}
+    extractions = {f"dag {p.dag_id}": (p.name, [str(BIN / "airflow"), "dags", "test", p.dag_id]) for p in extraction_providers()}
     if args.serial:
-        for name, cmd in extractions.items():
-            demo.run(name, cmd)
+        for name, (extracted, cmd) in extractions.items():
+            demo.run(name, cmd, status=lambda extracted=extracted: demo.extraction_status(extracted))  # type: ignore[misc]
     else:
         demo.run_parallel(extractions)
     demo.run("dag transform (dbt via Cosmos)", [str(BIN / "airflow"), "dags", "test", "transform"])

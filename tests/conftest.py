@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,11 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OPSDATA_REPO_ROOT", str(REPO_ROOT))
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+# Each pytest-xdist worker (and the plain run) logs dbt to its own folder: dbt rotates its log file, and two processes
+# rotating one file can lose it under each other. Everything else a test writes is under its own tmp_path.
+os.environ.setdefault(
+    "DBT_LOG_PATH", str(Path(tempfile.gettempdir()) / f"opsdata-dbt-logs-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Why SQLite: the receiver must commit before it answers 2xx and must survive a crash; DuckDB allows one writer per
 file and the raw files belong to the pipelines. SQLite in WAL mode with `synchronous=FULL` gives durable, concurrent
-single-row commits; the unique key on (provider, event_id) makes a redelivered event a no-op.
+single-row commits (WAL set once, when the file is created: `pipelines.common.sqlite_file`); the unique key on
+(provider, event_id) makes a redelivered event a no-op.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.common.sqlite_file import connect_shared
 from pipelines.common.storage import data_dir
 
 SCHEMA = """
@@ -46,20 +48,12 @@ def default_path() -> Path:
 
 class Inbox:
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path else default_path()
-        self._ready = False  # file and table created on first use: importing the Airflow plugin touches no disk
+        self.path = Path(path) if path else default_path()  # created on first use: importing the plugin touches no disk
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self._ready:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = connect_shared(self.path, SCHEMA)
         try:
-            if not self._ready:
-                conn.execute("pragma journal_mode=wal")
-                conn.execute(SCHEMA)
-                self._ready = True
-            conn.execute("pragma synchronous=full")
             yield conn
         finally:
             conn.close()

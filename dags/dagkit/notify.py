@@ -36,7 +36,7 @@ def run_send_daily_digest(**context: Any) -> Any:
 
 
 def run_send_weekly_digest(**context: Any) -> Any:
-    from airflow.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowSkipException
 
     when = context.get("logical_date") or context["dag_run"].run_after
     if when.weekday() != 0:

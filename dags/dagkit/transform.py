@@ -54,6 +54,17 @@ def dbt_vars() -> dict[str, str]:
     return {"as_of_date": as_of} if as_of else {}
 
 
+def check_source_freshness() -> str:
+    """Task body: dbt's own `dbt source freshness` (through the lock wrapper); its result is published with the
+    tiles (`ops.source_freshness`). Stale data is reported, never a reason to hold back the snapshot."""
+    import sys
+
+    from pipelines.transform import source_freshness
+
+    path = source_freshness(as_of_date=dbt_vars().get("as_of_date"), dbt_command=[sys.executable, str(DBT_WRAPPER)])
+    return str(path) if path else "dbt wrote no freshness result"
+
+
 def publish_tiles(**context: Any) -> dict[str, Any]:
     """Task body: copy marts + tiles into `bi.duckdb` (atomic swap) while no dbt process writes the warehouse."""
     from dagkit.locks import WAREHOUSE_LOCK, duckdb_locks
@@ -82,7 +93,7 @@ def dbt_task_group(dag: DAG, *, manifest: Path, mode: str | None = None) -> Any:
 
     mode = mode or cosmos_mode()
     execution_mode = ExecutionMode.WATCHER if mode == "watcher" else ExecutionMode.LOCAL
-    operator_args: dict[str, Any] = {"install_deps": False, "append_env": True}
+    operator_args: dict[str, Any] = {"append_env": True}  # no dbt deps: ProjectConfig.install_dbt_deps below
     setup_operator_args: dict[str, Any] | None = None
     if execution_mode is ExecutionMode.LOCAL:
         operator_args["pool"] = WAREHOUSE_POOL  # every task is a dbt writer
@@ -168,8 +179,11 @@ def build_transform_dag(raw_assets: list[Asset], *, manifest: Path | None = None
         tags=["transform", "dbt"],
     ) as dag:
         dbt = dbt_task_group(dag, manifest=manifest, mode=mode)
+        source_freshness = PythonOperator(
+            task_id="source_freshness", python_callable=check_source_freshness, pool=WAREHOUSE_POOL
+        )
         publish = PythonOperator(
             task_id="publish", python_callable=publish_tiles, pool=WAREHOUSE_POOL, outlets=[TILES]
         )
-        dbt >> publish
+        dbt >> source_freshness >> publish
     return dag

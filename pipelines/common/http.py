@@ -221,7 +221,8 @@ class ProviderClient:
         if os.environ.get("OPSDATA_FAST_RETRIES"):  # tests: same retry logic, shorter waits
             request_backoff_factor, request_max_retry_delay, jitter = 0.01, min(request_max_retry_delay, 3), 0.01
         self.key = key
-        self.timeout = request_timeout or env_float(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS) or DEFAULT_TIMEOUT_SECONDS
+        # The operator's setting wins over a provider's own default (e.g. Meta's 60 s for slow insights calls).
+        self.timeout = env_float(TIMEOUT_ENV) or request_timeout or DEFAULT_TIMEOUT_SECONDS
         self.max_attempts = request_max_attempts
         self.headers = dict(headers or {})
         self.auth = auth

@@ -1,7 +1,7 @@
 """The reload interval of an Airflow backfill, as every source receives it (the contract in dags/dagkit/extract.py).
 
 A backfill run passes `interval_start` / `interval_end` (ISO 8601 with a UTC offset) as source options; a source
-that reloads exactly `[start, end)` sets `SUPPORTS_INTERVAL_RELOAD = True`. Each source maps the interval onto its
+that reloads exactly `[start, end)` declares `interval_reload=True` in its registry entry. Each source maps the interval onto its
 API's own filter; parsing and validating it is the same for all, so it lives here.
 """
 

@@ -70,4 +70,5 @@ PROVIDER = Provider(
     reverse_sync=reverse_sync,
     digest_section=digest_section,
     bench="bench.bench_klaviyo",
+    dashboard_page="dashboard.providers.klaviyo",
 )

@@ -173,7 +173,9 @@ def source(config: ProviderConfig) -> list[DltResource]:
         for data, _ in paginate(client, f"/api/flows/{flow['id']}/flow-actions", {"page[size]": PAGE_SIZES["/api/flows/{id}/flow-actions"]}):
             for action in data:
                 a = action["attributes"]
-                yield {"id": action["id"], "flow_id": flow["id"], "action_type": a.get("action_type"), "status": a.get("status"),
+                # Revision 2026-07-15 moved the action's kind into `definition.type` (`send-email`).
+                kind = a.get("action_type") or {"send-email": "SEND_EMAIL"}.get(str((a.get("definition") or {}).get("type")))
+                yield {"id": action["id"], "flow_id": flow["id"], "action_type": kind, "status": a.get("status"),
                        "created": _ts(a.get("created")), "updated": _ts(a.get("updated"))}
 
     @dlt.transformer(name="flow_messages", data_from=flow_actions, primary_key="id", write_disposition="merge")
@@ -184,8 +186,9 @@ def source(config: ProviderConfig) -> list[DltResource]:
         for data, _ in paginate(rest(), path, {"page[size]": PAGE_SIZES["/api/flow-actions/{id}/flow-messages"]}):
             for m in data:
                 a = m["attributes"]
-                yield {"id": m["id"], "flow_action_id": action["id"], "flow_id": action["flow_id"], "name": a.get("name"),
-                       "channel": a.get("channel"), "subject": (a.get("content") or {}).get("subject"),
+                definition = a.get("definition") or {}  # 2026-07-15: name and subject live in the definition
+                yield {"id": m["id"], "flow_action_id": action["id"], "flow_id": action["flow_id"], "name": a.get("name") or definition.get("name"),
+                       "channel": a.get("channel"), "subject": (a.get("content") or {}).get("subject") or definition.get("subject_line"),
                        "created": _ts(a.get("created")), "updated": _ts(a.get("updated"))}
 
     metric_lock = threading.Lock()

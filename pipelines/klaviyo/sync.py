@@ -71,7 +71,7 @@ def lifecycle_thresholds() -> dict[str, int]:
 
 
 def lifecycle_stage(orders_count: int, last_order_at: datetime | None, as_of: date, thresholds: dict[str, int]) -> str:
-    """Same rule as int_klaviyo__customers_staged."""
+    """Same rule as marts.dim_customer_lifecycle (dbt)."""
     if not orders_count or last_order_at is None:
         return "prospect"
     days = (as_of - last_order_at.astimezone(UTC).date()).days

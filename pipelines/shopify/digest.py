@@ -17,7 +17,7 @@ def shopify_section(reader: TileReader, period: Period) -> Section | None:
     table = "shopify_sales_daily"
     if not reader.has(table, "order_date", "currency", "orders_count", "net_sales"):
         return None
-    cols = ["orders_count", "net_sales", "total_sales", "refunds", "new_customers", "returning_customers"]
+    cols = ["orders_count", "net_sales", "order_value", "orders_total", "refunds", "new_customers", "returning_customers"]
     cols = [c for c in cols if reader.has(table, c)]
     lines: list[str] = []
     attention: list[str] = []
@@ -26,12 +26,14 @@ def shopify_section(reader: TileReader, period: Period) -> Section | None:
             return bk.money(v, c)
 
         suffix = f" ({currency})" if currency != "USD" else ""
-        lines.append(f"*Net sales{suffix}* {fmt(row['net_sales'])}  {bk.change(row['net_sales'], row['prev_net_sales'])}")
+        # Shopify's net sales (gross sales - discounts - returns; no shipping, taxes or gift cards), as its reports say.
+        lines.append(f"*Net sales{suffix}* {fmt(row['net_sales'])}  {bk.change(row['net_sales'], row['prev_net_sales'])}"
+                     " _(Shopify's: gross − discounts − returns)_")
         orders, prev_orders = row["orders_count"] or 0, row["prev_orders_count"] or 0
         lines.append(f"Orders {bk.number(orders)}  {bk.change(orders, prev_orders)}")
-        if "total_sales" in row and orders:
-            aov = Decimal(str(row["total_sales"] or 0)) / orders
-            prev_aov = Decimal(str(row["prev_total_sales"] or 0)) / prev_orders if prev_orders else None
+        if "order_value" in row and orders:  # Shopify's AOV: (gross sales - discounts) / orders
+            aov = Decimal(str(row["order_value"] or 0)) / orders
+            prev_aov = Decimal(str(row["prev_order_value"] or 0)) / prev_orders if prev_orders else None
             lines.append(f"Average order {fmt(aov)}  {bk.change(aov, prev_aov)}")
         if "new_customers" in row:
             lines.append(f"Customers: {bk.number(row['new_customers'])} new, {bk.number(row.get('returning_customers'))} returning")
@@ -43,7 +45,7 @@ def shopify_section(reader: TileReader, period: Period) -> Section | None:
         ):
             if problem:
                 attention.append(problem)
-        total = Decimal(str(row.get("total_sales") or 0))
+        total = Decimal(str(row.get("orders_total") or 0))
         refunds = Decimal(str(row.get("refunds") or 0))
         if total > 0 and refunds / total >= REFUND_SHARE_ALERT:
             attention.append(f"Shopify refunds{suffix} were {refunds / total * 100:.0f}% of sales ({fmt(refunds)})")

@@ -61,4 +61,5 @@ PROVIDER = Provider(
     digest_section=digest_section,
     last_active_day=last_active_day,
     bench="bench.bench_shopify",
+    dashboard_page="dashboard.providers.shopify",
 )

@@ -15,9 +15,9 @@ RATE_LIMIT = RateLimit(per_second=40, burst=10, scope="safety net under the quer
 MAX_QUERY_COST = 1000
 
 # Page sizes chosen so each query's *requested* cost stays under 1000 (asserted in tests against the simulator):
-# customers: 2 + 200 x 4; orders: 2 + 10 x ~93 (line items and refunds nested).
+# customers: 2 + 200 x 4; orders: 2 + 8 x ~123 (line items and refunds nested, each refund line with its subtotal).
 CUSTOMERS_PAGE_SIZE = 200
-ORDERS_PAGE_SIZE = 10
+ORDERS_PAGE_SIZE = 8
 LINE_ITEMS_PAGE_SIZE = 10
 REFUNDS_PER_ORDER = 3
 REFUND_LINE_ITEMS_PAGE_SIZE = 5

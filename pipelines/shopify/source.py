@@ -53,13 +53,13 @@ query Orders($first: Int!, $after: String, $query: String, $lineItems: Int!, $re
       totalRefundedSet { shopMoney { amount currencyCode } }
       currentTotalPriceSet { shopMoney { amount currencyCode } }
       lineItems(first: $lineItems) {
-        nodes { id title sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } }
+        nodes { id title sku quantity currentQuantity isGiftCard originalUnitPriceSet { shopMoney { amount currencyCode } } }
         pageInfo { hasNextPage endCursor }
       }
       refunds(first: $refunds) {
         id createdAt note
         totalRefundedSet { shopMoney { amount currencyCode } }
-        refundLineItems(first: $refundLines) { nodes { quantity lineItem { id } } }
+        refundLineItems(first: $refundLines) { nodes { quantity lineItem { id } subtotalSet { shopMoney { amount currencyCode } } } }
       }
     }
     pageInfo { hasNextPage endCursor }
@@ -71,7 +71,7 @@ MORE_LINE_ITEMS_QUERY = """
 query MoreLineItems($id: ID!, $first: Int!, $after: String) {
   order(id: $id) {
     lineItems(first: $first, after: $after) {
-      nodes { id title sku quantity currentQuantity originalUnitPriceSet { shopMoney { amount currencyCode } } }
+      nodes { id title sku quantity currentQuantity isGiftCard originalUnitPriceSet { shopMoney { amount currencyCode } } }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -145,7 +145,9 @@ def _order_row(client: ShopifyClient, node: dict[str, Any]) -> dict[str, Any]:
                 **refund,
                 "legacy_id": gid_to_int(refund["id"]),
                 "amount": money(refund.pop("totalRefundedSet")),
-                "line_items": [{"line_item_id": ln["lineItem"]["id"], "quantity": ln["quantity"]} for ln in lines],
+                # subtotal: the returned line's value after discounts, before tax (Shopify's "returns").
+                "line_items": [{"line_item_id": ln["lineItem"]["id"], "quantity": ln["quantity"], "subtotal": money(ln.get("subtotalSet"))}
+                               for ln in lines],
             }
         )
     customer = node.pop("customer") or {}

@@ -65,4 +65,5 @@ PROVIDER = Provider(
     webhook=webhook,
     digest_section=digest_section,
     bench="bench.bench_stripe",
+    dashboard_page="dashboard.providers.stripe",
 )

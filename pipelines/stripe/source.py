@@ -90,8 +90,9 @@ TABLE_COLUMNS: dict[str, dict[str, Any]] = {
 
 
 def table_hints(table: str) -> dict[str, Any]:
-    # Fresh dicts per table: dlt writes the column name into each hint dict, so shared ones would get renamed.
-    return copy.deepcopy({**COMMON_COLUMNS, **TABLE_COLUMNS.get(table, {})})
+    # A fresh dict per column: dlt writes the column name into each hint dict, so one shared by two columns (as `_TEXT`
+    # is, and a single deepcopy keeps it shared) would be renamed to the second and the first column's hint lost.
+    return {column: copy.deepcopy(hint) for column, hint in {**COMMON_COLUMNS, **TABLE_COLUMNS.get(table, {})}.items()}
 
 
 def reload_interval(options: dict[str, Any]) -> tuple[int, int] | None:

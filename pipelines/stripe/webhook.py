@@ -13,7 +13,7 @@ from typing import Any
 
 import stripe
 
-from webhooks.providers import Identified, InvalidDelivery
+from webhooks.providers import Identified, InvalidDelivery, check_timestamp
 
 TOLERANCE_SECONDS = 300
 
@@ -36,6 +36,11 @@ class StripeWebhooks:
         self._secrets = secrets
         self.tolerance = tolerance
 
+    def missing_configuration(self) -> str | None:
+        if self._secrets if self._secrets is not None else webhook_secrets():
+            return None
+        return "set STRIPE_WEBHOOK_SECRET (or the Airflow Connection stripe_default, extra webhook_secret) to the endpoint's signing secret"
+
     @property
     def secrets(self) -> list[str]:
         secrets = self._secrets if self._secrets is not None else webhook_secrets()
@@ -51,9 +56,12 @@ class StripeWebhooks:
         for secret in self.secrets:
             try:
                 stripe.WebhookSignature.verify_header(payload, header, secret, self.tolerance)
-                return
             except stripe.SignatureVerificationError as exc:
                 last: Any = exc
+                continue
+            # The SDK rejects only old timestamps; one far in the future is as suspect.
+            check_timestamp(next((p.strip()[2:] for p in header.split(",") if p.strip().startswith("t=")), None), self.tolerance)
+            return
         raise InvalidDelivery(f"bad signature: {last.user_message or last}")
 
     def identify(self, body: bytes) -> Identified:

@@ -8,10 +8,15 @@ in `specs/README.md`), so a clone anywhere has them: the Shopify simulator needs
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("sandbox")
 
 REPO_SPECS_DIR = Path(__file__).resolve().parents[2] / "specs"
 
@@ -41,3 +46,30 @@ def read_spec_text(relative: str) -> str:
 
 def load_json_spec(relative: str) -> Any:
     return json.loads(read_spec_bytes(relative))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "opsdata" / "specs"
+
+
+def load_yaml_spec(relative: str) -> Any:
+    """A YAML spec (Stripe's, 4 MB) parsed once and kept as JSON in the user's cache, keyed by the file's hash:
+    parsing the YAML takes seconds, reading the JSON a tenth of one. The vendored file stays as published."""
+    raw = read_spec_bytes(relative)
+    cached = cache_dir() / f"{hashlib.sha256(raw).hexdigest()[:24]}.json"
+    try:
+        return json.loads(cached.read_bytes())
+    except (OSError, ValueError):
+        pass
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document = yaml.load(raw, Loader=loader)  # noqa: S506 - a safe loader, chosen above
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cached.parent, delete=False, suffix=".tmp") as tmp:
+            json.dump(document, tmp)
+        os.replace(tmp.name, cached)
+    except OSError as exc:  # a read-only home: parse each time
+        log.info("spec cache not written (%s)", exc)
+    return document

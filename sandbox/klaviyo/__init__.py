@@ -30,6 +30,16 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from sandbox.common.openapi import (
+    MethodNotAllowed,
+    NoRoute,
+    Operation,
+    fallback_route,
+    install_route_errors,
+    lazy_spec,
+    local_path,
+    warm,
+)
 from sandbox.common.ratelimit import WindowCounter
 from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
@@ -81,20 +91,45 @@ PAGE_DEFAULT = {
     "get_flow_action_messages": 50, "get_lists": 10, "get_segments": 10, "get_profiles_for_list": 20,
     "get_profiles_for_segment": 20, "get_errors_for_bulk_import_profiles_job": 20,
 }
-# Allowed filter field -> operators, per operation (subset of `x-klaviyo-filters` we serve).
-FILTERS: dict[str, dict[str, set[str]]] = {
-    "get_campaigns": {"messages.channel": {"equals"}, "updated_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"},
-                      "created_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}, "archived": {"equals"}},
-    "get_events": {"metric_id": {"equals"}, "profile_id": {"equals"},
-                   "datetime": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}},
-    "get_profiles": {"updated": {"greater-than", "less-than"}, "created": {"greater-than", "less-than"}, "email": {"equals", "any"}},
-    "get_flows": {"updated": {"equals", "greater-than", "greater-or-equal", "less-than", "less-or-equal"}, "archived": {"equals"}},
-    "get_lists": {"updated": {"greater-than"}, "created": {"greater-than"}},
-    "get_segments": {"updated": {"greater-than"}, "created": {"greater-than"}},
-    "get_profiles_for_segment": {"joined_group_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}},
-    "get_profiles_for_list": {"joined_group_at": {"greater-than", "greater-or-equal", "less-than", "less-or-equal"}},
-}
-DATETIME_FIELDS = {"updated_at", "created_at", "datetime", "updated", "created", "joined_group_at"}
+SPEC = lazy_spec("klaviyo/stable.json", query_style="form")
+"""The vendored OpenAPI spec (revision 2026-07-15): parameters, filters and rate limits per operation come from it."""
+
+
+def allowed_filters(op_name: str) -> dict[str, set[str]]:
+    """Filter field -> operators allowed on this operation (`x-klaviyo-filters`)."""
+    op = _operation(op_name)
+    found: dict[str, set[str]] = {}
+    for fld, spec_ in ((op.raw.get("x-klaviyo-filters") if op else None) or {}).items():
+        found[fld] = {o for group in spec_.get("operators", {}).values() for o in group}
+    return found
+
+
+def datetime_fields(op_name: str) -> set[str]:
+    op = _operation(op_name)
+    filters = (op.raw.get("x-klaviyo-filters") if op else None) or {}
+    return {f for f, spec_ in filters.items() if (spec_.get("value") or {}).get("format") == "date-time"}
+
+
+def _operation(op_name: str) -> Operation | None:
+    index = SPEC().__dict__.setdefault("_by_id", {})
+    if not index:
+        for op in SPEC().operations("get") + SPEC().operations("post"):
+            index[op.operation_id] = op
+    return index.get(op_name)  # type: ignore[no-any-return]
+
+
+def _page_size_schema(op_name: str) -> dict[str, Any]:
+    op = _operation(op_name)
+    return (op.query_schema("page[size]") if op else None) or {}
+
+
+def spec_limits(op_name: str) -> tuple[int, int]:
+    """(burst per second, steady per minute) from `x-klaviyo-ratelimit`."""
+    op = _operation(op_name)
+    rl = (op.raw.get("x-klaviyo-ratelimit") if op else None) or {"burst": "75/s", "steady": "700/m"}
+    return int(rl["burst"].split("/")[0]), int(rl["steady"].split("/")[0])
+
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -106,9 +141,33 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        error: dict[str, Any] = {"id": str(uuid.uuid4()), "status": self.status, "code": self.code, "title": self.title, "detail": self.detail}
+        error: dict[str, Any] = {"id": str(uuid.uuid4()), "code": self.code, "title": self.title, "detail": self.detail}
         error["source"] = {"parameter": self.parameter} if self.parameter else {"pointer": "/data/"}
         return JSONResponse({"errors": [error]}, status_code=self.status, headers=self.headers, media_type=JSONAPI)
+
+
+PLURAL = {"campaign-message": "campaign-messages", "flow-action": "flow-actions", "flow-message": "flow-messages"}
+SINGULAR_RELATIONSHIPS = {"metric", "profile", "campaign", "flow", "flow-action", "template", "tag-group", "image", "conversation"}
+
+
+def template_id(message_id: str) -> str:
+    """Each message is rendered from its own template (Klaviyo copies the template into the message)."""
+    return kid("template", message_id, length=6)
+
+
+def sparse_attributes(attributes: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """`fields[type]=a,b.c`: only those attributes (dotted names pick inside an object attribute)."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        head, _, rest = name.partition(".")
+        if head not in attributes:
+            continue
+        if not rest:
+            out[head] = attributes[head]
+        elif isinstance(attributes[head], dict):
+            inner = sparse_attributes(attributes[head], [rest])
+            out[head] = {**(out.get(head) or {}), **inner} if isinstance(out.get(head), dict) or head not in out else out[head]
+    return out
 
 
 def iso(t: datetime | None) -> str | None:
@@ -166,10 +225,10 @@ def parse_filter(text: str, op_name: str) -> list[tuple[str, str, str]]:
         if len(args) != 2:
             raise ApiError(400, "invalid", "Invalid input.", f"Invalid filter provided: {part!r}", "filter")
         field, value = args
-        allowed = FILTERS.get(op_name, {})
+        allowed = allowed_filters(op_name)
         if field not in allowed or operator not in allowed[field]:
             raise ApiError(400, "invalid", "Invalid input.", f"'{operator}' is not a valid operator for '{field}' on this endpoint", "filter")
-        if field in DATETIME_FIELDS:
+        if field in datetime_fields(op_name):
             parse_time(value)
         conditions.append((operator, field, value))
     return conditions
@@ -182,7 +241,25 @@ def _unquote(value: str) -> str:
     return value
 
 
+OPERATORS: dict[str, Any] = {
+    "equals": lambda a, v: a == v,
+    "any": lambda a, v: a in v,
+    "greater-than": lambda a, v: a > v,
+    "greater-or-equal": lambda a, v: a >= v,
+    "less-than": lambda a, v: a < v,
+    "less-or-equal": lambda a, v: a <= v,
+    "contains": lambda a, v: v in a,
+    "starts-with": lambda a, v: str(a).startswith(v),
+    "ends-with": lambda a, v: str(a).endswith(v),
+    "has": lambda a, v: a == v,
+}
+DATETIME_FIELDS = {"updated_at", "created_at", "scheduled_at", "datetime", "updated", "created", "joined_group_at", "timestamp",
+                   "subscriptions.email.marketing.suppression.timestamp", "subscriptions.email.marketing.list_suppressions.timestamp"}
+
+
 def matches(conditions: list[tuple[str, str, str]], getter: Any) -> bool:
+    """Every condition holds. `getter(field)` gives the record's value (None: it has none, nothing matches);
+    a list value matches if any of its items does (e.g. a profile's suppressions)."""
     for operator, field, raw in conditions:
         actual = getter(field)
         if field in DATETIME_FIELDS:
@@ -193,17 +270,10 @@ def matches(conditions: list[tuple[str, str, str]], getter: Any) -> bool:
             value = raw == "true"
         else:
             value = _unquote(raw)
-        if actual is None:
-            return False
-        ok = {
-            "equals": lambda a, v: a == v,
-            "any": lambda a, v: a in v,
-            "greater-than": lambda a, v: a > v,
-            "greater-or-equal": lambda a, v: a >= v,
-            "less-than": lambda a, v: a < v,
-            "less-or-equal": lambda a, v: a <= v,
-        }[operator](actual, value)
-        if not ok:
+        if field == "timestamp" and isinstance(actual, datetime):
+            actual = actual  # the unix `timestamp` filter compares the same instant as `datetime`
+        candidates = actual if isinstance(actual, list) else [actual]
+        if not any(a is not None and OPERATORS[operator](a, value) for a in candidates):
             return False
     return True
 
@@ -238,7 +308,18 @@ def create_app(state: SandboxState) -> FastAPI:
         if revision.split(".")[0] not in GA_REVISIONS:
             raise ApiError(400, "invalid", "Invalid input.", f"Invalid revision: {revision!r} is not a valid API revision.", "revision")
         authenticate(request)
-        return rate_limit(op)
+        headers = rate_limit(op)
+        spec_check(request)
+        return headers
+
+    def spec_check(request: Request) -> None:
+        """Every query parameter, value and required header as the operation in the spec documents them."""
+        try:
+            operation = SPEC().match(request.method, local_path(request))
+        except (NoRoute, MethodNotAllowed):
+            return
+        for v in operation.check(request.query_params.multi_items(), request.headers):
+            raise ApiError(400, "invalid", "Invalid input.", v.message, v.param)
 
     def authenticate(request: Request) -> None:
         header = request.headers.get("authorization", "")
@@ -259,7 +340,7 @@ def create_app(state: SandboxState) -> FastAPI:
         raise ApiError(401, "not_authenticated", "Authentication credentials were not provided.", "Missing or invalid authorization scheme. Please use Klaviyo-API-Key or Bearer.")
 
     def rate_limit(op: str) -> dict[str, str]:
-        burst, steady = LIMITS[op]
+        burst, steady = LIMITS.get(op) or spec_limits(op)
         scale = float(store["rate_scale"])
         with state.lock:
             key = (op, scale)
@@ -279,14 +360,16 @@ def create_app(state: SandboxState) -> FastAPI:
 
     def page_params(request: Request, op: str) -> tuple[int, int]:
         raw = request.query_params.get("page[size]")
-        size = PAGE_DEFAULT[op]
+        documented = _page_size_schema(op)
+        size = PAGE_DEFAULT.get(op) or int(documented.get("default", 20))
+        maximum = PAGE_MAX.get(op) or int(documented.get("maximum", 100))
         if raw is not None:
             try:
                 size = int(raw)
             except ValueError as exc:
                 raise ApiError(400, "invalid", "Invalid input.", "page[size] must be an integer", "page[size]") from exc
-            if not 1 <= size <= PAGE_MAX[op]:
-                raise ApiError(400, "invalid", "Invalid input.", f"page[size] must be between 1 and {PAGE_MAX[op]}", "page[size]")
+            if not 1 <= size <= maximum:
+                raise ApiError(400, "invalid", "Invalid input.", f"page[size] must be between 1 and {maximum}", "page[size]")
         cursor = request.query_params.get("page[cursor]")
         offset = 0
         if cursor:
@@ -310,7 +393,72 @@ def create_app(state: SandboxState) -> FastAPI:
         body: dict[str, Any] = {"data": [render(x) for x in page], "links": links}
         if included is not None:
             body["included"] = included(page)
-        return JSONResponse(body, headers=headers, media_type=JSONAPI)
+        return document(request, body, headers)
+
+    def document(request: Request, body: dict[str, Any], headers: dict[str, str], status: int = 200) -> JSONResponse:
+        """A JSON:API document as the request shaped it: `include=` related resources, `fields[type]=` sparse
+        fieldsets on every resource (primary and included)."""
+        include = [i for i in request.query_params.get("include", "").split(",") if i]
+        if include and "included" not in body:
+            body["included"] = included_resources(request, body["data"], include)
+        sparse = {k[len("fields["):-1]: v.split(",") for k, v in request.query_params.items() if k.startswith("fields[") and v}
+        if sparse:
+            for resource in ([body["data"]] if isinstance(body["data"], dict) else body["data"]) + body.get("included", []):
+                if resource.get("type") in sparse:
+                    resource["attributes"] = sparse_attributes(resource.get("attributes") or {}, sparse[resource["type"]])
+        return JSONResponse(body, status_code=status, headers=headers, media_type=JSONAPI)
+
+    def included_resources(request: Request, data: Any, include: list[str]) -> list[dict[str, Any]]:
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        for resource in [data] if isinstance(data, dict) else data:
+            rels = resource.setdefault("relationships", {})
+            for name in include:
+                rel_data = related(request, resource, name)
+                url = f"{base(request)}/api/{PLURAL.get(resource['type'], resource['type'] + 's')}/{resource['id']}"
+                rels[name] = {"data": rel_data, "links": {"self": f"{url}/relationships/{name}", "related": f"{url}/{name}"}}
+                if rel_data is None:  # a to-one relationship to nothing: no relationship object
+                    del rels[name]
+                    continue
+                for ref in rel_data if isinstance(rel_data, list) else [rel_data]:
+                    key = (ref["type"], ref["id"])
+                    if key not in seen:
+                        found = resolve(request, ref["type"], ref["id"])
+                        if found is not None:
+                            seen[key] = found
+        return list(seen.values())
+
+    def related(request: Request, resource: dict[str, Any], name: str) -> Any:
+        """Relationship data of `resource` for `name` (what the world links it to; [] when it links nothing)."""
+        existing = ((resource.get("relationships") or {}).get(name) or {}).get("data")
+        if existing is not None:
+            return existing
+        if resource["type"] == "profile" and name in ("lists", "segments"):
+            kind = name[:-1]
+            return [{"type": kind, "id": g.id} for g in kw().groups if g.kind == kind and resource["id"] in {m for m, t in g.members if t <= state.world.now}]
+        if resource["type"] in ("campaign-message", "flow-message") and name == "template":
+            return {"type": "template", "id": template_id(resource["id"])}
+        return None if name in SINGULAR_RELATIONSHIPS else []
+
+    def resolve(request: Request, kind: str, rid: str) -> dict[str, Any] | None:
+        world = kw()
+        now = state.world.now
+        if kind == "metric":
+            m = world.metrics_by_id.get(rid)
+            return render_metric(request, m) if m else None
+        if kind == "profile":
+            p = world.profiles_by_id.get(rid)
+            return render_profile(request, p, False, now) if p else None
+        if kind in ("list", "segment"):
+            g = world.groups_by_id.get(rid)
+            return render_group(request, g, now, False) if g and g.kind == kind else None
+        if kind == "campaign-message":
+            msg = world.messages.get(rid)
+            return render_message(request, msg, now) if msg and msg.campaign_id else None
+        if kind == "template":
+            msg = next((m for m in world.messages.values() if template_id(m.id) == rid), None)
+            return render_template(request, msg) if msg else None
+        return None
+
 
     def conditions(request: Request, op: str, required: bool = False) -> list[tuple[str, str, str]]:
         text = request.query_params.get("filter")
@@ -399,14 +547,54 @@ def create_app(state: SandboxState) -> FastAPI:
         imported_at = store["imported"].get(p.email, {}).get("updated")
         return max(stamp, imported_at) if imported_at else stamp
 
+    # --- the account ------------------------------------------------------------------------------------
+    ACCOUNT_ID = "NWRSBX"
+
+    def render_account(request: Request) -> dict[str, Any]:
+        return {"type": "account", "id": ACCOUNT_ID,
+                "attributes": {"test_account": False,
+                               "contact_information": {"default_sender_name": "Northwind Roasters", "default_sender_email": "hello@northwind.example",
+                                                       "website_url": "https://northwind-roasters.example", "organization_name": "Northwind Roasters",
+                                                       "street_address": {"address1": "1 Roastery Lane", "address2": None, "city": "Portland", "region": "OR",
+                                                                          "country": "US", "zip": "97201"}},
+                               "industry": "Food & Beverage", "timezone": "UTC", "preferred_currency": "USD", "public_api_key": "SbXpub",
+                               "locale": "en-US"},
+                "links": {"self": f"{base(request)}/api/accounts/{ACCOUNT_ID}/"}}
+
+    @app.get("/api/accounts")
+    @app.get("/api/accounts/")
+    async def get_accounts(request: Request) -> Response:
+        headers = check(request, "get_accounts")
+        return document(request, {"data": [render_account(request)], "links": {"self": str(request.url)}}, headers)
+
+    @app.get("/api/accounts/{account_id}")
+    async def get_account(request: Request, account_id: str) -> Response:
+        headers = check(request, "get_account")
+        if account_id != ACCOUNT_ID:
+            raise ApiError(404, "not_found", "Not found.", f"Account {account_id} not found")
+        return document(request, {"data": render_account(request), "links": {"self": str(request.url)}}, headers)
+
     # --- metrics ----------------------------------------------------------------------------------------
     @app.get("/api/metrics")
     @app.get("/api/metrics/")
     async def get_metrics(request: Request) -> Response:
         headers = check(request, "get_metrics")
-        data = [{"type": "metric", "id": m.id, "attributes": {"name": m.name, "created": iso(m.created), "updated": iso(m.created),
-                 "integration": m.integration}, "relationships": {}, "links": {"self": f"{base(request)}/api/metrics/{m.id}/"}} for m in kw().metrics]
-        return JSONResponse({"data": data, "links": {"self": str(request.url)}}, headers=headers, media_type=JSONAPI)
+        conds = conditions(request, "get_metrics")
+        data = [render_metric(request, m) for m in kw().metrics
+                if matches(conds, lambda f, m=m: {"integration.name": m.integration.get("name"), "integration.category": m.integration.get("category")}.get(f))]
+        return document(request, {"data": data, "links": {"self": str(request.url)}}, headers)
+
+    def render_metric(request: Request, m: Any) -> dict[str, Any]:
+        return {"type": "metric", "id": m.id, "attributes": {"name": m.name, "created": iso(m.created), "updated": iso(m.created),
+                "integration": m.integration}, "relationships": {}, "links": {"self": f"{base(request)}/api/metrics/{m.id}/"}}
+
+    @app.get("/api/metrics/{metric_id}")
+    async def get_metric(request: Request, metric_id: str) -> Response:
+        headers = check(request, "get_metric")
+        m = kw().metrics_by_id.get(metric_id)
+        if m is None:
+            raise ApiError(404, "not_found", "Not found.", f"Metric {metric_id} not found")
+        return document(request, {"data": render_metric(request, m), "links": {"self": str(request.url)}}, headers)
 
     # --- campaigns --------------------------------------------------------------------------------------
     def render_message(request: Request, msg: Any, now: datetime) -> dict[str, Any]:
@@ -424,6 +612,84 @@ def create_app(state: SandboxState) -> FastAPI:
             "links": {"self": f"{base(request)}/api/campaign-messages/{msg.id}/"},
         }
 
+    def render_campaign(request: Request, c: Any, now: datetime) -> dict[str, Any]:
+        return {
+            "type": "campaign", "id": c.id,
+            "attributes": {
+                "name": c.name, "status": c.status(now), "archived": False,
+                "audiences": {"included": [c.list_id], "excluded": []},
+                "send_options": {"use_smart_sending": True},
+                "tracking_options": {"add_tracking_params": False, "custom_tracking_params": None, "is_tracking_clicks": True, "is_tracking_opens": True},
+                "send_strategy": {"method": "static", "datetime": iso(c.send_time), "options": None},
+                "created_at": iso(c.created_at), "scheduled_at": iso(c.created_at), "updated_at": iso(c.updated_at(now)),
+                "send_time": iso(c.send_time) if c.send_time <= now else None,
+            },
+            "relationships": {"campaign-messages": rel(request, "campaign-messages", "campaigns", c.id, [{"type": "campaign-message", "id": c.message.id}])},
+            "links": {"self": f"{base(request)}/api/campaigns/{c.id}/"},
+        }
+
+    def find_campaign(campaign_id: str) -> Any:
+        campaign = next((c for c in kw().campaigns if c.id == campaign_id and c.created_at <= state.world.now), None)
+        if campaign is None:
+            raise ApiError(404, "not_found", "Not found.", f"Campaign {campaign_id} not found")
+        return campaign
+
+    @app.get("/api/campaigns/{campaign_id}")
+    async def get_campaign(request: Request, campaign_id: str) -> Response:
+        headers = check(request, "get_campaign")
+        c = find_campaign(campaign_id)
+        return document(request, {"data": render_campaign(request, c, state.world.now), "links": {"self": str(request.url)}}, headers)
+
+    @app.get("/api/campaign-messages/{message_id}")
+    async def get_campaign_message(request: Request, message_id: str) -> Response:
+        headers = check(request, "get_campaign_message")
+        msg = kw().messages.get(message_id)
+        if msg is None or not msg.campaign_id or find_campaign(msg.campaign_id) is None:
+            raise ApiError(404, "not_found", "Not found.", f"Campaign message {message_id} not found")
+        return document(request, {"data": render_message(request, msg, state.world.now), "links": {"self": str(request.url)}}, headers)
+
+    @app.get("/api/campaign-recipient-estimations/{campaign_id}")
+    async def get_campaign_recipient_estimation(request: Request, campaign_id: str) -> Response:
+        """Profiles the campaign's list would reach: subscribed and not suppressed at send time (or now, if later)."""
+        headers = check(request, "get_campaign_recipient_estimation")
+        c = find_campaign(campaign_id)
+        at = min(c.send_time, state.world.now)
+        count = sum(1 for p in kw().profiles if p.can_email(at))
+        return document(request, {"data": {"type": "campaign-recipient-estimation", "id": c.id, "attributes": {"estimated_recipient_count": count},
+                                           "links": {"self": f"{base(request)}/api/campaign-recipient-estimations/{c.id}/"}},
+                                  "links": {"self": str(request.url)}}, headers)
+
+    def render_template(request: Request, msg: Any) -> dict[str, Any]:
+        tid = template_id(msg.id)
+        return {"type": "template", "id": tid,
+                "attributes": {"name": f"{msg.name} template", "editor_type": "CODE", "html": f"<html><body><h1>{msg.subject}</h1></body></html>",
+                               "text": msg.subject, "amp": None, "created": iso(msg.created), "updated": iso(msg.created)},
+                "links": {"self": f"{base(request)}/api/templates/{tid}/"}}
+
+    def visible_messages() -> list[Any]:
+        now = state.world.now
+        live = {c.message.id for c in kw().campaigns if c.created_at <= now}
+        return [m for m in kw().messages.values() if m.created <= now and (m.campaign_id is None or m.id in live)]
+
+    @app.get("/api/templates")
+    @app.get("/api/templates/")
+    async def get_templates(request: Request) -> Response:
+        headers = check(request, "get_templates")
+        conds = conditions(request, "get_templates")
+        items = [m for m in visible_messages() if matches(conds, lambda f, m=m: {"id": template_id(m.id), "name": f"{m.name} template",
+                                                                                 "created": m.created, "updated": m.created}.get(f))]
+        key, desc = sort_key(request, {"id", "name", "created", "updated"}, "id")
+        items.sort(key=lambda m: ({"id": template_id(m.id), "name": m.name}.get(key) or m.created, m.id), reverse=desc)
+        return paged(request, "get_templates", items, lambda m: render_template(request, m), headers)
+
+    @app.get("/api/templates/{tid}")
+    async def get_template(request: Request, tid: str) -> Response:
+        headers = check(request, "get_template")
+        msg = next((m for m in visible_messages() if template_id(m.id) == tid), None)
+        if msg is None:
+            raise ApiError(404, "not_found", "Not found.", f"Template {tid} not found")
+        return document(request, {"data": render_template(request, msg), "links": {"self": str(request.url)}}, headers)
+
     @app.get("/api/campaigns")
     @app.get("/api/campaigns/")
     async def get_campaigns(request: Request) -> Response:
@@ -436,7 +702,8 @@ def create_app(state: SandboxState) -> FastAPI:
         visible = [c for c in kw().campaigns if c.created_at <= now]
 
         def field(c: Any, name: str) -> Any:
-            return {"messages.channel": "email", "updated_at": c.updated_at(now), "created_at": c.created_at, "archived": False}[name]
+            return {"messages.channel": "email", "updated_at": c.updated_at(now), "created_at": c.created_at, "archived": False,
+                    "id": c.id, "name": c.name, "status": c.status(now), "scheduled_at": c.created_at}.get(name)
 
         items = [c for c in visible if matches(conds, lambda f, c=c: field(c, f))]
         key, desc = sort_key(request, {"created_at", "updated_at", "id", "name", "scheduled_at"}, "updated_at")
@@ -444,20 +711,7 @@ def create_app(state: SandboxState) -> FastAPI:
         include = request.query_params.get("include", "")
 
         def render(c: Any) -> dict[str, Any]:
-            return {
-                "type": "campaign", "id": c.id,
-                "attributes": {
-                    "name": c.name, "status": c.status(now), "archived": False,
-                    "audiences": {"included": [c.list_id], "excluded": []},
-                    "send_options": {"use_smart_sending": True},
-                    "tracking_options": {"add_tracking_params": False, "custom_tracking_params": None, "is_tracking_clicks": True, "is_tracking_opens": True},
-                    "send_strategy": {"method": "static", "datetime": iso(c.send_time), "options": None},
-                    "created_at": iso(c.created_at), "scheduled_at": iso(c.created_at), "updated_at": iso(c.updated_at(now)),
-                    "send_time": iso(c.send_time) if c.send_time <= now else None,
-                },
-                "relationships": {"campaign-messages": rel(request, "campaign-messages", "campaigns", c.id, [{"type": "campaign-message", "id": c.message.id}])},
-                "links": {"self": f"{base(request)}/api/campaigns/{c.id}/"},
-            }
+            return render_campaign(request, c, now)
 
         included = (lambda page: [render_message(request, c.message, now) for c in page]) if "campaign-messages" in include else None
         return paged(request, "get_campaigns", items, render, headers, included)
@@ -465,11 +719,8 @@ def create_app(state: SandboxState) -> FastAPI:
     @app.get("/api/campaigns/{campaign_id}/campaign-messages")
     async def get_messages_for_campaign(request: Request, campaign_id: str) -> Response:
         headers = check(request, "get_messages_for_campaign")
-        campaign = next((c for c in kw().campaigns if c.id == campaign_id and c.created_at <= state.world.now), None)
-        if campaign is None:
-            raise ApiError(404, "not_found", "Not found.", f"Campaign {campaign_id} not found")
-        return JSONResponse({"data": [render_message(request, campaign.message, state.world.now)], "links": {"self": str(request.url)}},
-                            headers=headers, media_type=JSONAPI)
+        campaign = find_campaign(campaign_id)
+        return document(request, {"data": [render_message(request, campaign.message, state.world.now)], "links": {"self": str(request.url)}}, headers)
 
     # --- flows ------------------------------------------------------------------------------------------
     @app.get("/api/flows")
@@ -477,18 +728,65 @@ def create_app(state: SandboxState) -> FastAPI:
     async def get_flows(request: Request) -> Response:
         headers = check(request, "get_flows")
         conds = conditions(request, "get_flows")
-        fields = {"updated": lambda f: f.updated, "archived": lambda f: False}
+        fields = {"updated": lambda f: f.updated, "created": lambda f: f.created, "archived": lambda f: False, "id": lambda f: f.id,
+                  "name": lambda f: f.name, "status": lambda f: "live", "trigger_type": lambda f: f.trigger_type}
         items = [f for f in kw().flows if f.created <= state.world.now and matches(conds, lambda name, f=f: fields[name](f))]
         key, desc = sort_key(request, {"created", "updated", "id", "name"}, "updated")
         items.sort(key=lambda f: (getattr(f, key), f.id), reverse=desc)
 
-        def render(f: Any) -> dict[str, Any]:
-            return {"type": "flow", "id": f.id,
-                    "attributes": {"name": f.name, "status": "live", "archived": False, "created": iso(f.created), "updated": iso(f.updated), "trigger_type": f.trigger_type},
-                    "relationships": {"flow-actions": rel(request, "flow-actions", "flows", f.id, [{"type": "flow-action", "id": a.id} for a in f.actions])},
-                    "links": {"self": f"{base(request)}/api/flows/{f.id}/"}}
+        return paged(request, "get_flows", items, lambda f: render_flow(request, f), headers)
 
-        return paged(request, "get_flows", items, render, headers)
+    def render_flow(request: Request, f: Any) -> dict[str, Any]:
+        return {"type": "flow", "id": f.id,
+                "attributes": {"name": f.name, "status": "live", "archived": False, "created": iso(f.created), "updated": iso(f.updated), "trigger_type": f.trigger_type},
+                "relationships": {"flow-actions": rel(request, "flow-actions", "flows", f.id, [{"type": "flow-action", "id": a.id} for a in f.actions])},
+                "links": {"self": f"{base(request)}/api/flows/{f.id}/"}}
+
+    def render_action(request: Request, a: Any) -> dict[str, Any]:
+        return {"type": "flow-action", "id": a.id,
+                # 2026-07-15 shape: what the action does lives in `definition` (action_type/status moved there).
+                "attributes": {"created": iso(a.created), "updated": iso(a.created),
+                               "definition": {"id": a.id, "type": "send-email", "links": None, "data": None}},
+                "relationships": {"flow": rel(request, "flow", "flow-actions", a.id, {"type": "flow", "id": a.flow_id}),
+                                  "flow-messages": rel(request, "flow-messages", "flow-actions", a.id, [{"type": "flow-message", "id": a.message.id}])},
+                "links": {"self": f"{base(request)}/api/flow-actions/{a.id}/"}}
+
+    def render_flow_message(request: Request, msg: Any, action: Any) -> dict[str, Any]:
+        return {"type": "flow-message", "id": msg.id,
+                "attributes": {"channel": "email", "created": iso(msg.created), "updated": iso(msg.created),
+                               "definition": {"id": msg.id, "name": msg.name, "subject_line": msg.subject, "preview_text": "",
+                                              "from_email": "hello@northwind.example", "from_label": "Northwind Roasters",
+                                              "template_id": template_id(msg.id)}},
+                "relationships": {"flow-action": rel(request, "flow-action", "flow-messages", msg.id, {"type": "flow-action", "id": action.id})},
+                "links": {"self": f"{base(request)}/api/flow-messages/{msg.id}/"}}
+
+    def find_action(action_id: str) -> Any:
+        action = next((a for f in kw().flows for a in f.actions if a.id == action_id and f.created <= state.world.now), None)
+        if action is None:
+            raise ApiError(404, "not_found", "Not found.", f"Flow action {action_id} not found")
+        return action
+
+    @app.get("/api/flows/{flow_id}")
+    async def get_flow(request: Request, flow_id: str) -> Response:
+        headers = check(request, "get_flow")
+        flow = next((f for f in kw().flows if f.id == flow_id and f.created <= state.world.now), None)
+        if flow is None:
+            raise ApiError(404, "not_found", "Not found.", f"Flow {flow_id} not found")
+        return document(request, {"data": render_flow(request, flow), "links": {"self": str(request.url)}}, headers)
+
+    @app.get("/api/flow-actions/{action_id}")
+    async def get_flow_action(request: Request, action_id: str) -> Response:
+        headers = check(request, "get_flow_action")
+        return document(request, {"data": render_action(request, find_action(action_id)), "links": {"self": str(request.url)}}, headers)
+
+    @app.get("/api/flow-messages/{message_id}")
+    async def get_flow_message(request: Request, message_id: str) -> Response:
+        headers = check(request, "get_flow_message")
+        msg = kw().messages.get(message_id)
+        if msg is None or not msg.flow_action_id:
+            raise ApiError(404, "not_found", "Not found.", f"Flow message {message_id} not found")
+        action = find_action(msg.flow_action_id)
+        return document(request, {"data": render_flow_message(request, msg, action), "links": {"self": str(request.url)}}, headers)
 
     @app.get("/api/flows/{flow_id}/flow-actions")
     async def get_actions_for_flow(request: Request, flow_id: str) -> Response:
@@ -497,31 +795,19 @@ def create_app(state: SandboxState) -> FastAPI:
         if flow is None:
             raise ApiError(404, "not_found", "Not found.", f"Flow {flow_id} not found")
 
-        def render(a: Any) -> dict[str, Any]:
-            return {"type": "flow-action", "id": a.id,
-                    "attributes": {"action_type": "SEND_EMAIL", "status": "live", "created": iso(a.created), "updated": iso(a.created),
-                                   "settings": {}, "tracking_options": None, "send_options": None,
-                                   "render_options": None},
-                    "relationships": {"flow": rel(request, "flow", "flow-actions", a.id, {"type": "flow", "id": flow.id}),
-                                      "flow-messages": rel(request, "flow-messages", "flow-actions", a.id, [{"type": "flow-message", "id": a.message.id}])},
-                    "links": {"self": f"{base(request)}/api/flow-actions/{a.id}/"}}
-
-        return paged(request, "get_actions_for_flow", flow.actions, render, headers)
+        conds = conditions(request, "get_actions_for_flow")
+        actions = [a for a in flow.actions if matches(conds, lambda f, a=a: {"id": a.id, "action_type": "SEND_EMAIL", "status": "live",
+                                                                            "created": a.created, "updated": a.created}.get(f))]
+        return paged(request, "get_actions_for_flow", actions, lambda a: render_action(request, a), headers)
 
     @app.get("/api/flow-actions/{action_id}/flow-messages")
     async def get_flow_action_messages(request: Request, action_id: str) -> Response:
         headers = check(request, "get_flow_action_messages")
-        action = next((a for f in kw().flows for a in f.actions if a.id == action_id), None)
-        if action is None:
-            raise ApiError(404, "not_found", "Not found.", f"Flow action {action_id} not found")
-
-        def render(msg: Any) -> dict[str, Any]:
-            return {"type": "flow-message", "id": msg.id,
-                    "attributes": {"name": msg.name, "channel": "email", "content": {"subject": msg.subject}, "created": iso(msg.created), "updated": iso(msg.created)},
-                    "relationships": {"flow-action": rel(request, "flow-action", "flow-messages", msg.id, {"type": "flow-action", "id": action.id})},
-                    "links": {"self": f"{base(request)}/api/flow-messages/{msg.id}/"}}
-
-        return paged(request, "get_flow_action_messages", [action.message], render, headers)
+        action = find_action(action_id)
+        conds = conditions(request, "get_flow_action_messages")
+        m = action.message
+        msgs = [m] if matches(conds, lambda f: {"id": m.id, "name": m.name, "created": m.created, "updated": m.created}.get(f)) else []
+        return paged(request, "get_flow_action_messages", msgs, lambda msg: render_flow_message(request, msg, action), headers)
 
     # --- events -----------------------------------------------------------------------------------------
     @app.get("/api/events")
@@ -535,20 +821,33 @@ def create_app(state: SandboxState) -> FastAPI:
         now = state.world.now
 
         def field(e: Any, name: str) -> Any:
-            return {"metric_id": metric_ids[e.metric], "profile_id": e.profile_id, "datetime": e.datetime}[name]
+            if name in ("datetime", "timestamp"):
+                return e.datetime
+            return {"metric_id": metric_ids[e.metric], "profile_id": e.profile_id, "profile": e.profile_id, "metric": metric_ids[e.metric]}.get(name)
 
         items = [e for e in world.events if e.datetime <= now and matches(conds, lambda f, e=e: field(e, f))]
         if desc:
             items = items[::-1]
 
-        def render(e: Any) -> dict[str, Any]:
-            return {"type": "event", "id": e.id,
-                    "attributes": {"timestamp": int(e.datetime.timestamp()), "event_properties": e.properties, "datetime": iso(e.datetime), "uuid": str(uuid.UUID(hashlib.md5(e.id.encode()).hexdigest()))},
-                    "relationships": {"profile": rel(request, "profile", "events", e.id, {"type": "profile", "id": e.profile_id}),
-                                      "metric": rel(request, "metric", "events", e.id, {"type": "metric", "id": metric_ids[e.metric]})},
-                    "links": {"self": f"{base(request)}/api/events/{e.id}/"}}
+        return paged(request, "get_events", items, lambda e: render_event(request, e, metric_ids), headers)
 
-        return paged(request, "get_events", items, render, headers)
+    def render_event(request: Request, e: Any, metric_ids: dict[str, str]) -> dict[str, Any]:
+        return {"type": "event", "id": e.id,
+                "attributes": {"timestamp": int(e.datetime.timestamp()), "event_properties": e.properties, "datetime": iso(e.datetime), "uuid": str(uuid.UUID(hashlib.md5(e.id.encode()).hexdigest()))},
+                "relationships": {"profile": rel(request, "profile", "events", e.id, {"type": "profile", "id": e.profile_id}),
+                                  "metric": rel(request, "metric", "events", e.id, {"type": "metric", "id": metric_ids[e.metric]})},
+                "links": {"self": f"{base(request)}/api/events/{e.id}/"}}
+
+    @app.get("/api/events/{event_id}")
+    async def get_event(request: Request, event_id: str) -> Response:
+        headers = check(request, "get_event")
+        world = kw()
+        events = world.__dict__.setdefault("_events_by_id", {e.id: e for e in world.events})
+        e = events.get(event_id)
+        if e is None or e.datetime > state.world.now:
+            raise ApiError(404, "not_found", "Not found.", f"Event {event_id} not found")
+        body = {"data": render_event(request, e, {m.name: m.id for m in world.metrics}), "links": {"self": str(request.url)}}
+        return document(request, body, headers)
 
     # --- profiles ---------------------------------------------------------------------------------------
     def all_profiles(now: datetime) -> list[Profile]:
@@ -571,11 +870,44 @@ def create_app(state: SandboxState) -> FastAPI:
         rows = []
         for p in all_profiles(now):
             updated = profile_updated(p, now)
-            values = {"updated": updated, "created": p.created, "email": p.email, "id": p.id}
+            values = {"updated": updated, "created": p.created, "email": p.email, "id": p.id, "phone_number": p.customer.phone,
+                      "external_id": None, "_kx": None,
+                      "subscriptions.email.marketing.suppression.reason": [r for t, r in p.suppressions if t <= now],
+                      "subscriptions.email.marketing.suppression.timestamp": [t for t, _ in p.suppressions if t <= now]}
             if matches(conds, values.get):
                 rows.append((values[key], p.id, p))
         rows.sort(key=lambda r: (r[0], r[1]), reverse=desc)
         return paged(request, "get_profiles", [r[2] for r in rows], lambda p: render_profile(request, p, subs, now), headers)
+
+    def find_profile(profile_id: str) -> Profile:
+        now = state.world.now
+        p = kw().profiles_by_id.get(profile_id) or next((x for x in all_profiles(now) if x.id == profile_id), None)
+        if p is None or p.created > now:
+            raise ApiError(404, "not_found", "Not found.", f"Profile {profile_id} not found")
+        return p
+
+    @app.get("/api/profiles/{profile_id}")
+    async def get_profile(request: Request, profile_id: str) -> Response:
+        headers = check(request, "get_profile")
+        p = find_profile(profile_id)
+        subs = "subscriptions" in request.query_params.get("additional-fields[profile]", "")
+        return document(request, {"data": render_profile(request, p, subs, state.world.now), "links": {"self": str(request.url)}}, headers)
+
+    def profile_groups(kind: str) -> Any:
+        plural = f"{kind}s"
+
+        async def groups_of_profile(request: Request, profile_id: str) -> Response:
+            headers = check(request, f"get_{plural}_for_profile")
+            p = find_profile(profile_id)
+            now = state.world.now
+            items = [g for g in kw().groups if g.kind == kind and any(m == p.id and t <= now for m, t in g.members)]
+            body = {"data": [render_group(request, g, now, False) for g in items], "links": {"self": str(request.url)}}
+            return document(request, body, headers)
+
+        app.add_api_route(f"/api/profiles/{{profile_id}}/{plural}", groups_of_profile, methods=["GET"])
+
+    profile_groups("list")
+    profile_groups("segment")
 
     # --- lists and segments -----------------------------------------------------------------------------
     def render_group(request: Request, g: Group, now: datetime, with_count: bool) -> dict[str, Any]:
@@ -603,7 +935,10 @@ def create_app(state: SandboxState) -> FastAPI:
             headers = check(request, op)
             conds = conditions(request, op)
             now = state.world.now
-            items = [g for g in kw().groups if g.kind == kind and g.created <= now and matches(conds, lambda f, g=g: getattr(g, f))]
+            def value(g: Group, f: str) -> Any:
+                return {"id": g.id, "name": g.name, "created": g.created, "updated": g.updated, "is_active": True, "is_starred": False}.get(f)
+
+            items = [g for g in kw().groups if g.kind == kind and g.created <= now and matches(conds, lambda f, g=g: value(g, f))]
             return paged(request, op, items, lambda g: render_group(request, g, now, False), headers)
 
         async def get_group(request: Request, group_id: str) -> Response:
@@ -612,7 +947,7 @@ def create_app(state: SandboxState) -> FastAPI:
             g = kw().groups_by_id.get(group_id)
             if g is None or g.kind != kind:
                 raise ApiError(404, "not_found", "Not found.", f"{kind.title()} {group_id} not found")
-            return JSONResponse({"data": render_group(request, g, state.world.now, with_count), "links": {"self": str(request.url)}}, headers=headers, media_type=JSONAPI)
+            return document(request, {"data": render_group(request, g, state.world.now, with_count), "links": {"self": str(request.url)}}, headers)
 
         async def members(request: Request, group_id: str) -> Response:
             op = f"get_profiles_for_{kind}"
@@ -623,7 +958,10 @@ def create_app(state: SandboxState) -> FastAPI:
             conds = conditions(request, op)
             now = state.world.now
             subs = "subscriptions" in request.query_params.get("additional-fields[profile]", "")
-            items = [(p, t) for p, t in group_members(g, now) if matches(conds, lambda f, t=t: t)]
+            def value(p: Profile, t: datetime, f: str) -> Any:
+                return {"joined_group_at": t, "email": p.email, "phone_number": p.customer.phone, "profile_id": p.id}.get(f)
+
+            items = [(p, t) for p, t in group_members(g, now) if matches(conds, lambda f, p=p, t=t: value(p, t, f))]
             return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers)
 
         app.add_api_route(f"/api/{plural}", list_groups, methods=["GET"])
@@ -729,7 +1067,7 @@ def create_app(state: SandboxState) -> FastAPI:
             if job is None:
                 raise ApiError(404, "not_found", "Not found.", f"Job {job_id} not found")
             advance_job(job)
-            return JSONResponse({"data": render_job(request, job), "links": {"self": str(request.url)}}, headers=headers, media_type=JSONAPI)
+            return document(request, {"data": render_job(request, job), "links": {"self": str(request.url)}}, headers)
 
     @app.get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
     async def get_errors_for_bulk_import_profiles_job(request: Request, job_id: str) -> Response:
@@ -825,6 +1163,36 @@ def create_app(state: SandboxState) -> FastAPI:
                 store["grants"][rec["grant"]]["revoked"] = True
         return Response(status_code=200)
 
+    def jsonapi_error(status: int, code: str, title: str, detail: str) -> JSONResponse:
+        return ApiError(status, code, title, detail).response()
+
+    def not_found(request: Request, op: Operation | None = None) -> JSONResponse:
+        if op is not None:
+            return jsonapi_error(404, "not_found", "Not found.", f"{op.template.split('/')[2]} {list(op.path_params.values())[-1]} not found")
+        return jsonapi_error(404, "not_found", "Not found.", f"The path {local_path(request)} could not be found.")
+
+    def method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+        response = jsonapi_error(405, "method_not_allowed", "Method not allowed.", f'Method "{request.method}" not allowed.')
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    def empty_list(request: Request, op: Operation) -> Response:
+        """A documented collection of objects this account has none of (tags, coupons, catalog items...)."""
+        headers = check(request, op.operation_id)
+        return document(request, {"data": [], "links": {"self": str(request.url)}}, headers)
+
+    def fallback_not_found(request: Request, op: Operation | None) -> Response:
+        if op is not None:
+            check(request, op.operation_id)
+        return not_found(request, op)
+
+    def unsupported(request: Request, op: Operation) -> Response:
+        check(request, op.operation_id)
+        return jsonapi_error(400, "invalid", "Invalid input.", f"{op.method.upper()} {op.template} is documented but not simulated by the sandbox.")
+
+    install_route_errors(app, not_found=not_found, method_not_allowed=method_not_allowed)
+    fallback_route(app, SPEC, empty_list=empty_list, not_found=fallback_not_found, method_not_allowed=method_not_allowed, unsupported=unsupported)
+    warm(SPEC)
     return app
 
 

@@ -291,6 +291,7 @@ class ShopifyGraphQL:
                 "title": li.title,
                 "name": li.title,
                 "sku": li.sku,
+                "isGiftCard": li.sku.startswith("GIFT-CARD"),
                 "quantity": li.quantity,
                 "currentQuantity": li.quantity - refunded_qty,
                 "refundableQuantity": li.quantity - refunded_qty,
@@ -303,7 +304,7 @@ class ShopifyGraphQL:
         def refund(r: Any) -> dict[str, Any]:
             rlis = [
                 {"id": f"gid://shopify/RefundLineItem/{r.id * 10 + i}", "quantity": q, "lineItem": line_item(items[lid]),
-                 "restockType": "RETURN", "restocked": True, "subtotalSet": _money(items[lid].unit_price_cents * q, o.currency)}
+                 "restockType": "RETURN", "restocked": True, "subtotalSet": _money(o.returned_line_value_cents(lid, q), o.currency)}
                 for i, (lid, q) in enumerate(r.line_items)
             ]
             return {

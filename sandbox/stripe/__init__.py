@@ -1,14 +1,19 @@
 """Stripe API simulator: `GET /v1/<resource>` lists and retrieves, as the official SDK calls them.
 
+- Every request is matched to its operation in the vendored OpenAPI spec and its query checked against it
+  (`sandbox.common.openapi`): unknown parameters, wrong types, values outside an enum get Stripe's 400
+  (`parameter_unknown`, `parameter_invalid_integer`, ... with `param`); unknown paths and methods get
+  `Unrecognized request URL`. Documented lists of objects the world lacks are empty; their ids are 404.
 - Auth: `Authorization: Bearer <secret key>` (or HTTP Basic with the key as user name); wrong key -> 401 with
-  Stripe's error object. Unknown ids -> 404 `resource_missing`; bad list params -> 400 `invalid_request_error`.
+  Stripe's error object. Unknown ids -> 404 `resource_missing`.
 - Lists: newest first; `limit` 1..100 (default 10), `starting_after` / `ending_before` (mutually exclusive),
-  `created[gt|gte|lt|lte]` (or `created=<int>`), `expand[]` (indexed `expand[0]` as the SDK sends it), `has_more`.
+  `created`, every other documented filter (`objects.FILTERS`), `expand[]` as `x-expandableFields` allows.
   `/v1/subscriptions` hides canceled ones unless `status=canceled|all`. `/v1/events` only goes back 30 days.
+- Versions (`versions.py`): `Stripe-Version` selects the SDK's (post-Basil) or the spec's (2023-08-16) rendering;
+  an unpublished version is rejected as Stripe does.
 - Rate limit: the account's limit per second (test-mode keys 25/s, live keys 100/s, as documented), enforced per key
   with Stripe's real 429 body (`code: rate_limit`). Sandbox option `stripe_rate_limit` or env
   `SANDBOX_STRIPE_RATE_LIMIT` / `STRIPE_RATE_LIMIT_PER_SECOND` changes it (read per request so tests can).
-- Objects render as of `world.now` at the SDK's pinned API version (see `render.py`).
 - `POST /_sandbox/webhooks` `{"url": ..., "since": <unix>, "until": <unix>}` posts the events of that window,
   signed with the webhook secret, to a receiver (see `webhooks.py`).
 """
@@ -16,18 +21,20 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import os
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sandbox.common.openapi import MethodNotAllowed, NoRoute, Operation, Violation, lazy_spec, local_path, warm
 from sandbox.common.ratelimit import ServerBucket
 from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
-from . import render
+from . import legacy, objects, render, versions
+from .objects import BY_PATH, KINDS, Renderer, StripeRequestError
 from .world import EVENT_RETENTION_DAYS, StripeWorld
 
 # Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.
@@ -37,21 +44,17 @@ SANDBOX_CREDENTIALS = {
 }
 DEFAULT_LIMITS = {"test": 25.0, "live": 100.0}
 MAX_LIMIT = 100
-LISTS = {
-    "customers": "customer",
-    "products": "product",
-    "prices": "price",
-    "coupons": "coupon",
-    "subscriptions": "subscription",
-    "invoices": "invoice",
-    "charges": "charge",
-    "refunds": "refund",
-    "balance_transactions": "balance_transaction",
-    "payouts": "payout",
-    "disputes": "dispute",
-}
-EXPANDABLE = {"subscription": {"discounts", "data.discounts"}, "invoice": {"discounts", "data.discounts"}}
 CREATED_OPS = ("gt", "gte", "lt", "lte")
+SPEC = lazy_spec("stripe/spec3.2023-09-12.yaml", query_style="brackets")
+"""The vendored OpenAPI spec: every request's parameters are checked against its operation."""
+UNRECOGNIZED = "Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+# Violation kind -> Stripe's error code (https://docs.stripe.com/error-codes).
+VIOLATION_CODES = {
+    "unknown_parameter": "parameter_unknown",
+    "missing_parameter": "parameter_missing",
+    "invalid_type": "parameter_invalid_{expected}",
+    "invalid_value": "parameter_invalid_string",
+}
 
 
 def stripe_error(
@@ -66,22 +69,22 @@ def stripe_error(
     return JSONResponse({"error": error}, status_code=status, headers={"Request-Id": "req_sandbox"})
 
 
-class BadRequest(Exception):
-    def __init__(self, response: JSONResponse) -> None:
-        self.response = response
+def violation_error(v: Violation) -> JSONResponse:
+    code = VIOLATION_CODES.get(v.kind)
+    if code and v.expected:
+        code = code.format(expected=v.expected.split(" ")[0])
+    elif code and "{" in code:
+        code = None
+    return stripe_error(400, v.message, code=code, param=v.param)
 
 
 class Index:
     """Each collection's (created, id) keys sorted ascending, for newest-first pagination by bisect."""
 
     def __init__(self, sw: StripeWorld) -> None:
-        import bisect
-
-        self._bisect = bisect
         self.keys: dict[str, list[tuple[int, str]]] = {}
-        for path, kind in LISTS.items():
-            objects = getattr(sw, path)
-            self.keys[kind] = sorted((_created(obj), oid) for oid, obj in objects.items())
+        for name, kind in KINDS.items():
+            self.keys[name] = sorted((kind.created(obj), oid) for oid, obj in kind.source(sw).items())
         self.keys["event"] = [(e.created, e.id) for e in sw.events]
         self.events = {e.id: e for e in sw.events}
         self.created = {kind: dict((oid, c) for c, oid in keys) for kind, keys in self.keys.items()}
@@ -97,25 +100,20 @@ class Index:
         keep: Any = None,
     ) -> tuple[list[str], bool]:
         keys = self.keys[kind]
-        start = self._bisect.bisect_left(keys, (lo, ""))
-        end = self._bisect.bisect_right(keys, (hi, "~"))
+        start = bisect.bisect_left(keys, (lo, ""))
+        end = bisect.bisect_right(keys, (hi, "~"))
         for cursor, is_after in ((starting_after, True), (ending_before, False)):
             if cursor is None:
                 continue
             created = self.created[kind].get(cursor)
             if created is None:
-                raise BadRequest(
-                    stripe_error(
-                        404,
-                        f"No such {kind}: '{cursor}'",
-                        code="resource_missing",
-                        param="starting_after" if is_after else "ending_before",
-                    )
+                raise StripeRequestError(
+                    404, f"No such {kind}: '{cursor}'", code="resource_missing", param="starting_after" if is_after else "ending_before"
                 )
             if is_after:
-                end = min(end, self._bisect.bisect_left(keys, (created, cursor)))
+                end = min(end, bisect.bisect_left(keys, (created, cursor)))
             else:
-                start = max(start, self._bisect.bisect_right(keys, (created, cursor)))
+                start = max(start, bisect.bisect_right(keys, (created, cursor)))
         candidates = keys[start:end]
         if keep is not None:
             candidates = [k for k in candidates if keep(k[1])]
@@ -126,45 +124,17 @@ class Index:
         return [oid for _, oid in reversed(chunk)], len(candidates) > limit
 
 
-def _created(obj: Any) -> int:
-    return obj["created"] if isinstance(obj, dict) else obj.created
-
-
-def _int(value: str, param: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise BadRequest(stripe_error(400, f"Invalid integer: {value}", param=param)) from None
-
-
-def parse_list_params(query: Any) -> dict[str, Any]:
-    """Stripe's bracket notation: `created[gte]=1`, `expand[]=x` or `expand[0]=x`."""
-    params: dict[str, Any] = {"expand": set(), "created": {}}
-    for key, value in query.multi_items():
-        if key == "expand[]" or re.fullmatch(r"expand\[\d+\]", key):
-            params["expand"].add(value)
-        elif key.startswith("created["):
-            op = key[len("created[") : -1]
-            if op not in CREATED_OPS:
-                raise BadRequest(stripe_error(400, f"Received unknown parameter: {key}", param=key))
-            params["created"][op] = _int(value, key)
-        elif key == "created":
-            params["created"]["gte"] = params["created"]["lte"] = _int(value, key)
-        else:
-            params[key] = value
-    limit = _int(params.get("limit", "10"), "limit")
+def list_params(params: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """`limit` (1..100, default 10: documented in the spec's prose, not its schema) and the `created` range."""
+    limit = params.get("limit", 10)
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadRequest(stripe_error(400, f"Invalid limit: must be between 1 and {MAX_LIMIT}", param="limit"))
-    params["limit"] = limit
+        raise StripeRequestError(400, f"Invalid limit: must be between 1 and {MAX_LIMIT}", param="limit")
     if params.get("starting_after") and params.get("ending_before"):
-        raise BadRequest(
-            stripe_error(
-                400,
-                "You may only specify one of these parameters: ending_before, starting_after.",
-                param="starting_after",
-            )
-        )
-    return params
+        raise StripeRequestError(400, "You may only specify one of these parameters: ending_before, starting_after.", param="starting_after")
+    created = params.get("created", {})
+    if isinstance(created, int):
+        created = {"gte": created, "lte": created}
+    return limit, created
 
 
 def _bounds(created: dict[str, int], lo: int, hi: int) -> tuple[int, int]:
@@ -177,20 +147,6 @@ def _bounds(created: dict[str, int], lo: int, hi: int) -> tuple[int, int]:
     if "lt" in created:
         hi = min(hi, created["lt"] - 1)
     return lo, hi
-
-
-def _expand(kind: str, requested: set[str], prefix: str) -> frozenset[str]:
-    allowed = EXPANDABLE.get(kind, set())
-    out = set()
-    for path in requested:
-        if (
-            path not in allowed
-            or (prefix == "data." and not path.startswith("data."))
-            or (prefix == "" and path.startswith("data."))
-        ):
-            raise BadRequest(stripe_error(400, f"This property cannot be expanded ({path}).", param="expand"))
-        out.add(path.removeprefix("data."))
-    return frozenset(out)
 
 
 def configured_limit(state: SandboxState, key: str) -> float:
@@ -221,29 +177,31 @@ def create_app(state: SandboxState) -> FastAPI:
     stats = state.stats["stripe"]
     buckets: dict[tuple[str, float], ServerBucket] = {}
     cache: dict[str, Any] = {}
+    warm(SPEC)
 
     def sw() -> StripeWorld:
         return state.world.extension("stripe")  # type: ignore[no-any-return]
 
-    def cached(key: tuple[Any, ...], build: Any) -> Any:
+    def rendered() -> dict[Any, Any]:
         """Rendered objects for the current `now` (cleared when the world advances): the simulator's CPU, not the
         rate limit, would otherwise bound a parallel client."""
         epoch = state.world.epoch
         if cache.get("epoch") != epoch:
             cache["rendered"] = {}
             cache["epoch"] = epoch
-        rendered = cache["rendered"]
-        if key not in rendered:
-            rendered[key] = build()
-        return rendered[key]
+        return cache["rendered"]  # type: ignore[no-any-return]
 
     def index() -> Index:
         if "index" not in cache:
             cache["index"] = Index(sw())
         return cache["index"]  # type: ignore[no-any-return]
 
+    def renderer(request: Request) -> Renderer:
+        world = sw()
+        return Renderer(world, world.now, request.state.stripe_version, SPEC(), rendered())
+
     @app.middleware("http")
-    async def auth_and_limit(request: Request, call_next: Any) -> Any:
+    async def auth_limit_and_spec(request: Request, call_next: Any) -> Any:
         if request.url.path.startswith("/_sandbox"):
             return await call_next(request)
         key = _api_key(request)
@@ -268,122 +226,223 @@ def create_app(state: SandboxState) -> FastAPI:
                 "Request rate limit exceeded. You can learn more about rate limits here https://stripe.com/docs/rate-limits.",
                 code="rate_limit",
             )
-        version = request.headers.get("stripe-version")
-        if version:
-            stats.extra[f"version:{version}"] += 1
-        response = await call_next(request)
+        header = request.headers.get("stripe-version")
+        try:
+            version = versions.resolve(header)
+        except versions.InvalidVersion as exc:
+            return stripe_error(400, str(exc))
+        if header:
+            stats.extra[f"version:{header}"] += 1
+        path = local_path(request)
+        try:
+            op = SPEC().match(request.method, path)
+        except (NoRoute, MethodNotAllowed):
+            return stripe_error(404, UNRECOGNIZED.format(method=request.method, path=path))
+        violations = op.check(request.query_params.multi_items())
+        if violations:
+            return violation_error(violations[0])
+        request.state.stripe_version = version
+        request.state.stripe_params = op.coerced(request.query_params.multi_items())
+        request.state.stripe_op = op
+        try:
+            response = await call_next(request)
+        except StripeRequestError as exc:  # raised in a handler (BaseHTTPMiddleware re-raises it here)
+            response = stripe_error(exc.status, exc.message, code=exc.code, param=exc.param)
         response.headers["Request-Id"] = f"req_sandbox{stats.requests}"
-        if version:
-            response.headers["Stripe-Version"] = version
+        response.headers["Stripe-Version"] = version.name
         return response
 
+    @app.exception_handler(StripeRequestError)
+    async def request_error(_request: Request, exc: StripeRequestError) -> JSONResponse:
+        return stripe_error(exc.status, exc.message, code=exc.code, param=exc.param)
+
+    def params(request: Request) -> dict[str, Any]:
+        return request.state.stripe_params  # type: ignore[no-any-return]
+
+    def tree(request: Request) -> dict[str, Any]:
+        """`expand[]` checked against the operation's documented response, as a tree."""
+        op = request.state.stripe_op
+        root = objects._targets(SPEC(), op.success_schema)
+        return objects.expansion_tree(SPEC(), root, params(request).get("expand", []), request.state.stripe_version)
+
+    def list_response(request: Request, kind: str, url: str, keep: Any = None, lo: int = 0) -> JSONResponse:
+        p = params(request)
+        limit, created = list_params(p)
+        expand = tree(request).get("data", {})
+        world = sw()
+        now = world.now
+        low, high = _bounds(created, lo, now)
+        filters = [(objects.FILTERS.get(KINDS[kind].path if kind in KINDS else "events", {}).get(name), value) for name, value in p.items() if name not in objects.PAGINATION]
+        source = KINDS[kind].source(world) if kind in KINDS else index().events
+        visible = KINDS[kind].visible if kind in KINDS else None
+        checks = [(f, v) for f, v in filters if f is not None]
+
+        def keep_all(oid: str) -> bool:
+            obj = source[oid]
+            if visible is not None and not visible(obj, world, now):
+                return False
+            return (keep is None or keep(oid)) and all(f(v, obj, world, now) for f, v in checks)
+
+        # No filter: plain bisect slicing, as cheap per page as before filters existed.
+        needed = keep is not None or visible is not None or bool(checks)
+        ids, has_more = index().page(kind, low, high, limit, p.get("starting_after"), p.get("ending_before"), keep_all if needed else None)
+        r = renderer(request)
+        if kind == "event":
+            data = [r.cache.setdefault(("event", i, request.state.stripe_version.shapes), render_event(index().events[i], r)) for i in ids]
+        else:
+            data = [r.object(kind, i, expand) for i in ids]
+        stats.extra[f"objects:{url.rsplit('/', 1)[-1]}"] += len(ids)
+        # JSONResponse directly: FastAPI's jsonable_encoder over 100 nested invoices costs more than rendering them.
+        return JSONResponse(render.list_object(url, data, has_more))
+
+    def render_event(event: Any, r: Renderer) -> dict[str, Any]:
+        obj = render.event(event, r.sw)
+        return legacy.project(r.spec, obj, r.spec.document["components"]["schemas"]["event"]) if r.version.legacy else obj
+
+    def require(kind: str, object_id: str, param: str = "id") -> Any:
+        found = objects.lookup(sw(), kind, object_id, sw().now)
+        if found is None:
+            raise StripeRequestError(404, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
+        return found
+
     @app.get("/v1/account")
-    def get_account() -> Any:
-        return render.account(sw())
+    def get_account(request: Request) -> Any:
+        tree(request)
+        obj = render.account(sw())
+        return legacy.project(SPEC(), obj, SPEC().document["components"]["schemas"]["account"]) if request.state.stripe_version.legacy else obj
+
+    @app.get("/v1/balance")
+    def get_balance(request: Request) -> Any:
+        tree(request)
+        return render.balance(sw(), sw().now)
 
     @app.get("/v1/events")
     def list_events(request: Request) -> Any:
-        try:
-            params = parse_list_params(request.query_params)
-            if params["expand"] - {"data.data"}:
-                raise BadRequest(
-                    stripe_error(
-                        400, f"This property cannot be expanded ({sorted(params['expand'])[0]}).", param="expand"
-                    )
-                )
-            now = sw().now
-            lo, hi = _bounds(params["created"], now - EVENT_RETENTION_DAYS * 86400, now)
-            types = {params["type"]} if "type" in params else None
-            events = index().events
-            keep = (lambda eid: _type_matches(events[eid].type, types)) if types else None
-            ids, has_more = index().page(
-                "event", lo, hi, params["limit"], params.get("starting_after"), params.get("ending_before"), keep
-            )
-        except BadRequest as exc:
-            return exc.response
         stats.by_route["events"] += 1
-        stats.extra["objects:events"] += len(ids)
         _record_params(stats, "events", request)
-        return JSONResponse(
-            render.list_object(
-                "/v1/events",
-                [cached(("event", i, 0), lambda i=i: render.event(events[i], sw())) for i in ids],
-                has_more,
-            )
-        )
+        now = sw().now
+        return list_response(request, "event", "/v1/events", lo=now - EVENT_RETENTION_DAYS * 86400)
 
     @app.get("/v1/events/{event_id}")
-    def get_event(event_id: str) -> Any:
+    def get_event(event_id: str, request: Request) -> Any:
+        tree(request)
         event = index().events.get(event_id)
         now = sw().now
         if event is None or event.created > now or event.created < now - EVENT_RETENTION_DAYS * 86400:
-            return stripe_error(404, f"No such event: '{event_id}'", code="resource_missing", param="id")
-        return render.event(event, sw())
+            raise StripeRequestError(404, f"No such event: '{event_id}'", code="resource_missing", param="id")
+        return render_event(event, renderer(request))
 
     @app.get("/v1/invoices/{invoice_id}/lines")
     def invoice_lines(invoice_id: str, request: Request) -> Any:
-        inv = sw().invoices.get(invoice_id)
-        if inv is None or inv.created > sw().now:
-            return stripe_error(404, f"No such invoice: '{invoice_id}'", code="resource_missing", param="invoice")
-        try:
-            params = parse_list_params(request.query_params)
-        except BadRequest as exc:
-            return exc.response
-        lines = [render.line_item(line, inv, sw()) for line in inv.lines]
-        start = 0
-        if params.get("starting_after"):
-            ids = [line["id"] for line in lines]
-            if params["starting_after"] not in ids:
-                return stripe_error(
-                    404,
-                    f"No such line item: '{params['starting_after']}'",
-                    code="resource_missing",
-                    param="starting_after",
-                )
-            start = ids.index(params["starting_after"]) + 1
-        chunk = lines[start : start + params["limit"]]
+        inv = require("invoice", invoice_id, "invoice")
+        p = params(request)
+        limit, _ = list_params(p)
+        r = renderer(request)
+        lines = [render.line_item(line, inv, r.sw) for line in inv.lines]
+        if r.version.legacy:
+            lines = [legacy.downgrade(r.spec, "line_item", li, r.sw, r.at) for li in lines]
+        expand = tree(request).get("data", {})
+        if expand:
+            lines = [r.expand("line_item", li, expand) for li in lines]
+        ids = [line["id"] for line in lines]
+        start, end = 0, len(lines)
+        for cursor, is_after in ((p.get("starting_after"), True), (p.get("ending_before"), False)):
+            if cursor is None:
+                continue
+            if cursor not in ids:
+                raise StripeRequestError(404, f"No such line item: '{cursor}'", code="resource_missing", param="starting_after" if is_after else "ending_before")
+            if is_after:
+                start = ids.index(cursor) + 1
+            else:
+                end = ids.index(cursor)
+        window = lines[start:end]
+        chunk = window[-limit:] if p.get("ending_before") else window[:limit]
         stats.by_route["invoice_lines"] += 1
-        return render.list_object(f"/v1/invoices/{invoice_id}/lines", chunk, start + params["limit"] < len(lines))
+        return JSONResponse(render.list_object(f"/v1/invoices/{invoice_id}/lines", chunk, len(window) > limit))
+
+    @app.get("/v1/charges/{charge_id}/refunds")
+    def charge_refunds(charge_id: str, request: Request) -> Any:
+        require("charge", charge_id, "charge")
+        return list_response(request, "refund", f"/v1/charges/{charge_id}/refunds", keep=lambda rid: sw().refunds[rid].charge == charge_id)
+
+    @app.get("/v1/charges/{charge_id}/refunds/{refund_id}")
+    def charge_refund(charge_id: str, refund_id: str, request: Request) -> Any:
+        require("charge", charge_id, "charge")
+        found = require("refund", refund_id)
+        if found.charge != charge_id:
+            raise StripeRequestError(404, f"No such refund: '{refund_id}'", code="resource_missing", param="id")
+        return renderer(request).object("refund", refund_id, tree(request))
+
+    @app.get("/v1/customers/{customer_id}/payment_methods")
+    def customer_payment_methods(customer_id: str, request: Request) -> Any:
+        require("customer", customer_id, "customer")
+        return list_response(request, "payment_method", f"/v1/customers/{customer_id}/payment_methods", keep=lambda pid: sw().payment_methods[pid].customer == customer_id)
+
+    @app.get("/v1/customers/{customer_id}/payment_methods/{pm_id}")
+    def customer_payment_method(customer_id: str, pm_id: str, request: Request) -> Any:
+        require("customer", customer_id, "customer")
+        found = require("payment_method", pm_id, "payment_method")
+        if found.customer != customer_id:
+            raise StripeRequestError(404, f"No such PaymentMethod: '{pm_id}'", code="resource_missing", param="payment_method")
+        return renderer(request).object("payment_method", pm_id, tree(request))
+
+    @app.get("/v1/balance/history")
+    def balance_history(request: Request) -> Any:
+        return list_response(request, "balance_transaction", "/v1/balance_transactions")
+
+    @app.get("/v1/balance/history/{txn_id}")
+    def balance_history_item(txn_id: str, request: Request) -> Any:
+        require("balance_transaction", txn_id)
+        return renderer(request).object("balance_transaction", txn_id, tree(request))
+
+    @app.get("/v1/{resource}/search")
+    def search(resource: str, request: Request) -> Any:
+        raise StripeRequestError(400, f"The sandbox does not simulate the Search API (GET /v1/{resource}/search): list /v1/{resource} with its filters instead.")
 
     @app.get("/v1/{resource}")
     def list_resource(resource: str, request: Request) -> Any:
-        kind = LISTS.get(resource)
+        kind = BY_PATH.get(resource)
         if kind is None:
-            return stripe_error(404, f"Unrecognized request URL (GET: /v1/{resource}).")
-        world = sw()
-        try:
-            params = parse_list_params(request.query_params)
-            expand = _expand(kind, params["expand"], "data.")
-            now = world.now
-            lo, hi = _bounds(params["created"], 0, now)
-            keep = _filter(kind, params, world, now)
-            ids, has_more = index().page(
-                kind, lo, hi, params["limit"], params.get("starting_after"), params.get("ending_before"), keep
-            )
-        except BadRequest as exc:
-            return exc.response
+            return fallback_list(request, request.state.stripe_op)
+        p = params(request)
+        for name, parent in objects.REQUIRED_PARENT.get(resource, {}).items():
+            if name in p:
+                require(parent, p[name], name)
         stats.by_route[resource] += 1
-        stats.extra[f"objects:{resource}"] += len(ids)
         _record_params(stats, resource, request)
-        data = [cached((kind, i, expand), lambda i=i: render.render(kind, i, world, now, expand)) for i in ids]
-        # JSONResponse directly: FastAPI's jsonable_encoder over 100 nested invoices costs more than rendering them.
-        return JSONResponse(render.list_object(f"/v1/{resource}", data, has_more))
+        keep = None
+        if resource == "subscriptions" and "status" not in p:
+            keep = lambda oid: (v := sw().subscriptions[oid].at(sw().now)) is not None and v.status != "canceled"  # noqa: E731
+        return list_response(request, kind.name, f"/v1/{resource}", keep)
 
     @app.get("/v1/{resource}/{object_id}")
     def retrieve(resource: str, object_id: str, request: Request) -> Any:
-        kind = LISTS.get(resource)
+        kind = BY_PATH.get(resource)
         if kind is None:
-            return stripe_error(404, f"Unrecognized request URL (GET: /v1/{resource}/{object_id}).")
-        world = sw()
-        source = getattr(world, resource).get(object_id)
-        if source is None or _created(source) > world.now:
-            return stripe_error(404, f"No such {kind}: '{object_id}'", code="resource_missing", param="id")
-        try:
-            expand = _expand(kind, parse_list_params(request.query_params)["expand"], "")
-        except BadRequest as exc:
-            return exc.response
+            return fallback_get(request, request.state.stripe_op)
+        require(kind.name, object_id)
         stats.by_route[f"{resource}/retrieve"] += 1
-        return render.render(kind, object_id, world, world.now, expand)
+        return renderer(request).object(kind.name, object_id, tree(request))
+
+    def fallback_list(request: Request, op: Operation) -> Any:
+        """A documented list of objects this world has none of: empty, once its parent (if any) exists."""
+        for name, value in op.path_params.items():
+            kind = objects.kind_of_id(value)
+            parent = op.template.split("/")[2].rstrip("s")
+            if kind is None or kind != parent and parent in KINDS:
+                raise StripeRequestError(404, f"No such {parent}: '{value}'", code="resource_missing", param=name)
+            require(kind, value, name)
+        list_params(params(request))
+        return JSONResponse(render.list_object(local_path(request), [], False))
+
+    def fallback_get(request: Request, op: Operation) -> Any:
+        if op.is_collection():
+            return fallback_list(request, op)
+        if op.path_params:
+            name, value = list(op.path_params.items())[-1]
+            label = op.template.split("/")[-2].rstrip("s") if op.template.endswith("}") else op.template.split("/")[-1]
+            raise StripeRequestError(404, f"No such {label}: '{value}'", code="resource_missing", param=name)
+        raise StripeRequestError(404, f"The sandbox's account has no {op.template.removeprefix('/v1/')} ({op.method.upper()} {op.template} is documented, not simulated).", code="resource_missing")
 
     @app.post("/_sandbox/webhooks")
     async def deliver(request: Request) -> Any:
@@ -399,6 +458,13 @@ def create_app(state: SandboxState) -> FastAPI:
         )
         return {"delivered": sent}
 
+    async def catch_all(request: Request, rest: str = "") -> Any:
+        op = request.state.stripe_op
+        if op.method == "get":
+            return fallback_get(request, op)
+        raise StripeRequestError(400, f"The sandbox's Stripe account is read-only: {op.method.upper()} {op.template} is documented, not simulated.")
+
+    app.add_api_route("/{rest:path}", catch_all, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     return app
 
 
@@ -406,55 +472,6 @@ def _record_params(stats: Any, resource: str, request: Request) -> None:
     """Count the list parameters clients send (`param:<resource>:<name>`): tests check them against the spec."""
     for key in request.query_params:
         stats.extra[f"param:{resource}:{key.split('[', 1)[0]}"] += 1
-
-
-def _type_matches(event_type: str, wanted: set[str]) -> bool:
-    return any(event_type == w or (w.endswith(".*") and event_type.startswith(w[:-1])) for w in wanted)
-
-
-def _filter(kind: str, params: dict[str, Any], sw: StripeWorld, now: int) -> Any:
-    """List filters beyond `created`: subscriptions' `status` (default hides canceled), `customer`, `charge`, `payout`."""
-    checks = []
-    if kind == "subscription":
-        status = params.get("status")
-        if status not in (
-            None,
-            "all",
-            "active",
-            "past_due",
-            "unpaid",
-            "canceled",
-            "incomplete",
-            "incomplete_expired",
-            "trialing",
-            "paused",
-            "ended",
-        ):
-            raise BadRequest(
-                stripe_error(
-                    400, f"Invalid status: must be one of active, all, canceled, ... (got {status})", param="status"
-                )
-            )
-
-        def status_ok(oid: str) -> bool:
-            v = sw.subscriptions[oid].at(now)
-            current = v.status if v else "incomplete"
-            if status is None:
-                return current != "canceled"
-            return status == "all" or current == status or (status == "ended" and current == "canceled")
-
-        checks.append(status_ok)
-    if "customer" in params and kind in ("subscription", "invoice", "charge"):
-        collections: dict[str, dict[str, Any]] = {
-            "subscription": sw.subscriptions,
-            "invoice": sw.invoices,
-            "charge": sw.charges,
-        }
-        collection = collections[kind]
-        checks.append(lambda oid: collection[oid].customer == params["customer"])
-    if not checks:
-        return None
-    return lambda oid: all(check(oid) for check in checks)
 
 
 SIMULATOR = Simulator(create_app, credentials=SANDBOX_CREDENTIALS)

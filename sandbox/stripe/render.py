@@ -23,6 +23,8 @@ from .world import (
     Event,
     Invoice,
     Line,
+    PaymentIntent,
+    PaymentMethod,
     Payout,
     Price,
     Refund,
@@ -75,7 +77,7 @@ def customer(c: Customer, sw: StripeWorld, at: int) -> dict[str, Any]:
         invoice_prefix=c.id[-8:].upper(),
         invoice_settings={
             "custom_fields": None,
-            "default_payment_method": None,
+            "default_payment_method": sw.payment_method_of(c.id),
             "footer": None,
             "rendering_options": None,
         },
@@ -194,28 +196,40 @@ def discount(d: Discount) -> dict[str, Any]:
     return obj
 
 
+def subscription_item(item: Any, s: Subscription, v: Any, sw: StripeWorld, at: int) -> dict[str, Any]:
+    p = sw.prices[item.price]
+    it = blank("subscription_item")
+    it.update(
+        id=item.id,
+        created=item.created,
+        price=price(p, sw, at),
+        plan=plan(p),
+        quantity=item.quantity,
+        subscription=s.id,
+        current_period_start=v.period[0],
+        current_period_end=v.period[1],
+        discounts=[],
+        tax_rates=[],
+        metadata={},
+        billing_thresholds=None,
+    )
+    return it
+
+
+def standalone_subscription_item(s: Subscription, item_id: str, sw: StripeWorld, at: int) -> dict[str, Any]:
+    """`/v1/subscription_items/{id}`: the item as its subscription has it now (or last had it, if removed)."""
+    v = s.at(at)
+    assert v is not None, "rendering a subscription item before its subscription exists"
+    versions = [x for x in s.versions if x.at <= at and any(i.id == item_id for i in x.items)]
+    holder = v if any(i.id == item_id for i in v.items) else versions[-1]
+    item = next(i for i in holder.items if i.id == item_id)
+    return subscription_item(item, s, holder, sw, at)
+
+
 def subscription(s: Subscription, sw: StripeWorld, at: int, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
     v = s.at(at)
     assert v is not None, "rendering a subscription before it exists"
-    items = []
-    for item in v.items:
-        p = sw.prices[item.price]
-        it = blank("subscription_item")
-        it.update(
-            id=item.id,
-            created=item.created,
-            price=price(p, sw, at),
-            plan=plan(p),
-            quantity=item.quantity,
-            subscription=s.id,
-            current_period_start=v.period[0],
-            current_period_end=v.period[1],
-            discounts=[],
-            tax_rates=[],
-            metadata={},
-            billing_thresholds=None,
-        )
-        items.append(it)
+    items = [subscription_item(item, s, v, sw, at) for item in v.items]
     discounts: list[Any] = list(v.discounts)
     if "discounts" in expand:
         discounts = [discount(sw.discounts[d]) for d in v.discounts]
@@ -260,6 +274,39 @@ def invoice_status(inv: Invoice, at: int) -> str:
     return "open"
 
 
+def invoice_item_id(line: Line) -> str:
+    return "ii_" + line.id[3:]
+
+
+def invoiceitem(line: Line, inv: Invoice, sw: StripeWorld) -> dict[str, Any]:
+    """A one-off line's invoice item (`/v1/invoiceitems`), already invoiced on `inv`."""
+    p = sw.prices[line.price]
+    obj = blank("invoiceitem")
+    obj.update(
+        id=invoice_item_id(line),
+        amount=line.amount,
+        currency=inv.currency,
+        customer=inv.customer,
+        date=inv.created,
+        description=line.description,
+        discountable=True,
+        discounts=[d for d, _ in line.discount_amounts],
+        invoice=inv.id,
+        metadata={},
+        net_amount=line.amount - sum(a for _, a in line.discount_amounts),
+        parent=None,
+        period={"start": line.period[0], "end": line.period[1]},
+        pricing={"type": "price_details", "price_details": {"price": p.id, "product": p.product}, "unit_amount_decimal": str(p.unit_amount)},
+        proration=False,
+        quantity=line.quantity,
+        quantity_decimal=str(line.quantity),
+        tax_rates=[],
+        test_clock=None,
+        customer_account=None,
+    )
+    return obj
+
+
 def line_item(line: Line, inv: Invoice, sw: StripeWorld) -> dict[str, Any]:
     p = sw.prices[line.price]
     obj = blank("line_item")
@@ -280,7 +327,7 @@ def line_item(line: Line, inv: Invoice, sw: StripeWorld) -> dict[str, Any]:
             "type": "invoice_item_details",
             "subscription_item_details": None,
             "invoice_item_details": {
-                "invoice_item": "ii_" + line.id[3:],
+                "invoice_item": invoice_item_id(line),
                 "proration": False,
                 "proration_details": {"credited_items": None},
                 "subscription": None,
@@ -372,6 +419,7 @@ def invoice(inv: Invoice, sw: StripeWorld, at: int, expand: frozenset[str] = fro
         customer_tax_exempt="none",
         customer_tax_ids=[],
         default_tax_rates=[],
+        payment_settings={"default_mandate": None, "payment_method_options": None, "payment_method_types": None},
         pre_payment_credit_notes_amount=0,
         post_payment_credit_notes_amount=0,
         webhooks_delivered_at=inv.created,
@@ -387,6 +435,7 @@ def charge(c: Charge, sw: StripeWorld, at: int) -> dict[str, Any]:
     disputed = c.dispute is not None and sw.disputes[c.dispute].created <= at
     succeeded = c.status == "succeeded"
     obj = blank("charge")
+    del obj["refunds"]  # includable: only with expand[]=refunds (sandbox.stripe.objects)
     obj.update(
         id=c.id,
         created=c.created,
@@ -415,7 +464,22 @@ def charge(c: Charge, sw: StripeWorld, at: int) -> dict[str, Any]:
         },
         payment_method_details={
             "type": "card",
-            "card": {"brand": "visa", "last4": "4242", "country": "US", "funding": "credit"},
+            "card": {
+                "brand": "visa",
+                "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+                "country": "US",
+                "exp_month": 12,
+                "exp_year": 2030,
+                "fingerprint": sw.payment_methods[sw.payment_method_of(c.customer)].fingerprint,
+                "funding": "credit",
+                "installments": None,
+                "last4": "4242",
+                "mandate": None,
+                "network": "visa",
+                "network_token": None,
+                "three_d_secure": None,
+                "wallet": None,
+            },
         },
         billing_details={
             "address": None,
@@ -425,11 +489,8 @@ def charge(c: Charge, sw: StripeWorld, at: int) -> dict[str, Any]:
             "tax_id": None,
         },
         metadata={"invoice": c.invoice or ""},
-        refunds=list_object(
-            f"/v1/charges/{c.id}/refunds",
-            [refund(sw.refunds[r], sw, at) for r in c.refunds if sw.refunds[r].created <= at],
-            False,
-        ),
+        payment_intent=sw.payment_intent_of_charge(c.id),
+        payment_method=sw.payment_method_of(c.customer),
         fraud_details={},
         shipping=None,
         source=None,
@@ -552,6 +613,114 @@ def dispute(d: Dispute, sw: StripeWorld, at: int) -> dict[str, Any]:
     return obj
 
 
+def payment_intent(pi: PaymentIntent, sw: StripeWorld, at: int) -> dict[str, Any]:
+    charges = [sw.charges[c] for c in pi.charges if sw.charges[c].created <= at]
+    inv = sw.invoices[pi.invoice]
+    latest = charges[-1] if charges else None
+    if latest is not None and latest.status == "succeeded":
+        status = "succeeded"
+    elif inv.voided_at is not None and inv.voided_at <= at:
+        status = "canceled"
+    else:
+        status = "requires_payment_method"
+    failed = latest is not None and latest.status == "failed" and status != "succeeded"
+    obj = blank("payment_intent")
+    obj.update(
+        id=pi.id,
+        amount=pi.amount,
+        amount_capturable=0,
+        amount_details={"tip": {}},
+        amount_received=pi.amount if status == "succeeded" else 0,
+        automatic_payment_methods=None,
+        canceled_at=inv.voided_at if status == "canceled" else None,
+        cancellation_reason="void_invoice" if status == "canceled" else None,
+        capture_method="automatic",
+        client_secret=f"{pi.id}_secret_sandbox",
+        confirmation_method="automatic",
+        created=pi.created,
+        currency=pi.currency,
+        customer=pi.customer,
+        description="Subscription update" if inv.billing_reason == "subscription_update" else "Subscription creation",
+        last_payment_error={"code": "card_declined", "decline_code": "generic_decline", "message": "Your card was declined.", "type": "card_error"}
+        if failed
+        else None,
+        latest_charge=latest.id if latest else None,
+        metadata={},
+        next_action=None,
+        payment_method=sw.payment_method_of(pi.customer) if status != "requires_payment_method" else None,
+        payment_method_configuration_details=None,
+        payment_method_options={"card": {"installments": None, "mandate_options": None, "network": None, "request_three_d_secure": "automatic"}},
+        payment_method_types=["card"],
+        processing=None,
+        status=status,
+        shipping=None,
+        transfer_data=None,
+        managed_payments=None,
+    )
+    return obj
+
+
+def payment_method(pm: PaymentMethod, sw: StripeWorld, at: int) -> dict[str, Any]:
+    cus = sw.customers[pm.customer]
+    obj = blank("payment_method")
+    obj.update(
+        id=pm.id,
+        allow_redisplay="unspecified",
+        billing_details={
+            "address": {"city": cus.city, "country": cus.country, "line1": None, "line2": None, "postal_code": None, "state": None},
+            "email": cus.email,
+            "name": cus.name,
+            "phone": None,
+            "tax_id": None,
+        },
+        card={
+            "brand": "visa",
+            "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
+            "country": "US",
+            "display_brand": "visa",
+            "exp_month": 12,
+            "exp_year": 2030,
+            "fingerprint": pm.fingerprint,
+            "funding": "credit",
+            "generated_from": None,
+            "last4": "4242",
+            "networks": {"available": ["visa"], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+            "regulated_status": "unregulated",
+        },
+        created=pm.created,
+        customer=pm.customer,
+        metadata={},
+        type="card",
+    )
+    return obj
+
+
+def balance(sw: StripeWorld, at: int) -> dict[str, Any]:
+    """Available = net of everything available by now; pending = net of what is not yet (payouts included)."""
+    available: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    for b in sw.balance_transactions.values():
+        if b.created > at:
+            continue
+        bucket = available if b.available_on <= at else pending
+        bucket[b.currency] = bucket.get(b.currency, 0) + b.net
+    currencies = sorted(set(available) | set(pending))
+    obj = blank("balance")
+    obj.update(
+        available=[{"amount": available.get(c, 0), "currency": c, "source_types": {"card": available.get(c, 0)}} for c in currencies],
+        pending=[{"amount": pending.get(c, 0), "currency": c, "source_types": {"card": pending.get(c, 0)}} for c in currencies],
+        connect_reserved=[{"amount": 0, "currency": c} for c in currencies],
+    )
+    return obj
+
+
+def _no_requirements() -> dict[str, Any]:
+    return {"alternatives": [], "current_deadline": None, "currently_due": [], "disabled_reason": None, "errors": [],
+            "eventually_due": [], "past_due": [], "pending_verification": []}
+
+
 def account(sw: StripeWorld) -> dict[str, Any]:
     obj = blank("account")
     obj.update(
@@ -562,6 +731,12 @@ def account(sw: StripeWorld) -> dict[str, Any]:
         email="finance@northwind-roasters.example",
         business_type="company",
         business_profile={"name": "Northwind Roasters", "url": "https://northwind-roasters.example"},
+        capabilities={"card_payments": "active", "transfers": "active"},
+        controller={"type": "account"},
+        external_accounts=list_object("/v1/accounts/acct_1NwrSandbox0000/external_accounts", [], False),
+        requirements=_no_requirements(),
+        future_requirements=_no_requirements(),
+        tos_acceptance={"date": sw.account_created, "ip": None, "user_agent": None},
         charges_enabled=True,
         payouts_enabled=True,
         details_submitted=True,

@@ -336,6 +336,8 @@ class Payout:
     failure_code: str | None = None
     failure_message: str | None = None
     failure_balance_transaction: str | None = None
+    transactions: list[str] = field(default_factory=list)
+    """The balance transactions this automatic payout paid out (what `/v1/balance_transactions?payout=` lists)."""
 
     def status_at(self, t: int) -> str:
         status = self.transitions[0][1]
@@ -343,6 +345,29 @@ class Payout:
             if at <= t:
                 status = value
         return status
+
+
+@dataclass
+class PaymentIntent:
+    """The PaymentIntent behind an invoice's charges: every attempt (failed or not) on one invoice is a charge of it."""
+
+    id: str
+    invoice: str
+    customer: str
+    amount: int
+    currency: str
+    created: int
+    charges: list[str]
+
+
+@dataclass
+class PaymentMethod:
+    """The card each customer pays with (the default payment method of their invoices)."""
+
+    id: str
+    customer: str
+    created: int
+    fingerprint: str
 
 
 @dataclass
@@ -371,7 +396,16 @@ class StripeWorld:
     balance_transactions: dict[str, BalanceTransaction] = field(default_factory=dict)
     disputes: dict[str, Dispute] = field(default_factory=dict)
     payouts: dict[str, Payout] = field(default_factory=dict)
+    payment_intents: dict[str, PaymentIntent] = field(default_factory=dict)
+    payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+
+    def payment_intent_of_charge(self, charge_id: str) -> str | None:
+        invoice = self.charges[charge_id].invoice
+        return sid("pi", invoice) if invoice else None
+
+    def payment_method_of(self, customer_id: str) -> str:
+        return sid("pm", customer_id, length=24)
 
     @property
     def now(self) -> int:
@@ -1022,10 +1056,12 @@ class _Builder:
         for currency in sorted({b.currency for b in txns}):
             cur = [b for b in txns if b.currency == currency]
             i, balance = 0, 0
+            included: list[str] = []
             t = start + (7 + PAYOUT_WEEKDAY_OFFSET.get(currency, 0)) * DAY
             while t <= self.end:
                 while i < len(cur) and cur[i].available_on <= t:
                     balance += cur[i].net
+                    included.append(cur[i].id)
                     i += 1
                 if balance > 0:
                     rng = stable_rng(*self.label, "payout", currency, t)
@@ -1036,6 +1072,8 @@ class _Builder:
                         -balance, 0, currency, t, "payout", "payout", pid, "STRIPE PAYOUT", available_days=0
                     )
                     payout = Payout(pid, balance, currency, t, arrival, transitions, payout_txn)
+                    payout.transactions = [*included, payout_txn]
+                    included = []
                     if rng.random() < 0.06:
                         transitions.append((arrival, "failed"))
                         payout.failure_code, payout.failure_message = rng.choice(
@@ -1076,6 +1114,24 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, (int, str, bool, type(None))) else str(value)
 
 
+def _payment_objects(sw: StripeWorld) -> None:
+    """PaymentIntents behind the invoices' charges and each customer's card, derived from what is already there
+    (ids are stable functions of the invoice or customer id, so nothing else in the world moves)."""
+    for cus in sw.customers.values():
+        pm = sw.payment_method_of(cus.id)
+        sw.payment_methods[pm] = PaymentMethod(pm, cus.id, cus.created, sid("fp", cus.id, length=16)[3:])
+    by_invoice: dict[str, list[Charge]] = {}
+    for charge in sorted(sw.charges.values(), key=lambda c: (c.created, c.id)):
+        if charge.invoice:
+            by_invoice.setdefault(charge.invoice, []).append(charge)
+    for invoice_id, charges in by_invoice.items():
+        invoice = sw.invoices[invoice_id]
+        pi = sid("pi", invoice_id)
+        sw.payment_intents[pi] = PaymentIntent(
+            pi, invoice_id, invoice.customer, invoice.total, invoice.currency, charges[0].created, [c.id for c in charges]
+        )
+
+
 def generate(world: World) -> StripeWorld:
     """Build Stripe's part of `world` (called once by `world.extension("stripe")`)."""
     builder = _Builder(world)
@@ -1083,6 +1139,7 @@ def generate(world: World) -> StripeWorld:
     builder.customers()
     builder.refunds_and_disputes()
     builder.payouts()
+    _payment_objects(builder.sw)
     sw = builder.sw
     sw.events.sort(key=lambda e: (e.created, e.id))
     return sw

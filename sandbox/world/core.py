@@ -161,6 +161,14 @@ class Order:
     def total_cents(self) -> int:
         return self.subtotal_cents + self.shipping_cents + self.tax_cents
 
+    def returned_line_value_cents(self, line_item_id: int, quantity: int) -> int:
+        """What Shopify reports as a refund line's `subtotal`: the returned units at their price after their share of
+        the order's discount (order-level discounts are allocated to lines in proportion to their value), before tax."""
+        gross = sum(li.quantity * li.unit_price_cents for li in self.line_items)
+        line = next(li for li in self.line_items if li.id == line_item_id)
+        value = quantity * line.unit_price_cents
+        return value - (round(self.discount_cents * value / gross) if gross else 0)
+
     def refunds_as_of(self, now: datetime) -> list[Refund]:
         return [r for r in self.refunds if r.created_at <= now]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-import time
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,6 @@ class FakeApi:
     records: list[dict[str, Any]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     fail_with: BaseException | None = None
-    hold_seconds: float = 0.0
     lock_was_held: list[bool] = field(default_factory=list)
 
     def set_amount(self, record_id: int, amount: int) -> None:
@@ -75,8 +73,6 @@ def install(monkeypatch: pytest.MonkeyPatch) -> FakeApi:
         api.lock_was_held.append(_raw_lock_held())
         if api.fail_with is not None:
             raise api.fail_with
-        if api.hold_seconds:
-            time.sleep(api.hold_seconds)
         if "interval_start" in options:
             # An explicit window: stateless (end_value set), so the incremental cursor is not moved.
             cursor = dlt.sources.incremental(

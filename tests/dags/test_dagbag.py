@@ -1,19 +1,17 @@
-"""Every DAG file imports cleanly, fast, and the DAGs carry the settings production relies on."""
+"""Every DAG file imports cleanly without heavy imports, and the DAGs carry the settings production relies on.
+How long a parse takes is a benchmark figure (`python -m bench.bench_dag_parse`), not something a test asserts."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.dags.conftest import DAGS_DIR, airflow_env
 
-PARSE_BUDGET_SECONDS = 0.5
-
 _PARSE_SCRIPT = r"""
-import json, sys, time
+import json, sys
 import airflow.sdk  # the dag-processor has Airflow loaded before it parses a file
 from airflow.dag_processing.dagbag import BundleDagBag
 from pathlib import Path
@@ -26,7 +24,7 @@ bag = BundleDagBag(dag_folder=str(dags / name), bundle_path=dags, bundle_name="d
 heavy = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in {"dlt", "duckdb", "stripe", "slack_sdk",
         "facebook_business", "requests"} or m == "pipelines.run" or m.startswith("notifications.") and m not in
         {"notifications.destinations"} or m.startswith("pipelines.") and m.split(".")[-1] in {"source", "helpers"})
-print(json.dumps({"errors": bag.import_errors, "seconds": stat.duration.total_seconds(), "dags": sorted(bag.dags),
+print(json.dumps({"errors": bag.import_errors, "dags": sorted(bag.dags),
                   "deadlines": {d: bool(bag.dags[d].deadline) for d in bag.dags}, "heavy": heavy}))
 """
 
@@ -34,7 +32,7 @@ DAG_FILES = ("extract.py", "transform.py", "sync.py", "notify.py")
 
 
 def _parse_in_fresh_process(name: str, **env: str) -> dict:
-    """Parse one DAG file in a new process, as the dag-processor does: its own imports count in its time."""
+    """Parse one DAG file in a new process, as the dag-processor does: what it imports is what it alone imports."""
     out = subprocess.run(
         [sys.executable, "-c", _PARSE_SCRIPT, str(DAGS_DIR), name], env=airflow_env(**env), capture_output=True, text=True, timeout=120
     )
@@ -42,16 +40,12 @@ def _parse_in_fresh_process(name: str, **env: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_dag_files_import_without_errors_and_parse_fast(dbt_manifest: Path) -> None:
+def test_dag_files_import_without_errors_or_heavy_imports(dbt_manifest: Path) -> None:
     assert sorted(p.name for p in DAGS_DIR.glob("*.py")) == sorted(DAG_FILES)
     results = {name: _parse_in_fresh_process(name, OPSDATA_DEADLINE_ALERTS="true") for name in DAG_FILES}  # as in production
-    print("\nDAG file parse times (first parse in a fresh process, DagBag figure):")
-    for name, result in results.items():
-        print(f"  {name:<14} {result['seconds'] * 1000:7.1f} ms  {len(result['dags'])} DAG(s)")
     for name, result in results.items():
         assert result["errors"] == {}, name
-        assert result["seconds"] < PARSE_BUDGET_SECONDS, (name, result["seconds"])
-        # Parsing must not import provider code, dlt, DuckDB or Slack: those belong inside tasks.
+        # Parsing must not import provider code, dlt, DuckDB or Slack: those belong inside tasks (what keeps it fast).
         assert result["heavy"] == [], (name, result["heavy"])
         assert result["dags"] and all(result["deadlines"].values()), (name, result["deadlines"])
     from pipelines.registry import extraction_providers
@@ -94,7 +88,8 @@ def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -
 
     for provider in extraction_providers():
         dag = bag.dags[provider.dag_id]
-        (task,) = dag.tasks
+        task = dag.get_task("extract")
+        assert {t.task_id for t in dag.tasks} == {"extract", *(["alerts"] if provider.alerts is not None else [])}
         assert task.pool == provider.pool
         assert task.outlets == [raw_asset(provider)]
         assert dag.timetable.expression == provider.schedule  # a cron with data intervals (backfills reload them)
@@ -110,8 +105,11 @@ def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -
     assert len(dbt_tasks) > 5
     assert transform.get_task("dbt.dbt_producer_watcher").pool == "duckdb_warehouse"
     # Every leaf of the dbt group gates the publish: a failing model or test keeps the last good snapshot.
-    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - {"publish"} and t.task_id != "dbt.dbt_producer_watcher_done"]
-    assert leaves and all("publish" in t.downstream_task_ids for t in leaves)
+    # (through `source_freshness`, which runs after dbt and before the publish, and never fails it for staleness)
+    gates = {"publish", "source_freshness"}
+    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - gates and t.task_id != "dbt.dbt_producer_watcher_done"]
+    assert leaves and all(t.downstream_task_ids & gates for t in leaves)
+    assert transform.get_task("source_freshness").downstream_task_ids == {"publish"}
 
     notify = bag.dags["notify"]
     assert {a.uri for a in _flatten(notify.timetable.asset_condition)} == {TILES.uri}
@@ -127,7 +125,6 @@ def test_dag_bundle_parse_is_stable_across_runs(airflow_db: Path) -> None:
         return {d: sorted(t.task_id for t in bag.dags[d].tasks) for d in bag.dags}
 
     first = shape()
-    time.sleep(0.01)
     assert shape() == first
 
 

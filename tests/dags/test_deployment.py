@@ -24,7 +24,11 @@ def test_compose_follows_the_official_airflow3_layout_with_local_executor_by_def
     compose = _compose()
     services = compose["services"]
     default = {name for name, svc in services.items() if not svc.get("profiles")}
-    assert default == {"postgres", *AIRFLOW_SERVICES}
+    assert default == {"postgres", "dashboard", *AIRFLOW_SERVICES}
+    # The dashboard reads the published copy on the shared data volume, nothing else.
+    dashboard = services["dashboard"]
+    assert "opsdata-data:/opt/airflow/data" in dashboard["volumes"] and "8501:8501" in dashboard["ports"]
+    assert "dashboard/app.py" in " ".join(dashboard["entrypoint"])
     commands = {name: services[name].get("command") for name in AIRFLOW_SERVICES - {"airflow-init"}}
     assert commands == {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
                         "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer"}

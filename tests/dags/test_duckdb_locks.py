@@ -6,22 +6,26 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 from tests.dags.conftest import DAGS_DIR, airflow_env
 
-# A writer as the extraction task does it: the raw file's exclusive lock around a read-write DuckDB session.
+# A writer as the extraction task does it: the raw file's exclusive lock around a read-write DuckDB session. It says
+# "holding" once it has the file open and written, and keeps it until its stdin closes (the test's handshake); the
+# locks module's "waiting for ..." line on stderr says it found the file taken and is queueing.
 WRITER = r"""
-import json, sys, time, duckdb
+import json, logging, sys, time, duckdb
 from dagkit.locks import duckdb_locks, raw_lock_name
-path, hold, use_locks = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+path, use_locks, writer = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
 def write():
     start = time.time()
     con = duckdb.connect(path)
     con.execute("create table if not exists t (writer int, started double)")
-    con.execute("insert into t values (?, ?)", [int(sys.argv[4]), start])
-    time.sleep(hold)
+    con.execute("insert into t values (?, ?)", [writer, start])
+    print("holding", flush=True)
+    sys.stdin.read()
     con.close()
     return start, time.time()
 if use_locks:
@@ -31,6 +35,13 @@ else:
     start, end = write()
 print(json.dumps({"start": start, "end": end}))
 """
+
+# dagkit/dbt_with_locks.py itself, with the locks module's log lines on stderr.
+DBT_WITH_LOCKS = (
+    "import logging, runpy, sys; logging.basicConfig(level=logging.INFO, stream=sys.stderr, format='%(message)s'); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+DUCKDB_LOCK_ERROR = "could not set lock"
 
 # What dbt does with the raw files: attach read-only and query them (used as the "dbt" behind dbt_with_locks.py).
 FAKE_DBT = r"""#!{python}
@@ -46,7 +57,28 @@ print(json.dumps({{"start": start, "end": time.time(), "rows": rows, "args": sys
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(args, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _writer(raw: Path, env: dict[str, str], n: int, *, locks: bool = True) -> subprocess.Popen[str]:
+    return _spawn([sys.executable, "-c", WRITER, str(raw), "1" if locks else "0", str(n)], env)
+
+
+def _wait_for(stream: Any, needle: str) -> None:
+    """Read lines until one contains `needle` (the other process reached that point); fail if the stream ends first."""
+    seen = []
+    for line in iter(stream.readline, ""):
+        if needle in line:
+            return
+        seen.append(line)
+    raise AssertionError(f"stream ended before {needle!r}: {''.join(seen)[-2000:]}")
+
+
+def _release(proc: subprocess.Popen[str]) -> None:
+    """End of the handshake: closing its stdin tells the writer to let go of the file."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.stdin = None  # communicate() must not flush it again
 
 
 def _prepare(warehouse: Path) -> tuple[Path, dict[str, str]]:
@@ -61,29 +93,36 @@ def _prepare(warehouse: Path) -> tuple[Path, dict[str, str]]:
 def test_without_locks_the_overlap_fails(warehouse: Path) -> None:
     """The control: proves the overlap below is real (a reader fails at once on a written file)."""
     raw, env = _prepare(warehouse)
-    writer = _spawn([sys.executable, "-c", WRITER, str(raw), "3", "0", "1"], env)
-    time.sleep(1.5)  # the writer holds the file now
+    writer = _writer(raw, env, 1, locks=False)
+    _wait_for(writer.stdout, "holding")  # the writer holds the file now
     reader = subprocess.run([str(warehouse / "fake-dbt")], env=env, capture_output=True, text=True)
-    writer.communicate(timeout=30)
+    _release(writer)
+    writer.communicate(timeout=900)
     assert reader.returncode != 0
-    assert "lock" in reader.stderr.lower()
+    assert DUCKDB_LOCK_ERROR in reader.stderr.lower()
 
 
 def test_two_writers_and_dbt_at_once_never_hit_a_lock(warehouse: Path) -> None:
     """`extract_<p>` and `reconcile_<p>` writing the same raw file while the transform's dbt reads it."""
     raw, env = _prepare(warehouse)
-    writers = [_spawn([sys.executable, "-c", WRITER, str(raw), "1.0", "1", str(n)], env) for n in (1, 2)]
-    time.sleep(0.3)
-    dbt = _spawn([str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "build", "--select", "staging"], env)
+    first = _writer(raw, env, 1)
+    _wait_for(first.stdout, "holding")
+    second = _writer(raw, env, 2)
+    dbt = _spawn([sys.executable, "-c", DBT_WITH_LOCKS, str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "build", "--select", "staging"], env)
+    _wait_for(second.stderr, "waiting for raw_shopify.lock")  # both found the file taken and queue behind the first
+    _wait_for(dbt.stderr, "waiting for raw_shopify.lock")
+    _release(first)
+    _wait_for(second.stdout, "holding")  # the second writer's turn (before or after dbt's)
+    _release(second)
     results = []
-    for proc in [*writers, dbt]:
-        out, err = proc.communicate(timeout=60)
+    for proc in (first, second, dbt):
+        out, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-2000:]
-        assert "lock" not in err.lower(), err[-2000:]
+        assert DUCKDB_LOCK_ERROR not in err.lower(), err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
-    first, second, reader = results
+    one, two, reader = results
     # The writers took turns, and dbt waited for the writer holding the file.
-    spans = sorted([(first["start"], first["end"]), (second["start"], second["end"]), (reader["start"], reader["end"])])
+    spans = sorted([(one["start"], one["end"]), (two["start"], two["end"]), (reader["start"], reader["end"])])
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, spans
     assert reader["args"] == ["build", "--select", "staging"]
@@ -93,10 +132,12 @@ def test_two_writers_and_dbt_at_once_never_hit_a_lock(warehouse: Path) -> None:
 def test_dbt_commands_that_do_not_touch_the_warehouse_take_no_lock(warehouse: Path) -> None:
     """`dbt parse` (the manifest build) must not wait for a running extraction."""
     raw, env = _prepare(warehouse)
-    writer = _spawn([sys.executable, "-c", WRITER, str(raw), "3", "1", "1"], env)
-    time.sleep(1.0)
-    parse = subprocess.run([str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "parse"], env=env, capture_output=True, text=True)
-    out, _ = writer.communicate(timeout=30)
+    writer = _writer(raw, env, 1)
+    _wait_for(writer.stdout, "holding")
+    parse = subprocess.run([str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "parse"], env=env, capture_output=True, text=True, timeout=900)
+    still_holding = writer.poll() is None  # it only lets go once told to: parse ran while the file was held
+    _release(writer)
+    writer.communicate(timeout=900)
     assert parse.returncode == 0, parse.stderr[-2000:]
-    parsed, written = json.loads(parse.stdout.strip().splitlines()[-1]), json.loads(out.strip().splitlines()[-1])
-    assert parsed["start"] < written["end"]  # it ran while the writer still held the raw file
+    assert still_holding
+    assert json.loads(parse.stdout.strip().splitlines()[-1])["args"] == ["parse"]

@@ -32,7 +32,7 @@ while not os.path.exists(stop):
     except Exception as exc:
         errors += 1
         last_error = str(exc)
-    time.sleep(0.02)
+    time.sleep(0.02)  # a BI tool's polling pace; it stops on the test's stop file
 print(json.dumps({"ok": ok, "errors": errors, "last_error": last_error}))
 """
 
@@ -44,6 +44,7 @@ def _extraction_dag_ids() -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # every DAG of the chain under Airflow: 1-2 minutes quiet, many more on a busy machine
 def test_full_chain_under_airflow(sandbox_env: Any, airflow_db: Path, pools: list[str], warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipelines.common.storage import published_raw_path, raw_db_path, tiles_path
     from sandbox.slack import messages, set_min_interval

@@ -109,7 +109,7 @@ def test_preview_renders_without_posting(slack_env, warehouse) -> None:  # type:
         conn.execute("create schema tiles")
         conn.execute(
             "create table tiles.shopify_sales_daily as select * from (values (date '2026-10-30', 'USD', 3, 300.00, 0.00, 300.00),"
-            " (date '2026-10-31', 'USD', 4, 420.00, 20.00, 400.00)) as t(order_date, currency, orders_count, total_sales, refunds, net_sales)"
+            " (date '2026-10-31', 'USD', 4, 420.00, 20.00, 400.00)) as t(order_date, currency, orders_count, orders_total, refunds, net_sales)"
         )
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     for kind in ("daily", "weekly", "alert"):

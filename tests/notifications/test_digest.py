@@ -18,23 +18,18 @@ from notifications.tiles import TileReader
 from pipelines.common.storage import tiles_path
 from sandbox import slack
 from sandbox.slack import validate_blocks
+from tests.dbt.shopify.ground_truth import expected_sales_daily
 
 AS_OF = date(2026, 10, 31)
 
 
 def world_daily_sales(world: Any) -> dict[date, dict[str, Decimal]]:
-    """Per UTC day, straight from the world's orders: what shopify_sales_daily must say (USD shop)."""
+    """Per UTC day, straight from the world's orders: what shopify_sales_daily must say (USD shop, Shopify's net sales)."""
     days: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for order in world.visible_orders():
-        if order.cancelled_at is not None:
-            continue
-        day = days[order.created_at.date()]
-        day["orders_count"] += 1
-        day["total_sales"] += Decimal(order.total_cents) / 100
-        for refund in order.refunds_as_of(world.now):
-            days[refund.created_at.date()]["refunds"] += Decimal(refund.amount_cents) / 100
-    for day in days.values():
-        day["net_sales"] = day["total_sales"] - day["refunds"]
+    for day, values in expected_sales_daily(world).items():
+        days[day]["orders_count"] = Decimal(values["orders_count"])
+        for key in ("net_sales", "order_value", "orders_total", "refunds"):
+            days[day][key] = Decimal(values[key]) / 100
     return days
 
 
@@ -43,12 +38,13 @@ def publish_shopify_tile(days: dict[date, dict[str, Decimal]]) -> None:
         conn.execute("create schema if not exists tiles")
         conn.execute(
             "create or replace table tiles.shopify_sales_daily (order_date date, currency varchar, orders_count integer, "
-            "total_sales decimal(18,2), refunds decimal(18,2), net_sales decimal(18,2), new_customers integer, "
-            "returning_customers integer, average_order_value decimal(18,2))"
+            "order_value decimal(18,2), orders_total decimal(18,2), refunds decimal(18,2), net_sales decimal(18,2), "
+            "new_customers integer, returning_customers integer, average_order_value decimal(18,2))"
         )
         conn.executemany(
-            "insert into tiles.shopify_sales_daily values (?, 'USD', ?, ?, ?, ?, 0, 0, null)",
-            [[d, int(v["orders_count"]), v["total_sales"], v["refunds"], v["net_sales"]] for d, v in sorted(days.items())],
+            "insert into tiles.shopify_sales_daily values (?, 'USD', ?, ?, ?, ?, ?, 0, 0, null)",
+            [[d, int(v["orders_count"]), v.get("order_value", v.get("orders_total")), v["orders_total"], v["refunds"], v["net_sales"]]
+             for d, v in sorted(days.items())],
         )
 
 
@@ -73,7 +69,7 @@ def test_digest_headlines_match_the_world(slack_env, warehouse, kind, n) -> None
     text = message["text"]
     assert f"Net sales ${net:,.2f}  {arrow} {pct:.1f}%" in text
     assert f"Orders {int(orders)}" in text
-    total = window(days, as_of, n, "total_sales")
+    total = window(days, as_of, n, "order_value")
     assert f"Average order ${(total / orders).quantize(Decimal('0.01')):,.2f}" in text
     period = Period.for_kind(kind, as_of)
     assert message["blocks"][0]["text"]["text"] == f"{kind.capitalize()} digest · {period.label}"
@@ -90,7 +86,7 @@ def test_default_period_is_the_last_day_with_orders(slack_env, warehouse) -> Non
 
 
 def test_pinned_as_of_date(warehouse, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    publish_shopify_tile({AS_OF: {"orders_count": Decimal(2), "total_sales": Decimal(10), "refunds": Decimal(0), "net_sales": Decimal(10)}})
+    publish_shopify_tile({AS_OF: {"orders_count": Decimal(2), "orders_total": Decimal(10), "refunds": Decimal(0), "net_sales": Decimal(10)}})
     monkeypatch.setenv("OPSDATA_AS_OF_DATE", "2026-10-20")
     assert default_as_of(TileReader()) == date(2026, 10, 19)
     monkeypatch.setenv("OPSDATA_AS_OF_DATE", "2026-11-01")
@@ -99,8 +95,8 @@ def test_pinned_as_of_date(warehouse, monkeypatch) -> None:  # type: ignore[no-u
 
 def test_unusual_drop_needs_attention(warehouse) -> None:  # type: ignore[no-untyped-def]
     days = {
-        AS_OF - timedelta(days=1): {"orders_count": Decimal(20), "total_sales": Decimal(2000), "refunds": Decimal(0), "net_sales": Decimal(2000)},
-        AS_OF: {"orders_count": Decimal(8), "total_sales": Decimal(800), "refunds": Decimal(200), "net_sales": Decimal(600)},
+        AS_OF - timedelta(days=1): {"orders_count": Decimal(20), "orders_total": Decimal(2000), "refunds": Decimal(0), "net_sales": Decimal(2000)},
+        AS_OF: {"orders_count": Decimal(8), "orders_total": Decimal(800), "refunds": Decimal(200), "net_sales": Decimal(600)},
     }
     publish_shopify_tile(days)
     digest = build_digest("daily", AS_OF)
@@ -115,7 +111,7 @@ def test_sections_without_tiles_are_skipped(warehouse) -> None:  # type: ignore[
     digest = build_digest("daily", AS_OF)  # no published file at all
     assert digest.sections == []
     assert "No tiles are published yet" in digest.render_text()
-    publish_shopify_tile({AS_OF: {"orders_count": Decimal(1), "total_sales": Decimal(10), "refunds": Decimal(0), "net_sales": Decimal(10)}})
+    publish_shopify_tile({AS_OF: {"orders_count": Decimal(1), "orders_total": Decimal(10), "refunds": Decimal(0), "net_sales": Decimal(10)}})
     titles = [s.title for s in build_digest("daily", AS_OF).sections]
     assert titles == ["Shopify"]  # Stripe and Klaviyo tiles are absent: no section, no error
 
@@ -175,7 +171,7 @@ def test_currencies_are_never_summed_together(warehouse) -> None:  # type: ignor
         conn.execute(
             "create table tiles.shopify_sales_daily as select * from (values "
             "(date '2026-10-31', 'USD', 2, 100.00, 0.00, 100.00), (date '2026-10-31', 'EUR', 1, 80.00, 0.00, 80.00)) "
-            "as t(order_date, currency, orders_count, total_sales, refunds, net_sales)"
+            "as t(order_date, currency, orders_count, orders_total, refunds, net_sales)"
         )
     text = build_digest("daily", AS_OF).render_text()
     assert "Net sales $100.00" in text and "Net sales (EUR) €80.00" in text

@@ -10,7 +10,7 @@ with tile as (
 orders as (
 
     select count(*) as orders, sum(order_revenue) as revenue
-    from {{ ref('int_klaviyo__orders_attributed') }}
+    from {{ ref('fct_order_attributions') }}
 
 )
 

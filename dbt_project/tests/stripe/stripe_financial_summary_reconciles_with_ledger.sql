@@ -4,7 +4,7 @@ with
 
 ledger as (
 
-    select currency, sum(net_cents) as net_cents
+    select currency, sum(net_minor) as net_minor
     from {{ ref('stg_stripe__balance_transactions') }}
     where reporting_category not in ('payout', 'payout_reversal')
         and cast(created_at at time zone 'UTC' as date) <= {{ as_of_date() }}
@@ -20,10 +20,10 @@ tile as (
 
 )
 
-select tile.currency, tile.net, ledger.net_cents, tile.unexplained
+select tile.currency, tile.net, ledger.net_minor, tile.unexplained
 from tile
 full outer join ledger on tile.currency = ledger.currency
 where tile.unexplained <> 0
-    or abs(tile.net * case when tile.currency in ('jpy', 'krw') then 1 else 100 end - ledger.net_cents) > 0
+    or abs(tile.net * {{ stripe_minor_units() | replace('currency', 'tile.currency') }} - ledger.net_minor) > 0
     or tile.currency is null
     or ledger.currency is null

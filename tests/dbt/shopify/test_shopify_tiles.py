@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 import pytest
@@ -12,6 +11,7 @@ from pipelines.common.storage import tiles_path
 from pipelines.run import run_provider
 from pipelines.transform import publish, run_dbt
 from sandbox.server import SandboxServer
+from tests.dbt.shopify.ground_truth import expected_sales_daily
 
 
 def _cents(value: Decimal | None) -> int:
@@ -27,44 +27,30 @@ def built(sandbox_env: SandboxServer, tmp_path):  # type: ignore[no-untyped-def]
     return sandbox_env.world
 
 
+MONEY = ("gross_sales", "discounts", "returns", "net_sales", "gift_card_sales", "shipping", "taxes", "orders_total",
+         "refunds", "orders_total_less_refunds", "order_value")
+
+
 def test_shopify_sales_daily_matches_the_world(built) -> None:  # type: ignore[no-untyped-def]
     world = built
-    now = world.now
-    expected: dict = defaultdict(lambda: defaultdict(int))
-    valid = [o for o in world.visible_orders() if not (o.cancelled_at and o.cancelled_at <= now)]
-    first_order: dict[int, object] = {}
-    for o in sorted(valid, key=lambda o: o.created_at):
-        first_order.setdefault(o.customer_id, o.created_at)
-    for o in valid:
-        day = expected[o.created_at.date()]
-        day["orders_count"] += 1
-        day["gross_sales"] += sum(li.quantity * li.unit_price_cents for li in o.line_items)
-        day["discounts"] += o.discount_cents
-        day["shipping"] += o.shipping_cents
-        day["taxes"] += o.tax_cents
-        day["total_sales"] += o.total_cents
-        day["new_customers"] += int(first_order[o.customer_id] == o.created_at)
-    for o in world.visible_orders():
-        for r in o.refunds_as_of(now):
-            expected[r.created_at.date()]["refunds"] += r.amount_cents
-
+    expected = expected_sales_daily(world)
     con = duckdb.connect(str(tiles_path()), read_only=True)
-    rows = con.execute(
-        "select order_date, orders_count, gross_sales, discounts, shipping, taxes, total_sales, refunds, net_sales, new_customers "
-        "from tiles.shopify_sales_daily where currency = 'USD'"
-    ).fetchall()
+    cur = con.execute("select * from tiles.shopify_sales_daily where currency = 'USD'")
+    cols = [d[0] for d in cur.description]
+    actual = {r["order_date"]: r for r in (dict(zip(cols, row, strict=True)) for row in cur.fetchall())}
     con.close()
-    actual = {r[0]: r for r in rows}
-    assert max(actual) == now.date()
-    assert sum(v["orders_count"] for v in expected.values()) == sum(r[1] for r in rows) > 0
+    assert max(actual) == world.now.date()
+    assert sum(v["orders_count"] for v in expected.values()) == sum(r["orders_count"] for r in actual.values()) > 0
+    assert sum(v["returns"] for v in expected.values()) > 0 and sum(v["gift_card_sales"] for v in expected.values()) > 0
     for day, exp in expected.items():
         row = actual[day]
-        assert row[1] == exp["orders_count"], day
-        assert [_cents(v) for v in row[2:8]] == [exp[k] for k in ("gross_sales", "discounts", "shipping", "taxes", "total_sales", "refunds")], day
-        assert _cents(row[8]) == exp["total_sales"] - exp["refunds"], day
-        assert row[9] == exp["new_customers"], day
+        assert row["orders_count"] == exp["orders_count"], day
+        assert {k: _cents(row[k]) for k in MONEY} == {k: exp[k] for k in MONEY}, day
+        assert (row["new_customers"], row["returning_customers"]) == (exp["new_customers"], exp["returning_customers"]), day
+        if exp["orders_count"]:
+            assert row["average_order_value"] == (Decimal(exp["order_value"]) / exp["orders_count"] / 100).quantize(Decimal("0.01"), ROUND_HALF_UP), day
     quiet = [r for d, r in actual.items() if d not in expected]
-    assert all(r[1] == 0 and _cents(r[8]) == 0 for r in quiet)
+    assert all(r["orders_count"] == 0 and _cents(r["net_sales"]) == 0 for r in quiet)
 
 
 def test_dim_customers_matches_the_world(built) -> None:  # type: ignore[no-untyped-def]

@@ -180,3 +180,32 @@ def test_live_keys_get_the_live_limit_unless_configured() -> None:
     assert effective_rate_limit(config("sk_live_x"), env_override=True).per_second == pytest.approx(
         25 * settings.RATE_LIMIT_HEADROOM
     )
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_load_is_quiet_and_dlt_logs_at_its_own_level(sandbox_env: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    """A clean load logs no warning (it used to log 35: hint dicts shared between columns, and dlt's note on every
+    always-null API field), and dlt's records reach the process's logging (Airflow's, in a task) as what they are,
+    not through dlt's own stderr handler, whose lines an Airflow task files as errors."""
+    run_provider("stripe")
+    printed = capfd.readouterr()
+    assert "collides with other column" not in printed.out + printed.err
+    assert "could not have their types inferred" not in printed.out + printed.err
+    collected = Collect()  # on the root logger, where Airflow's task logging (or any host's) listens
+    logging.getLogger().addHandler(collected)
+    try:
+        logging.getLogger("dlt").warning("a real dlt warning")
+    finally:
+        logging.getLogger().removeHandler(collected)
+    assert [(r.name, r.levelname, r.getMessage()) for r in collected.records] == [("dlt", "WARNING", "a real dlt warning")]
+    assert not [h for h in logging.getLogger("dlt").handlers if type(h) is logging.StreamHandler]
+    customers = dict(raw("select column_name, data_type from information_schema.columns where table_name = 'customers'"))
+    assert customers["email"] == "VARCHAR" and customers["currency"] == "VARCHAR"  # both declared hints kept

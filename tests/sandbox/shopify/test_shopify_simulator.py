@@ -39,10 +39,34 @@ def test_unknown_field_is_rejected_like_shopify(module_sandbox: SandboxServer) -
     assert "favouriteColour" in body["errors"][0]["message"]
 
 
-def test_default_email_address_exists_only_from_2025_04(module_sandbox: SandboxServer) -> None:
-    query = "{ customers(first: 1) { nodes { defaultEmailAddress { emailAddress } } } }"
-    assert "errors" in _post(module_sandbox, query, version="2025-01").json()
-    assert "errors" not in _post(module_sandbox, query, version="2025-04").json()
+def test_default_email_address_exists_only_from_2025_04() -> None:
+    from graphql import parse, validate
+
+    from sandbox.shopify.graphql_api import schema_for_version
+
+    query = parse("{ customers(first: 1) { nodes { defaultEmailAddress { emailAddress } } } }")
+    assert validate(schema_for_version("2025-01"), query)
+    assert not validate(schema_for_version("2025-04"), query)
+
+
+def test_versions_are_served_as_shopify_serves_them(module_sandbox: SandboxServer) -> None:
+    """Twelve months of support, then fall forward to the oldest supported version; unreleased or malformed: 404.
+    Every answer names the version served."""
+    query, variables = CUSTOMERS_QUERY, {"first": 1}
+    current = _post(module_sandbox, query, variables)
+    assert current.status_code == 200 and current.headers["X-Shopify-API-Version"] == settings.API_VERSION
+    old = _post(module_sandbox, query, variables, version="2024-04")  # long out of support at the world's date
+    assert old.status_code == 200 and old.headers["X-Shopify-API-Version"] == "2026-01"
+    assert "errors" not in old.json()
+    for bad in ("2027-01", "2026-02", "latest"):
+        response = _post(module_sandbox, query, variables, version=bad)
+        assert response.status_code == 404 and response.json() == {"errors": "Not Found"}
+
+
+def test_unknown_paths_and_methods_answer_in_shopifys_shape(module_sandbox: SandboxServer) -> None:
+    assert requests.get(f"{module_sandbox.url}/shopify/admin/oauth/nothing", timeout=10).json() == {"errors": "Not Found"}
+    response = requests.patch(f"{module_sandbox.url}/shopify/admin/api/{settings.API_VERSION}/graphql.json", headers=TOKEN, timeout=10)
+    assert response.status_code == 405 and "errors" in response.json() and "detail" not in response.json()
 
 
 def test_wrong_or_missing_token_gets_shopifys_401(module_sandbox: SandboxServer) -> None:

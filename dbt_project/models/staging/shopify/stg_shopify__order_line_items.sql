@@ -23,6 +23,7 @@ renamed as (
         cast(line_items.current_quantity as integer) as current_quantity,
         cast(line_items.unit_price as decimal(18, 2)) as unit_price,
         cast(line_items.unit_price as decimal(18, 2)) * cast(line_items.quantity as integer) as gross_amount,
+        coalesce(line_items.is_gift_card, false) as is_gift_card,
         orders.currency_code as currency
 
     from line_items

@@ -15,9 +15,9 @@ renamed as (
         source as source_id,
         status,
         lower(currency) as currency,
-        amount as amount_cents,
-        fee as fee_cents,
-        net as net_cents,
+        amount as amount_minor,
+        fee as fee_minor,
+        net as net_minor,
         description,
         to_timestamp(created) as created_at,
         to_timestamp(available_on) as available_on_at

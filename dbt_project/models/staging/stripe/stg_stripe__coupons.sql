@@ -12,7 +12,7 @@ renamed as (
         id as coupon_id,
         name as coupon_name,
         cast(percent_off as double) as percent_off,
-        amount_off as amount_off_cents,
+        amount_off as amount_off_minor,
         lower(currency) as currency,
         duration,
         duration_in_months,

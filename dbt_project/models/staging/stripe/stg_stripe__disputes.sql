@@ -14,7 +14,7 @@ renamed as (
         status,
         reason,
         lower(currency) as currency,
-        amount as amount_cents,
+        amount as amount_minor,
         coalesce(evidence_details__has_evidence, false) as has_evidence,
         to_timestamp(evidence_details__due_by) as evidence_due_at,
         to_timestamp(created) as created_at

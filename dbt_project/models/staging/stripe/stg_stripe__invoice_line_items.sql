@@ -18,7 +18,7 @@ renamed as (
         lines.id as line_item_id,
         invoices.id as invoice_id,
         lower(invoices.currency) as currency,
-        lines.amount as amount_cents,
+        lines.amount as amount_minor,
         lines.quantity,
         lines.pricing__price_details__price as price_id,
         lines.parent__type as parent_type,

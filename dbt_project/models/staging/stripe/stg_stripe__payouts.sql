@@ -12,7 +12,7 @@ renamed as (
         id as payout_id,
         status,
         lower(currency) as currency,
-        amount as amount_cents,
+        amount as amount_minor,
         coalesce(automatic, true) as is_automatic,
         method as payout_method,
         failure_code,

@@ -13,7 +13,7 @@ renamed as (
         product as product_id,
         lower(currency) as currency,
         type as price_type,
-        unit_amount as unit_amount_cents,
+        unit_amount as unit_amount_minor,
         recurring__interval as recurring_interval,
         recurring__interval_count as recurring_interval_count,
         recurring__usage_type as usage_type,

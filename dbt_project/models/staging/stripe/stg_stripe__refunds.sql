@@ -14,7 +14,7 @@ renamed as (
         status,
         reason,
         lower(currency) as currency,
-        amount as amount_cents,
+        amount as amount_minor,
         balance_transaction as balance_transaction_id,
         to_timestamp(created) as created_at
 

@@ -2,28 +2,21 @@ with
 
 campaigns as (
 
-    select * from {{ ref('stg_klaviyo__campaigns') }}
+    select * from {{ ref('dim_email_campaigns') }}
     where is_sent and send_date <= {{ as_of_date() }}
-
-),
-
-messages as (
-
-    select * from {{ ref('int_klaviyo__messages_unioned') }}
-    where source_type = 'campaign'
 
 ),
 
 events as (
 
-    select * from {{ ref('stg_klaviyo__events') }}
-    where message_id is not null
+    select * from {{ ref('fct_email_events') }}
+    where source_type = 'campaign'
 
 ),
 
 orders as (
 
-    select * from {{ ref('int_klaviyo__orders_attributed') }}
+    select * from {{ ref('fct_order_attributions') }}
     where attributed_source_type = 'campaign'
 
 ),
@@ -31,7 +24,7 @@ orders as (
 campaign_events as (
 
     select
-        messages.source_id as campaign_id,
+        events.source_id as campaign_id,
         count(distinct case when events.metric_name in ('Received Email', 'Bounced Email') then events.profile_id end) as recipients,
         count(distinct case when events.metric_name = 'Received Email' then events.profile_id end) as delivered,
         count(distinct case when events.metric_name = 'Bounced Email' then events.profile_id end) as bounces,
@@ -42,8 +35,7 @@ campaign_events as (
         count(distinct case when events.metric_name = 'Marked Email as Spam' then events.profile_id end) as spam_complaints
 
     from events
-    inner join messages on events.message_id = messages.message_id
-    group by messages.source_id
+    group by events.source_id
 
 ),
 
@@ -64,7 +56,7 @@ final as (
     select
         campaigns.campaign_id,
         campaigns.campaign_name,
-        messages.subject,
+        campaigns.subject,
         campaigns.send_date,
         cast(coalesce(campaign_events.recipients, 0) as integer) as recipients,
         cast(coalesce(campaign_events.delivered, 0) as integer) as delivered,
@@ -81,7 +73,6 @@ final as (
         cast(coalesce(campaign_orders.attributed_revenue, 0) as decimal(18, 2)) as attributed_revenue
 
     from campaigns
-    left join messages on campaigns.campaign_id = messages.source_id
     left join campaign_events on campaigns.campaign_id = campaign_events.campaign_id
     left join campaign_orders on campaigns.campaign_id = campaign_orders.campaign_id
 

@@ -4,27 +4,20 @@ with
 
 orders as (
 
-    select * from {{ ref('int_klaviyo__orders_attributed') }}
+    select * from {{ ref('fct_order_attributions') }}
 
 ),
 
 placed_orders as (
 
-    select * from {{ ref('stg_klaviyo__events') }}
-    where metric_name = 'Placed Order'
-        and cast(occurred_at at time zone 'UTC' as date) <= {{ as_of_date() }}
-
-),
-
-messages as (
-
-    select * from {{ ref('int_klaviyo__messages_unioned') }}
+    select * from {{ ref('fct_placed_order_events') }}
+    where event_date <= {{ as_of_date() }}
 
 ),
 
 sources as (
 
-    select distinct source_type, source_id, source_name from messages
+    select distinct source_type, source_id, source_name from {{ ref('dim_email_messages') }}
 
 ),
 
@@ -45,13 +38,12 @@ klaviyo as (
 
     -- Placed Order `$value` only: Ordered Product events repeat the same money line by line.
     select
-        coalesce(messages.source_type, 'unattributed') as source_type,
-        coalesce(messages.source_id, 'unattributed') as source_id,
+        coalesce(attributed_source_type, 'unattributed') as source_type,
+        coalesce(attributed_source_id, 'unattributed') as source_id,
         count(*) as klaviyo_attributed_orders,
-        sum(placed_orders.event_value) as klaviyo_attributed_revenue
+        sum(order_value) as klaviyo_attributed_revenue
 
     from placed_orders
-    left join messages on placed_orders.attributed_message_id = messages.message_id
     group by 1, 2
 
 ),

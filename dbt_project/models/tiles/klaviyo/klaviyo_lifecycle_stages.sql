@@ -2,14 +2,14 @@ with
 
 customers as (
 
-    select * from {{ ref('int_klaviyo__customers_staged') }}
+    select * from {{ ref('dim_customer_lifecycle') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
-    where not is_cancelled and not is_test
+    select * from {{ ref('fct_orders') }}
+    where is_valid
 
 ),
 
@@ -33,8 +33,10 @@ recent_revenue as (
         sum(net_revenue) as revenue_last_90d
 
     from orders
-    where cast(created_at at time zone 'UTC' as date) > {{ as_of_date() }} - 90
-        and cast(created_at at time zone 'UTC' as date) <= {{ as_of_date() }}
+    -- The last 90 days include their first day (DECISIONS.md#windows-and-periods), as the at-risk threshold does:
+    -- a customer whose last order was 90 days ago is still `new`/`repeat`, and that order is in this revenue.
+    where order_date >= {{ as_of_date() }} - 90
+        and order_date <= {{ as_of_date() }}
     group by customer_id
 
 ),

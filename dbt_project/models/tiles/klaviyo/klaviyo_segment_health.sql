@@ -4,37 +4,28 @@ with
 
 groups as (
 
-    select * from {{ ref('stg_klaviyo__groups') }}
+    select * from {{ ref('dim_email_groups') }}
 
 ),
 
 members as (
 
-    select * from {{ ref('stg_klaviyo__group_members') }}
-
-),
-
-profiles as (
-
-    select * from {{ ref('stg_klaviyo__profiles') }}
+    select * from {{ ref('fct_group_memberships') }}
 
 ),
 
 touch_days as (
 
     select distinct profile_id, touch_date
-    from {{ ref('int_klaviyo__email_touches_enriched') }}
+    from {{ ref('fct_email_touches') }}
 
 ),
 
 days as (
 
-    select cast(day as date) as metric_date
-    from range(
-        {{ as_of_date() }} - ({{ var('klaviyo_segment_health_days') }} - 1),
-        {{ as_of_date() }} + 1,
-        interval 1 day
-    ) as t (day)
+    select date_day as metric_date
+    from {{ ref('dim_date') }}
+    where days_before_as_of < {{ var('klaviyo_segment_health_days') }}
 
 ),
 
@@ -44,13 +35,11 @@ member_days as (
         members.group_id,
         members.profile_id,
         days.metric_date,
-        cast(members.joined_at at time zone 'UTC' as date) = days.metric_date as joined_that_day,
-        profiles.suppressed_at is not null
-            and cast(profiles.suppressed_at at time zone 'UTC' as date) <= days.metric_date as is_suppressed
+        members.joined_date = days.metric_date as joined_that_day,
+        coalesce(members.suppressed_date <= days.metric_date, false) as is_suppressed
 
     from members
-    inner join days on cast(members.joined_at at time zone 'UTC' as date) <= days.metric_date
-    left join profiles on members.profile_id = profiles.profile_id
+    inner join days on members.joined_date <= days.metric_date
 
 ),
 
@@ -66,7 +55,8 @@ engagement as (
     inner join touch_days
         on member_days.profile_id = touch_days.profile_id
         and touch_days.touch_date <= member_days.metric_date
-        and touch_days.touch_date > member_days.metric_date - {{ var('klaviyo_engaged_days_long') }}
+        -- Windows include their first day (DECISIONS.md#windows-and-periods).
+        and touch_days.touch_date >= member_days.metric_date - {{ var('klaviyo_engaged_days_long') }}
     group by 1, 2, 3
 
 ),
@@ -79,7 +69,7 @@ daily as (
         count(*) as profile_count,
         count(*) filter (where member_days.joined_that_day) as new_members,
         count(engagement.last_touch_date) filter (
-            where engagement.last_touch_date > member_days.metric_date - {{ var('klaviyo_engaged_days_short') }}
+            where engagement.last_touch_date >= member_days.metric_date - {{ var('klaviyo_engaged_days_short') }}
         ) as engaged_30d_profiles,
         count(engagement.last_touch_date) as engaged_90d_profiles,
         count(*) filter (where member_days.is_suppressed) as suppressed_profiles

@@ -1,104 +1,106 @@
+-- Shopify's sales report, per UTC day and shop currency, zero-filled from the first order to the as-of date.
+-- Definitions (Shopify's, see DECISIONS.md#shopify): net_sales = gross_sales - discounts - returns, without shipping,
+-- taxes and gift cards; sales count on the order's day, returns on the refund's day.
 with
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
-    where not is_cancelled and not is_test
+    select * from {{ ref('fct_orders') }}
+    where is_valid
 
 ),
 
-line_items as (
+returns as (
 
-    select order_id, sum(gross_amount) as gross_amount
-    from {{ ref('stg_shopify__order_line_items') }}
-    group by order_id
+    select
+        return_date,
+        currency,
+        sum(returned_value) filter (where not is_gift_card) as returns
+
+    from {{ ref('fct_returns') }}
+    where is_order_valid
+    group by 1, 2
 
 ),
 
 refunds as (
 
-    select
-        cast(refunded_at as date) as activity_date,
-        currency,
-        sum(refund_amount) as refunds
-
-    from {{ ref('stg_shopify__refunds') }}
+    select refund_date, currency, sum(refund_amount) as refunds
+    from {{ ref('fct_refunds') }}
     group by 1, 2
-
-),
-
-customer_firsts as (
-
-    select customer_id, first_order_at from {{ ref('int_shopify__customer_orders_aggregated') }}
 
 ),
 
 order_days as (
 
     select
-        cast(orders.created_at as date) as activity_date,
-        orders.currency,
+        order_date,
+        currency,
         count(*) as orders_count,
-        sum(line_items.gross_amount) as gross_sales,
-        sum(orders.total_discounts) as discounts,
-        sum(orders.total_shipping) as shipping,
-        sum(orders.total_tax) as taxes,
-        sum(orders.total_price) as total_sales,
-        count(distinct case when orders.created_at = customer_firsts.first_order_at then orders.customer_id end)
-            as new_customers,
-        count(distinct case when orders.created_at > customer_firsts.first_order_at then orders.customer_id end)
-            as returning_customers
+        sum(gross_sales) as gross_sales,
+        sum(discounts) as discounts,
+        sum(gift_card_sales) as gift_card_sales,
+        sum(shipping) as shipping,
+        sum(taxes) as taxes,
+        sum(total_price) as orders_total,
+        -- New that day = first valid order that day; returning = ordered that day, first ordered on an earlier day.
+        -- A customer's second order on their first day keeps them new (never both).
+        count(distinct customer_id) filter (where customer_first_order_date = order_date) as new_customers,
+        count(distinct customer_id) filter (where customer_first_order_date < order_date) as returning_customers
 
     from orders
-    left join line_items on orders.order_id = line_items.order_id
-    left join customer_firsts on orders.customer_id = customer_firsts.customer_id
     group by 1, 2
 
 ),
 
 currencies as (
 
-    select distinct currency from orders
+    select distinct currency from {{ ref('fct_orders') }}
 
 ),
 
 spine as (
 
-    select cast(day as date) as activity_date, currencies.currency
-    from range(
-        (select min(cast(created_at as date)) from orders),
-        {{ as_of_date() }} + interval 1 day,
-        interval 1 day
-    ) as days(day)
+    select dim_date.date_day, currencies.currency
+    from {{ ref('dim_date') }} as dim_date
     cross join currencies
+    where dim_date.date_day >= (select min(order_date) from {{ ref('fct_orders') }})
 
 ),
 
 final as (
 
     select
-        spine.activity_date as order_date,
+        spine.date_day as order_date,
         spine.currency,
         cast(coalesce(order_days.orders_count, 0) as integer) as orders_count,
         cast(coalesce(order_days.gross_sales, 0) as decimal(18, 2)) as gross_sales,
         cast(coalesce(order_days.discounts, 0) as decimal(18, 2)) as discounts,
+        cast(coalesce(returns.returns, 0) as decimal(18, 2)) as returns,
+        cast(
+            coalesce(order_days.gross_sales, 0) - coalesce(order_days.discounts, 0) - coalesce(returns.returns, 0)
+            as decimal(18, 2)
+        ) as net_sales,
+        cast(coalesce(order_days.gift_card_sales, 0) as decimal(18, 2)) as gift_card_sales,
         cast(coalesce(order_days.shipping, 0) as decimal(18, 2)) as shipping,
         cast(coalesce(order_days.taxes, 0) as decimal(18, 2)) as taxes,
-        cast(coalesce(order_days.total_sales, 0) as decimal(18, 2)) as total_sales,
+        cast(coalesce(order_days.orders_total, 0) as decimal(18, 2)) as orders_total,
         cast(coalesce(refunds.refunds, 0) as decimal(18, 2)) as refunds,
-        cast(coalesce(order_days.total_sales, 0) - coalesce(refunds.refunds, 0) as decimal(18, 2)) as net_sales,
-        cast(coalesce(order_days.new_customers, 0) as integer) as new_customers,
-        cast(coalesce(order_days.returning_customers, 0) as integer) as returning_customers,
+        cast(coalesce(order_days.orders_total, 0) - coalesce(refunds.refunds, 0) as decimal(18, 2)) as orders_total_less_refunds,
+        cast(coalesce(order_days.gross_sales, 0) - coalesce(order_days.discounts, 0) as decimal(18, 2)) as order_value,
         cast(
-            case when order_days.orders_count > 0 then order_days.total_sales / order_days.orders_count end
-            as decimal(18, 2)
-        ) as average_order_value
+            case
+                when order_days.orders_count > 0
+                    then (order_days.gross_sales - order_days.discounts) / order_days.orders_count
+            end as decimal(18, 2)
+        ) as average_order_value,
+        cast(coalesce(order_days.new_customers, 0) as integer) as new_customers,
+        cast(coalesce(order_days.returning_customers, 0) as integer) as returning_customers
 
     from spine
-    left join order_days
-        on spine.activity_date = order_days.activity_date and spine.currency = order_days.currency
-    left join refunds
-        on spine.activity_date = refunds.activity_date and spine.currency = refunds.currency
+    left join order_days on spine.date_day = order_days.order_date and spine.currency = order_days.currency
+    left join returns on spine.date_day = returns.return_date and spine.currency = returns.currency
+    left join refunds on spine.date_day = refunds.refund_date and spine.currency = refunds.currency
 
 )
 

@@ -2,49 +2,32 @@ with
 
 disputes as (
 
-    select * from {{ ref('stg_stripe__disputes') }}
-
-),
-
-charges as (
-
-    select charge_id, customer_id from {{ ref('stg_stripe__charges') }}
-
-),
-
-customers as (
-
-    select customer_id, email from {{ ref('stg_stripe__customers') }}
+    select * from {{ ref('fct_disputes') }}
+    where created_date <= {{ as_of_date() }}
 
 ),
 
 final as (
 
     select
-        disputes.dispute_id,
-        disputes.charge_id,
-        charges.customer_id,
-        customers.email as customer_email,
-        cast(disputes.created_at at time zone 'UTC' as date) as created_date,
-        disputes.currency,
-        cast(disputes.amount_cents / {{ stripe_minor_units() }} as decimal(18, 2)) as amount,
-        disputes.reason,
-        disputes.status,
-        disputes.status in ('warning_needs_response', 'warning_under_review', 'needs_response', 'under_review') as is_open,
-        case when disputes.status in ('won', 'lost', 'warning_closed', 'prevented') then 'resolved' else 'open' end as resolution,
-        disputes.evidence_due_at at time zone 'UTC' as evidence_due_at,
+        dispute_id,
+        charge_id,
+        customer_id,
+        customer_email,
+        created_date,
+        currency,
+        amount,
+        reason,
+        status,
+        is_open,
+        case when status in ('won', 'lost', 'warning_closed', 'prevented') then 'resolved' else 'open' end as resolution,
+        evidence_due_at,
         cast(
-            case
-                when disputes.status in ('warning_needs_response', 'needs_response')
-                    then cast(disputes.evidence_due_at at time zone 'UTC' as date) - {{ as_of_date() }}
-            end as integer
+            case when is_awaiting_response then cast(evidence_due_at as date) - {{ as_of_date() }} end as integer
         ) as days_left_for_evidence,
-        disputes.has_evidence
+        has_evidence
 
     from disputes
-    left join charges on disputes.charge_id = charges.charge_id
-    left join customers on charges.customer_id = customers.customer_id
-    where cast(disputes.created_at at time zone 'UTC' as date) <= {{ as_of_date() }}
 
 )
 

@@ -2,25 +2,25 @@ with
 
 balance_transactions as (
 
-    select * from {{ ref('stg_stripe__balance_transactions') }}
+    select * from {{ ref('fct_balance_transactions') }}
 
 ),
 
 daily as (
 
     select
-        cast(created_at at time zone 'UTC' as date) as transaction_date,
+        transaction_date,
         currency,
-        sum(case when transaction_type in ('charge', 'payment') then amount_cents else 0 end) as gross_volume_cents,
-        -sum(case when transaction_type in ('refund', 'payment_refund', 'payment_failure_refund') then amount_cents else 0 end) as refunds_cents,
-        -sum(case when reporting_category in ('dispute', 'dispute_reversal') then amount_cents else 0 end) as dispute_losses_cents,
-        sum(case when reporting_category not in ('payout', 'payout_reversal') then fee_cents else 0 end) as fees_cents,
-        sum(case when reporting_category not in ('payout', 'payout_reversal') then net_cents else 0 end) as net_cents,
-        -sum(case when reporting_category in ('payout', 'payout_reversal') then amount_cents else 0 end) as payouts_cents,
-        count(*) filter (where transaction_type in ('charge', 'payment')) as charges_count
+        sum(case when is_payment then amount_minor else 0 end) as gross_volume_minor,
+        -sum(case when is_refund then amount_minor else 0 end) as refunds_minor,
+        -sum(case when is_dispute then amount_minor else 0 end) as dispute_losses_minor,
+        sum(case when not is_payout then fee_minor else 0 end) as fees_minor,
+        sum(case when not is_payout then net_minor else 0 end) as net_minor,
+        -sum(case when is_payout then amount_minor else 0 end) as payouts_minor,
+        count(*) filter (where is_payment) as charges_count
 
     from balance_transactions
-    where cast(created_at at time zone 'UTC' as date) <= {{ as_of_date() }}
+    where transaction_date <= {{ as_of_date() }}
     group by 1, 2
 
 ),
@@ -35,9 +35,9 @@ bounds as (
 
 grid as (
 
-    select bounds.currency, cast(day as date) as transaction_date
-    from bounds,
-        range(cast(bounds.first_date as timestamp), cast({{ as_of_date() }} as timestamp) + interval 1 day, interval 1 day) as days(day)
+    select bounds.currency, dim_date.date_day as transaction_date
+    from bounds
+    inner join {{ ref('dim_date') }} as dim_date on dim_date.date_day >= bounds.first_date
 
 ),
 
@@ -46,12 +46,12 @@ joined as (
     select
         grid.transaction_date,
         grid.currency,
-        coalesce(daily.gross_volume_cents, 0) as gross_volume_cents,
-        coalesce(daily.refunds_cents, 0) as refunds_cents,
-        coalesce(daily.dispute_losses_cents, 0) as dispute_losses_cents,
-        coalesce(daily.fees_cents, 0) as fees_cents,
-        coalesce(daily.net_cents, 0) as net_cents,
-        coalesce(daily.payouts_cents, 0) as payouts_cents,
+        coalesce(daily.gross_volume_minor, 0) as gross_volume_minor,
+        coalesce(daily.refunds_minor, 0) as refunds_minor,
+        coalesce(daily.dispute_losses_minor, 0) as dispute_losses_minor,
+        coalesce(daily.fees_minor, 0) as fees_minor,
+        coalesce(daily.net_minor, 0) as net_minor,
+        coalesce(daily.payouts_minor, 0) as payouts_minor,
         coalesce(daily.charges_count, 0) as charges_count
 
     from grid
@@ -65,7 +65,7 @@ final as (
         transaction_date,
         currency,
         {%- for column in ['gross_volume', 'refunds', 'dispute_losses', 'fees', 'net', 'payouts'] %}
-        cast({{ column }}_cents / {{ stripe_minor_units() }} as decimal(18, 2)) as {{ 'stripe_fees' if column == 'fees' else column }},
+        cast({{ column }}_minor / {{ stripe_minor_units() }} as decimal(18, 2)) as {{ 'stripe_fees' if column == 'fees' else column }},
         {%- endfor %}
         cast(charges_count as integer) as charges_count
 

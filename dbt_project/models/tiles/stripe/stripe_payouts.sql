@@ -2,7 +2,8 @@ with
 
 payouts as (
 
-    select * from {{ ref('stg_stripe__payouts') }}
+    select * from {{ ref('fct_payouts') }}
+    where created_date <= {{ as_of_date() }}
 
 ),
 
@@ -10,19 +11,18 @@ final as (
 
     select
         payout_id,
-        cast(created_at at time zone 'UTC' as date) as created_date,
+        created_date,
         arrival_date,
         currency,
-        cast(amount_cents / {{ stripe_minor_units() }} as decimal(18, 2)) as amount,
+        amount,
         status,
-        status in ('pending', 'in_transit') as is_upcoming,
-        cast(case when status in ('pending', 'in_transit') then arrival_date - {{ as_of_date() }} end as integer) as days_until_arrival,
+        is_upcoming,
+        cast(case when is_upcoming then arrival_date - {{ as_of_date() }} end as integer) as days_until_arrival,
         failure_code,
         failure_message,
         is_automatic
 
     from payouts
-    where cast(created_at at time zone 'UTC' as date) <= {{ as_of_date() }}
 
 )
 

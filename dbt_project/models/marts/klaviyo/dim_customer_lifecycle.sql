@@ -12,7 +12,7 @@ customers as (
 
 touches as (
 
-    select * from {{ ref('int_klaviyo__email_touches_enriched') }}
+    select * from {{ ref('fct_email_touches') }}
 
 ),
 
@@ -38,7 +38,8 @@ staged as (
         customers.last_order_at,
         date_diff('day', cast(customers.last_order_at at time zone 'UTC' as date), {{ as_of_date() }}) as days_since_last_order,
         last_touch.last_engaged_date,
-        coalesce(last_touch.last_engaged_date > {{ as_of_date() }} - {{ var('klaviyo_engaged_days_short') }}, false) as is_engaged_30d
+        -- Windows include their first day (DECISIONS.md#windows-and-periods): engaged = a touch on as_of - 30 or later.
+        coalesce(last_touch.last_engaged_date >= {{ as_of_date() }} - {{ var('klaviyo_engaged_days_short') }}, false) as is_engaged_30d
 
     from customers
     left join last_touch on customers.email = last_touch.email

@@ -6,16 +6,15 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_shopify__orders') }}
-    where not is_cancelled
-        and not is_test
+    select * from {{ ref('fct_orders') }}
+    where is_valid
         and email is not null
 
 ),
 
 touches as (
 
-    select * from {{ ref('int_klaviyo__email_touches_enriched') }}
+    select * from {{ ref('fct_email_touches') }}
     where email is not null
 
 ),
@@ -83,6 +82,8 @@ final as (
         orders.order_id,
         orders.email,
         orders.created_at as ordered_at,
+        orders.order_date,
+        orders.currency,
         orders.total_price as order_revenue,
         last_touch.touch_event_id,
         last_touch.touched_at,

@@ -40,24 +40,25 @@ coupons as (
 
 ),
 
-bounds as (
+first_month as (
 
-    select
-        date_trunc('month', min(created_at) at time zone 'UTC') as first_month,
-        cast({{ as_of_date() }} as timestamp) as as_of_at
-
+    select date_trunc('month', min(created_at) at time zone 'UTC') as first_month
     from subscriptions
 
 ),
 
 months as (
 
+    -- Months whose snapshot instant comes after their first instant (the as-of month only once the as-of date is
+    -- past its first day), from the date spine.
     select
-        cast(month_start as date) as month_start,
-        least(month_start + interval 1 month, bounds.as_of_at) as snapshot_at
+        dim_date.month_start,
+        least(dim_date.month_start + interval 1 month, cast({{ as_of_date() }} as timestamp)) as snapshot_at
 
-    from bounds,
-        range(bounds.first_month, bounds.as_of_at, interval 1 month) as spine(month_start)
+    from {{ ref('dim_date') }} as dim_date, first_month
+    where dim_date.is_month_start
+        and dim_date.date_day >= first_month.first_month
+        and dim_date.date_day < {{ as_of_date() }}
 
 ),
 
@@ -70,10 +71,10 @@ covering_lines as (
         lines.subscription_item_id,
         lines.price_id,
         lines.quantity,
-        lines.amount_cents,
+        lines.amount_minor,
         row_number() over (
             partition by months.month_start, lines.subscription_item_id
-            order by lines.period_start_at desc, lines.amount_cents desc
+            order by lines.period_start_at desc, lines.amount_minor desc
         ) as recency
 
     from months
@@ -91,14 +92,14 @@ item_mrr as (
         covering_lines.subscription_id,
         prices.recurring_interval,
         prices.recurring_interval_count,
-        -- Monthly-normalised, quantity included, in (fractional) cents.
-        prices.unit_amount_cents * covering_lines.quantity
+        -- Monthly-normalised, quantity included, in (fractional) minor units.
+        prices.unit_amount_minor * covering_lines.quantity
         * case prices.recurring_interval
             when 'year' then 1.0 / (12 * prices.recurring_interval_count)
             when 'week' then 52.0 / (12 * prices.recurring_interval_count)
             when 'day' then 365.0 / (12 * prices.recurring_interval_count)
             else 1.0 / prices.recurring_interval_count
-        end as mrr_cents,
+        end as mrr_minor,
         case prices.recurring_interval
             when 'year' then 12.0 * prices.recurring_interval_count
             when 'week' then 12.0 * prices.recurring_interval_count / 52
@@ -109,7 +110,7 @@ item_mrr as (
     from covering_lines
     inner join prices on covering_lines.price_id = prices.price_id
     where covering_lines.recency = 1
-        and covering_lines.amount_cents >= 0  -- newest covering line is a credit: the item was removed
+        and covering_lines.amount_minor >= 0  -- newest covering line is a credit: the item was removed
         and prices.price_type = 'recurring'
         and prices.usage_type = 'licensed'  -- metered (usage-based) items are not MRR
 
@@ -121,7 +122,7 @@ subscription_gross as (
         month_start,
         snapshot_at,
         subscription_id,
-        sum(mrr_cents) as gross_mrr_cents,
+        sum(mrr_minor) as gross_mrr_minor,
         max(months_per_interval) as months_per_interval
 
     from item_mrr
@@ -136,7 +137,7 @@ forever_discounts as (
         subscription_gross.month_start,
         subscription_gross.subscription_id,
         coalesce(sum(coupons.percent_off), 0) as percent_off,
-        coalesce(sum(coupons.amount_off_cents / subscription_gross.months_per_interval), 0) as amount_off_cents
+        coalesce(sum(coupons.amount_off_minor / subscription_gross.months_per_interval), 0) as amount_off_minor
 
     from subscription_gross
     inner join discounts on subscription_gross.subscription_id = discounts.subscription_id
@@ -157,9 +158,9 @@ final as (
         subscriptions.currency,
         greatest(
             0,
-            subscription_gross.gross_mrr_cents * (1 - coalesce(forever_discounts.percent_off, 0) / 100)
-            - coalesce(forever_discounts.amount_off_cents, 0)
-        ) as mrr_cents
+            subscription_gross.gross_mrr_minor * (1 - coalesce(forever_discounts.percent_off, 0) / 100)
+            - coalesce(forever_discounts.amount_off_minor, 0)
+        ) as mrr_minor
 
     from subscription_gross
     inner join subscriptions on subscription_gross.subscription_id = subscriptions.subscription_id

@@ -5,20 +5,14 @@ with
 
 subscription_mrr as (
 
-    select * from {{ ref('int_stripe__subscription_mrr_monthly') }}
-
-),
-
-bounds as (
-
-    select cast({{ as_of_date() }} as timestamp) as as_of_at
+    select * from {{ ref('fct_subscription_mrr_monthly') }}
 
 ),
 
 customer_month as (
 
     -- Rounded to a millionth of a cent so that equal MRR in two months compares equal (float sums).
-    select customer_id, currency, month_start, round(sum(mrr_cents), 6) as mrr_cents
+    select customer_id, currency, month_start, round(sum(mrr_minor), 6) as mrr_minor
     from subscription_mrr
     group by 1, 2, 3
 
@@ -28,7 +22,7 @@ customer_span as (
 
     select customer_id, currency, min(month_start) as first_month
     from customer_month
-    where mrr_cents > 0
+    where mrr_minor > 0
     group by 1, 2
 
 ),
@@ -38,10 +32,13 @@ spine as (
     select
         customer_span.customer_id,
         customer_span.currency,
-        cast(month_start as date) as month_start
+        dim_date.month_start
 
-    from customer_span, bounds,
-        range(cast(customer_span.first_month as timestamp), bounds.as_of_at, interval 1 month) as months(month_start)
+    from customer_span
+    inner join {{ ref('dim_date') }} as dim_date
+        on dim_date.is_month_start
+        and dim_date.date_day >= customer_span.first_month
+        and dim_date.date_day < {{ as_of_date() }}
 
 ),
 
@@ -51,7 +48,7 @@ filled as (
         spine.customer_id,
         spine.currency,
         spine.month_start,
-        coalesce(customer_month.mrr_cents, 0) as mrr_cents
+        coalesce(customer_month.mrr_minor, 0) as mrr_minor
 
     from spine
     left join customer_month
@@ -65,9 +62,9 @@ with_prior as (
 
     select
         *,
-        coalesce(lag(mrr_cents) over customer_months, 0) as prior_mrr_cents,
+        coalesce(lag(mrr_minor) over customer_months, 0) as prior_mrr_minor,
         coalesce(
-            max(case when mrr_cents > 0 then 1 else 0 end) over (
+            max(case when mrr_minor > 0 then 1 else 0 end) over (
                 customer_months rows between unbounded preceding and 1 preceding
             ),
             0
@@ -84,15 +81,15 @@ final as (
         customer_id,
         currency,
         month_start,
-        mrr_cents,
-        prior_mrr_cents,
+        mrr_minor,
+        prior_mrr_minor,
         case
-            when prior_mrr_cents = 0 and mrr_cents > 0 and not had_mrr_before then 'new'
-            when prior_mrr_cents = 0 and mrr_cents > 0 then 'reactivation'
-            when prior_mrr_cents > 0 and mrr_cents = 0 then 'churn'
-            when mrr_cents > prior_mrr_cents then 'expansion'
-            when mrr_cents < prior_mrr_cents then 'contraction'
-            when mrr_cents = 0 then 'inactive'
+            when prior_mrr_minor = 0 and mrr_minor > 0 and not had_mrr_before then 'new'
+            when prior_mrr_minor = 0 and mrr_minor > 0 then 'reactivation'
+            when prior_mrr_minor > 0 and mrr_minor = 0 then 'churn'
+            when mrr_minor > prior_mrr_minor then 'expansion'
+            when mrr_minor < prior_mrr_minor then 'contraction'
+            when mrr_minor = 0 then 'inactive'
             else 'unchanged'
         end as movement
 

@@ -1,0 +1,176 @@
+"""The Marketing API through the official `facebook-business` SDK: ad objects and async insights report runs.
+
+The SDK builds the requests (paths, JSON-encoded list parameters, cursor paging, `AdReportRun` objects); its
+`FacebookSession.requests` is our retrying, pacing session (helpers.MetaClient), so throttling, retries and usage
+headers are handled once for the whole source. `FacebookAdsApi.init()` is not used: it installs the SDK's crash
+reporter, which posts tracebacks to Meta.
+
+Insights go through async report runs (`POST /act_{id}/insights`): create, poll `async_status` /
+`async_percent_completion` until `Job Completed`, read the rows page by page. A `Job Failed` or `Job Skipped` run,
+or one still running after `async_timeout_seconds`, is retried with a new run up to `async_attempts` times; then the
+run fails naming the report and the dates. Long ranges are split into chunks of `async_chunk_days`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from facebook_business.adobjects.adaccount import AdAccount
+from facebook_business.adobjects.adreportrun import AdReportRun
+from facebook_business.api import FacebookAdsApi
+from facebook_business.exceptions import FacebookRequestError
+from facebook_business.session import FacebookSession
+
+from pipelines.common.config import ProviderConfig
+
+from .helpers import GraphApiError, MetaClient, error_from, graph_root
+from .settings import ATTRIBUTION_WINDOWS, GRAPH_VERSION, INSIGHTS_FIELDS, PURCHASE_ACTION_TYPE
+
+log = logging.getLogger("opsdata.meta")
+RUNNING = ("Job Not Started", "Job Started", "Job Running")
+
+
+class AsyncReportError(RuntimeError):
+    """A report run that failed, was skipped or timed out on every attempt."""
+
+
+def marketing_api(config: ProviderConfig, token: str) -> FacebookAdsApi:
+    """An SDK api object whose HTTP goes through our session (one per calling thread: dlt sessions are per thread)."""
+    session = FacebookSession(config.credential("app_id"), config.credential("app_secret"), token, timeout=60)
+    http = MetaClient(config).session
+    http.params = dict(session.requests.params)  # access_token + appsecret_proof on every call
+    session.requests = http
+    session.GRAPH = graph_root(config)  # type: ignore[misc]
+    return FacebookAdsApi(session, api_version=GRAPH_VERSION)
+
+
+def _sdk(call: Any, what: str) -> Any:
+    try:
+        return call()
+    except FacebookRequestError as exc:
+        raise error_from(exc.http_status(), exc.body(), what) from None
+
+
+def account(api: FacebookAdsApi, account_id: str) -> AdAccount:
+    return AdAccount(account_id if account_id.startswith("act_") else f"act_{account_id}", api=api)
+
+
+def account_row(acct: AdAccount) -> dict[str, Any]:
+    fields = ["id", "account_id", "name", "currency", "timezone_name", "account_status", "attribution_spec", "created_time"]
+    data = _sdk(lambda: acct.api_get(fields=fields), f"/{acct['id']}").export_all_data()
+    return {**data, "attribution_spec": json.dumps(data.get("attribution_spec") or [], sort_keys=True)}
+
+
+def objects(acct: AdAccount, edge: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+    getter = {"campaigns": acct.get_campaigns, "adsets": acct.get_ad_sets, "ads": acct.get_ads}[edge]
+    cursor = _sdk(lambda: getter(fields=fields, params={"limit": 100}), f"/{acct['id']}/{edge}")
+    while True:
+        try:
+            item = next(cursor)
+        except StopIteration:
+            return
+        except FacebookRequestError as exc:
+            raise error_from(exc.http_status(), exc.body(), f"/{acct['id']}/{edge}") from None
+        yield item.export_all_data()
+
+
+def chunks(since: date, until: date, days: int) -> Iterator[tuple[date, date]]:
+    start = since
+    while start <= until:
+        stop = min(until, start + timedelta(days=days - 1))
+        yield start, stop
+        start = stop + timedelta(days=1)
+
+
+def run_report(acct: AdAccount, name: str, params: dict[str, Any], *, poll_seconds: float, timeout_seconds: float,
+               attempts: int) -> list[dict[str, Any]]:
+    """Create an async report run, wait for it, return its rows; retry failed, skipped and timed-out runs."""
+    if os.environ.get("OPSDATA_FAST_RETRIES"):
+        poll_seconds = min(poll_seconds, 0.01)
+    what = f"{name} {params.get('time_range') or params.get('date_preset')}"
+    last = "not started"
+    for attempt in range(1, attempts + 1):
+        job: AdReportRun = _sdk(lambda: acct.get_insights(params=dict(params), is_async=True), f"/{acct['id']}/insights")
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            job = _sdk(lambda j=job: j.api_get(fields=[AdReportRun.Field.async_status, AdReportRun.Field.async_percent_completion]),
+                       f"/{job['id']}")
+            status = job[AdReportRun.Field.async_status]
+            if status == "Job Completed":
+                cursor = _sdk(lambda j=job: j.get_insights(params={"limit": 500}), f"/{job['id']}/insights")
+                rows = []
+                try:
+                    for row in cursor:
+                        rows.append(row.export_all_data())
+                except FacebookRequestError as exc:
+                    raise error_from(exc.http_status(), exc.body(), f"/{job['id']}/insights") from None
+                return rows
+            if status not in RUNNING:
+                last = f"{status} at {job.get(AdReportRun.Field.async_percent_completion)}%"
+                break
+            if time.monotonic() > deadline:
+                last = f"still '{status}' ({job.get(AdReportRun.Field.async_percent_completion)}%) after {timeout_seconds:.0f}s"
+                break
+            time.sleep(poll_seconds)
+        log.warning("meta: report run %s for %s ended %s (attempt %d of %d)", job["id"], what, last, attempt, attempts)
+    raise AsyncReportError(f"meta: the async report {what} did not complete after {attempts} attempts (last: {last}); "
+                           "Meta may be overloaded: the next run retries the same dates")
+
+
+def _stat(entries: Any, action_type: str, key: str) -> Decimal:
+    for e in entries or []:
+        if e.get("action_type") == action_type and e.get(key) not in (None, ""):
+            return Decimal(str(e[key]))
+    return Decimal(0)
+
+
+def insight_row(raw: dict[str, Any], breakdowns: list[str], attribution_spec: str) -> dict[str, Any]:
+    """One insights row with typed measures and the purchases of the one counted action type, per window."""
+    actions, values = raw.get("actions") or [], raw.get("action_values") or []
+    row: dict[str, Any] = {
+        "account_id": raw.get("account_id"), "campaign_id": raw.get("campaign_id"), "campaign_name": raw.get("campaign_name"),
+        "adset_id": raw.get("adset_id"), "ad_id": raw.get("ad_id"), "ad_name": raw.get("ad_name"),
+        "date": date.fromisoformat(raw["date_start"]), "date_stop": date.fromisoformat(raw["date_stop"]),
+        "currency": raw.get("account_currency"),
+        "spend": Decimal(str(raw.get("spend") or 0)), "impressions": int(raw.get("impressions") or 0),
+        "reach": int(raw.get("reach") or 0), "clicks": int(raw.get("clicks") or 0),
+        "inline_link_clicks": int(raw.get("inline_link_clicks") or 0),
+        "purchases": int(_stat(actions, PURCHASE_ACTION_TYPE, "value")),
+        "purchase_value": _stat(values, PURCHASE_ACTION_TYPE, "value"),
+        "purchase_roas": _stat(raw.get("purchase_roas"), PURCHASE_ACTION_TYPE, "value") if raw.get("purchase_roas") else None,
+        "attribution_setting": raw.get("attribution_setting"), "account_attribution_spec": attribution_spec,
+        "actions": json.dumps(actions, sort_keys=True), "action_values": json.dumps(values, sort_keys=True),
+    }
+    for window in ATTRIBUTION_WINDOWS:
+        row[f"purchases_{window}"] = int(_stat(actions, PURCHASE_ACTION_TYPE, window))
+        row[f"purchase_value_{window}"] = _stat(values, PURCHASE_ACTION_TYPE, window)
+    for b in breakdowns:
+        row[b] = raw.get(b)
+    return {k: v for k, v in row.items() if v is not None or k in ("purchase_roas",)}
+
+
+def report_params(level: str, breakdowns: list[str], time_increment: str, since: date | None = None, until: date | None = None,
+                  date_preset: str | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "level": level, "fields": INSIGHTS_FIELDS, "time_increment": time_increment,
+        "action_attribution_windows": ATTRIBUTION_WINDOWS, "use_unified_attribution_setting": True,
+        "action_report_time": "impression", "limit": 500,
+    }
+    if breakdowns:
+        params["breakdowns"] = breakdowns
+    if date_preset:
+        params["date_preset"] = date_preset
+    else:
+        params["time_range"] = {"since": since.isoformat(), "until": until.isoformat()}  # type: ignore[union-attr]
+    return params
+
+
+__all__ = ["AsyncReportError", "GraphApiError", "account", "account_row", "chunks", "insight_row", "marketing_api", "objects",
+           "report_params", "run_report"]

@@ -1,0 +1,148 @@
+"""The Meta source against the simulator: auth, async report runs, throttling, the re-read window, no removed metric."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from pipelines.common.config import ConfigurationError
+from pipelines.meta import settings
+from pipelines.meta.helpers import usage
+from pipelines.run import run_provider
+from sandbox.meta import USER_TOKEN
+from sandbox.meta.graph import REMOVED_ATTRIBUTION_WINDOWS, REMOVED_IG_METRICS, REMOVED_PAGE_METRICS
+from tests.conftest import point_at_sandbox
+from tests.helpers import raw_count, raw_query
+
+BUSINESS = "ad_id, date, spend, impressions, reach, clicks, inline_link_clicks, purchases, purchase_value, attribution_setting"
+
+
+def meta_stats(sb: Any) -> dict[str, Any]:
+    return sb.state.stats["meta"].as_dict()  # type: ignore[no-any-return]
+
+
+def script(sb: Any, *outcomes: str) -> None:
+    requests.post(f"{sb.url}/meta/_sandbox/async", json={"outcomes": list(outcomes)}, timeout=10).raise_for_status()
+
+
+def test_graph_version_is_the_sdks_and_no_removed_metric_is_configured() -> None:
+    from facebook_business.apiconfig import ads_api_config
+
+    assert settings.GRAPH_VERSION == ads_api_config["API_VERSION"]
+    assert not set(settings.PAGE_METRICS + settings.POST_METRICS) & REMOVED_PAGE_METRICS
+    assert not set(settings.IG_MEDIA_METRICS + settings.IG_STORY_METRICS + settings.IG_DAILY_TOTALS) & REMOVED_IG_METRICS
+    assert not set(settings.ATTRIBUTION_WINDOWS) & REMOVED_ATTRIBUTION_WINDOWS
+
+
+def test_full_run_loads_everything_with_proof_on_every_call_and_no_removed_metric(sandbox_env) -> None:  # type: ignore[no-untyped-def]
+    summary = run_provider("meta")
+    world, now = sandbox_env.world.extension("meta"), sandbox_env.world.now
+    assert raw_count("meta", "ad_campaigns") == len([c for c in world.campaigns if c.created_time <= now])
+    assert raw_count("meta", "ads") == len([a for a in world.ads if a.created_time <= now])
+    assert raw_count("meta", "page_posts") == len(world.visible_posts("facebook", sandbox_env.world.now))
+    for table in ("ads_insights", "ads_insights_campaign", "ads_insights_age_gender", "ads_insights_country", "page_insights",
+                  "ig_insights", "ig_media", "ig_follower_demographics", "ads_reach_age_gender", "ads_reach_country", "token_status"):
+        assert raw_count("meta", table) > 0, table
+    stats = meta_stats(sandbox_env)
+    assert stats["extra"].get("removed_metric_requested", 0) == 0 and stats["extra"].get("removed_window_requested", 0) == 0
+    log = list(sandbox_env.state.provider_store("meta")["requests"])
+    graph_calls = [r for r in log if r["path"] != "/oauth/access_token"]
+    assert len(graph_calls) <= summary.requests
+    assert all(r["proof"] for r in graph_calls) and {r["version"] for r in graph_calls} == {settings.GRAPH_VERSION}
+
+
+def test_failed_and_skipped_report_runs_are_retried(sandbox_env) -> None:  # type: ignore[no-untyped-def]
+    script(sandbox_env, "failed", "skipped")
+    run_provider("meta", resources=["ads_insights_campaign"])
+    stats = meta_stats(sandbox_env)["extra"]
+    assert stats["async_failed"] == 1 and stats["async_skipped"] == 1 and stats["async_ok"] >= 1
+    world = sandbox_env.world.extension("meta")
+    days = raw_query("meta", "select count(distinct date) from raw_meta.ads_insights_campaign")[0][0]
+    assert days > 300 and raw_query("meta", "select max(date) from raw_meta.ads_insights_campaign")[0][0] == world.last_complete_day()
+
+
+def test_a_report_run_that_never_finishes_times_out_clearly(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    script(sandbox_env, "stuck", "stuck", "stuck")
+    monkeypatch.setenv("META_ASYNC_TIMEOUT_SECONDS", "0.2")
+    with pytest.raises(Exception) as failed:
+        run_provider("meta", resources=["ads_insights_campaign"])
+    message = str(failed.value)
+    assert "did not complete after 3 attempts" in message and "Job Running" in message
+    assert raw_count("meta", "ads_insights_campaign") == 0
+
+
+def test_token_expiring_mid_run_fails_at_once_naming_what_to_renew(sandbox_env) -> None:  # type: ignore[no-untyped-def]
+    requests.post(f"{sandbox_env.url}/meta/_sandbox/tokens", json={"expire_after_requests": 6}, timeout=10).raise_for_status()
+    with pytest.raises(Exception) as failed:
+        run_provider("meta")
+    message = str(failed.value)
+    assert "the token expired" in message and "META_ACCESS_TOKEN" in message and "system-user token" in message
+    stats = meta_stats(sandbox_env)
+    # A 190 is never retried: at most one per resource that was running when the token died.
+    assert 1 <= stats["extra"].get("error:190", 0) <= 16
+
+
+def test_a_token_expiring_within_a_week_warns_and_is_recorded(sandbox_env, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    requests.post(f"{sandbox_env.url}/meta/_sandbox/tokens", json={"token": USER_TOKEN, "expires_in_days": 5}, timeout=10).raise_for_status()
+    monkeypatch.setenv("META_ACCESS_TOKEN", USER_TOKEN)
+    with caplog.at_level(logging.WARNING):
+        run_provider("meta", resources=["token_status", "page"])
+    assert any("the access token expires on" in r.getMessage() and "META_ACCESS_TOKEN" in r.getMessage() for r in caplog.records)
+    warning, expires = raw_query("meta", "select warning, expires_at from raw_meta.token_status")[0]
+    assert warning and expires is not None
+    assert USER_TOKEN not in caplog.text
+
+
+def test_wrong_token_fails_fast_without_retries(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("META_ACCESS_TOKEN", "not-a-token")
+    with pytest.raises(Exception) as failed:
+        run_provider("meta")
+    assert "META_ACCESS_TOKEN" in str(failed.value) and "not-a-token" not in str(failed.value)
+    assert meta_stats(sandbox_env)["requests"] <= 2
+
+
+def test_a_bad_option_fails_before_any_request(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("META_REREAD_DAYS", "abc")
+    with pytest.raises(ConfigurationError, match="META_REREAD_DAYS"):
+        run_provider("meta")
+    assert meta_stats(sandbox_env)["requests"] == 0
+
+
+def test_reread_window_picks_up_late_conversions_and_a_rerun_changes_nothing(sandbox_env) -> None:  # type: ignore[no-untyped-def]
+    world = sandbox_env.world.extension("meta")
+    run_provider("meta", resources=["ads_insights"])
+    first = raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights order by ad_id, date")
+    run_provider("meta", resources=["ads_insights"])
+    assert raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights order by ad_id, date") == first
+    old_last = world.last_complete_day()
+    sandbox_env.world.advance(6)
+    run_provider("meta", resources=["ads_insights"])
+    after = {(r[0], r[1]): r for r in raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights")}
+    before = {(r[0], r[1]): r for r in first}
+    window_start = old_last - timedelta(days=settings.DEFAULTS["reread_days"] - 1)
+    outside = [k for k in before if k[1] < window_start]
+    assert outside and all(after[k] == before[k] for k in outside)
+    late = [k for k in before if after[k][7] > before[k][7]]
+    assert late, "orders placed after the first run should add purchases to earlier click days"
+    now = sandbox_env.world.now
+    for ad_id, day in late:
+        truth = [t for t in world.conversions([ad_id], day, now) if world.attributed_setting(t)]
+        assert after[(ad_id, day)][7] == len(truth)
+    assert max(k[1] for k in after) == world.last_complete_day()
+
+
+def test_throttling_from_usage_headers_waits_and_completes(warehouse, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sandbox.server import SandboxServer
+
+    with SandboxServer(scale="small", latency="zero", options={"meta_rate_scale": "0.004", "meta_rate_window_seconds": "2"}) as sb:
+        point_at_sandbox(monkeypatch, sb.url)
+        monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
+        usage.reset()
+        run_provider("meta", resources=["ads_insights_campaign"])
+        assert sb.state.stats["meta"].throttled > 0 and usage.throttled.get(80000, 0) > 0
+        assert usage.highest["ads_insights"] >= 100
+        assert raw_query("meta", "select max(date) from raw_meta.ads_insights_campaign")[0][0] == sb.world.extension("meta").last_complete_day()
