@@ -10,6 +10,12 @@ An alert carries an incident `key` that says what is wrong, not when (`task:extr
 
 The incident change and its outbox message are written in one transaction, so a crash or a task retry can neither
 lose the message nor post it twice (message keys: `alert:<incident id>:opened|repeat:<n>|resolved`).
+
+Notices (`Alert(once=True)`) are the other kind: facts that happen once, such as an SLA breach. A notice's key names
+the fact (`zendesk:breach:<ticket>:<metric>:<instance>:<instant>`); it is posted once ever, never folded, repeated
+or resolved, however often the data that shows it is re-read. The notices new in one call are grouped into one
+message per purpose (split over several when long); the notice keys and the message are written in one
+transaction (`post_notices`), so a crash or a retry neither loses nor repeats one.
 """
 
 from __future__ import annotations
@@ -34,12 +40,18 @@ class Alert:
     """Shown as fields (DAG, task, run, try, …); values are plain text."""
     link: str | None = None
     link_label: str = "View log"
+    once: bool = False
+    """A notice: a fact posted once ever (see `post_notices`), not an incident."""
+    group: str = ""
+    """For notices: what several of them are called together in one message, e.g. "SLA breaches"."""
+    line: str = ""
+    """For notices: the one-line mrkdwn form used when several are grouped (defaults to the title)."""
 
 
 @dataclass
 class AlertOutcome:
     action: str
-    """opened | folded | repeated | resolved | none"""
+    """opened | folded | repeated | resolved | posted (a notice) | skipped (a notice already posted) | none"""
     incident_id: int | None
     message_key: str | None
     occurrences: int = 0
@@ -137,3 +149,67 @@ def resolve(store: Store, settings: SlackSettings, key: str, now: datetime | Non
 
 def open_incidents(store: Store, prefix: str = "") -> list[dict[str, Any]]:
     return store.rows("select * from incidents where status = 'open' and key like ? order by opened_at", (prefix + "%",))
+
+
+NOTICE_LINES_PER_SECTION = 10
+
+
+def notice_blocks(notices: list[Alert], now: datetime | None = None) -> list[dict[str, Any]]:
+    """One notice: the alert layout. Several: a header naming how many, then one line each."""
+    at = _ts(now)
+    if len(notices) == 1:
+        n = notices[0]
+        out = bk.sections(f":rotating_light: *{bk.escape(n.title)}*" + (f"\n{bk.escape(bk.trim(n.summary, 2500))}" if n.summary else ""))
+        fields = [{"type": "mrkdwn", "text": f"*{bk.escape(k)}*\n{bk.escape(bk.trim(str(v), 1900))}"} for k, v in n.details.items() if v not in (None, "")]
+        if n.link:
+            fields.append({"type": "mrkdwn", "text": f"*Link*\n<{n.link}|{bk.escape(n.link_label)}>"})
+        if fields:
+            out.append({"type": "section", "fields": fields[:10]})
+        out.append(bk.context(f"Posted {_when(at)}"))
+        return out
+    group = notices[0].group or "notices"
+    out = [bk.header(f"{len(notices)} new {group}")]
+    lines = [n.line or bk.escape(n.title) for n in notices]
+    for i in range(0, len(lines), NOTICE_LINES_PER_SECTION):
+        out += bk.sections("\n".join(f"• {line}" for line in lines[i:i + NOTICE_LINES_PER_SECTION]))
+    out.append(bk.context(f"Posted {_when(at)}"))
+    return out
+
+
+def post_notices(store: Store, settings: SlackSettings, notices: list[Alert], now: datetime | None = None) -> list[AlertOutcome]:
+    """Enqueue the notices not posted before, grouped into one message per purpose. Idempotent: a key recorded once
+    is never posted again (through retries, crashes and re-reads of the same data)."""
+    import hashlib
+
+    outcomes: list[AlertOutcome] = []
+    by_purpose: dict[str, list[Alert]] = {}
+    for n in notices:
+        by_purpose.setdefault(n.purpose, []).append(n)
+    at = _ts(now)
+    for purpose, batch in by_purpose.items():
+        channel = settings.channel_for(purpose)
+        with store.transaction() as conn:
+            seen: set[str] = set()
+            new: list[Alert] = []
+            for n in batch:
+                if n.key in seen:
+                    continue
+                seen.add(n.key)
+                if conn.execute("select 1 from notices where key = ?", (n.key,)).fetchone() is None:
+                    new.append(n)
+                else:
+                    outcomes.append(AlertOutcome("skipped", None, None))
+            if not new:
+                continue
+            digest = hashlib.sha256("\n".join(sorted(n.key for n in new)).encode()).hexdigest()[:16]
+            title = f"{len(new)} new {new[0].group or 'notices'}" if len(new) > 1 else new[0].title
+            pages = bk.paginate(notice_blocks(new, now), title)
+            keys = []
+            for i, page in enumerate(pages, start=1):
+                key = f"notice:{purpose}:{digest}" + (f":part{i}" if len(pages) > 1 else "")
+                store.enqueue(Message(key=key, purpose=purpose, channel=channel, text=bk.fallback_text(page), blocks=page), conn)
+                keys.append(key)
+            for n in new:
+                conn.execute("insert into notices (key, message_key, purpose, posted_at) values (?, ?, ?, ?)", (n.key, keys[0], purpose, at))
+                outcomes.append(AlertOutcome("posted", None, keys[0], 1))
+    return outcomes

@@ -74,18 +74,20 @@ def report_alert(alert: alerts.Alert, now: datetime | None = None, settings: Sla
 
 def report_provider_alerts(provider: str, now: datetime | None = None,
                            settings: SlackSettings | None = None) -> list[alerts.AlertOutcome]:
-    """Raise every alert a provider's registry `alerts` capability returns (each keyed, so re-runs fold), then
-    deliver what was opened."""
+    """Raise every alert a provider's registry `alerts` capability returns (each keyed, so re-runs fold; notices,
+    `once=True`, are posted once ever and grouped), then deliver what was opened."""
     from pipelines.registry import get_provider
 
     source = get_provider(provider).alerts
     if source is None:
         return []
     store, settings = context(settings)
-    outcomes = [alerts.raise_alert(store, settings, alert, now) for alert in source()]
-    keys = [o.message_key for o in outcomes if o.message_key]
-    if keys:
-        deliver(store, settings, keys=keys)
+    found = list(source())
+    outcomes = [alerts.raise_alert(store, settings, alert, now) for alert in found if not alert.once]
+    outcomes += alerts.post_notices(store, settings, [a for a in found if a.once], now)
+    # Everything pending, not only this run's: a notice queued by a run that crashed before posting is recorded as
+    # posted, so no later run would queue it again.
+    deliver(store, settings)
     return outcomes
 
 
@@ -135,3 +137,13 @@ def check_provider_health(now: datetime | None = None, settings: SlackSettings |
             keys.append(outcome.message_key)
     deliver(store, settings)
     return _sent(store, keys)
+
+
+def post_notices(notices: list[alerts.Alert], now: datetime | None = None, settings: SlackSettings | None = None) -> list[alerts.AlertOutcome]:
+    """Post notices (facts posted once ever, grouped) and deliver them: e.g. SLA breaches found from a webhook."""
+    store, settings = context(settings)
+    outcomes = alerts.post_notices(store, settings, notices, now)
+    keys = list(dict.fromkeys(o.message_key for o in outcomes if o.message_key))
+    if keys:
+        deliver(store, settings, keys=keys)
+    return outcomes

@@ -61,6 +61,12 @@ create table if not exists incidents (
     details text not null default '{}'
 );
 create unique index if not exists incidents_one_open on incidents (key) where status = 'open';
+create table if not exists notices (
+    key text primary key,                     -- a fact posted once ever (e.g. one SLA breach)
+    message_key text not null,
+    purpose text not null,
+    posted_at real not null
+);
 create table if not exists approval_reminders (
     item_id text primary key,
     first_reminded_at real not null,

@@ -15,11 +15,13 @@ from pipelines.klaviyo.provider import PROVIDER as KLAVIYO
 from pipelines.meta.provider import PROVIDER as META
 from pipelines.shopify.provider import PROVIDER as SHOPIFY
 from pipelines.stripe.provider import PROVIDER as STRIPE
+from pipelines.zendesk.provider import PROVIDER as ZENDESK
 
 REGISTRY = Registry((
     SHOPIFY,
     STRIPE,
     KLAVIYO,
+    ZENDESK,
     META,
     SLACK,
     APPROVALS,

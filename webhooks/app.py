@@ -23,12 +23,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from .inbox import Inbox
-from .providers import InvalidDelivery, registered
+from .providers import Identified, InvalidDelivery, WebhookFollowUp, registered
 
 log = logging.getLogger("opsdata.webhooks")
 MAX_BODY_BYTES = 1_000_000
@@ -70,7 +70,7 @@ def provider_router(provider: Any, inbox: Inbox, slots: asyncio.Semaphore, *, sl
     router = APIRouter()
 
     @router.post(f"/{provider.name}")
-    async def receive(request: Request) -> JSONResponse:
+    async def receive(request: Request, background: BackgroundTasks) -> JSONResponse:
         missing = provider.missing_configuration()
         if missing:
             return JSONResponse({"error": f"{provider.name} webhooks are not configured: {missing}"}, status_code=503)
@@ -103,6 +103,8 @@ def provider_router(provider: Any, inbox: Inbox, slots: asyncio.Semaphore, *, sl
         stored = await run_in_threadpool(
             inbox.add, provider.name, event.event_id, event.event_type, event.created, body.decode("utf-8")
         )
+        if stored and isinstance(provider, WebhookFollowUp):
+            background.add_task(_follow_up, provider, event, body)  # after the 2xx (sync: run in the thread pool)
         return JSONResponse({"received": True, "duplicate": not stored, "id": event.event_id})
 
     if hasattr(provider, "challenge"):
@@ -116,6 +118,13 @@ def provider_router(provider: Any, inbox: Inbox, slots: asyncio.Semaphore, *, sl
                 return PlainTextResponse("verification failed", status_code=403)
 
     return router
+
+
+def _follow_up(provider: WebhookFollowUp, event: Identified, body: bytes) -> None:
+    try:
+        provider.after_store(event, body)
+    except Exception as exc:  # the event is stored; the provider's next extraction catches up
+        log.warning("webhook follow-up for event %s failed: %s", event.event_id, type(exc).__name__)
 
 
 def create_app(

@@ -27,6 +27,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "1000")
         mp.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
         server.state.provider_store("klaviyo")["rate_scale"] = 20.0
+        mp.setenv("ZENDESK_RATE_LIMIT_SCALE", "60")  # the export limit (10/min) scaled on both sides
+        server.state.options["zendesk_rate_scale"] = 60
         for provider in extraction_providers():  # every page: every registered provider's tiles
             run_provider(provider.name)
         as_of = server.world.now.date().isoformat()

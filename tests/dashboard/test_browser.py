@@ -29,6 +29,7 @@ def test_every_page_in_chromium_shows_the_tiles(published: Path, screenshots: Pa
                       "where order_date > (select max(order_date) from tiles.shopify_sales_daily) - 30")
     (mrr,) = tile(published, "select mrr from tiles.stripe_subscription_metrics where currency = 'usd' order by month_start desc limit 1")
     (email,) = tile(published, "select sum(attributed_revenue) as rev from tiles.klaviyo_email_attribution where source_type != 'unattributed'")
+    zendesk_days = tile(published, "select tickets_created from tiles.zendesk_support_overview order by date_day")
     with dashboard_server(published) as url, chromium(tmp_path / "chromium") as browser:
         shown = wait_for_page(browser, url, "Business overview")
         browser.save_screenshot(str(screenshots / "overview.png"))
@@ -36,7 +37,7 @@ def test_every_page_in_chromium_shows_the_tiles(published: Path, screenshots: Pa
             expected = format_value(r["value"], r["unit"], r["currency"])
             assert any(label.startswith(r["metric_label"]) and value == expected for label, value in shown), (r["metric"], expected, shown)
         page = browser.page_source
-        assert "Zendesk is not set up yet" in page and "Meta Ads is not set up yet" in page
+        assert "Meta Ads is not set up yet" in page and "Zendesk is not set up yet" not in page
 
         shown = dict(wait_for_page(browser, f"{url}/shopify", "Shopify"))
         browser.save_screenshot(str(screenshots / "shopify.png"))
@@ -51,4 +52,9 @@ def test_every_page_in_chromium_shows_the_tiles(published: Path, screenshots: Pa
         browser.save_screenshot(str(screenshots / "klaviyo.png"))
         assert shown["Email-attributed revenue"] == format_value(email["rev"], "money", "USD")
         assert "Traceback" not in browser.page_source
-    assert all((screenshots / f"{p}.png").stat().st_size > 10_000 for p in ("overview", "shopify", "stripe", "klaviyo"))
+
+        shown = dict(wait_for_page(browser, f"{url}/zendesk", "Zendesk"))
+        browser.save_screenshot(str(screenshots / "zendesk.png"))
+        assert shown["Tickets created"] == format_value(sum(d["tickets_created"] for d in zendesk_days[-30:]), "count")
+        assert "Traceback" not in browser.page_source
+    assert all((screenshots / f"{p}.png").stat().st_size > 10_000 for p in ("overview", "shopify", "stripe", "klaviyo", "zendesk"))

@@ -38,7 +38,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 def test_every_registered_provider_has_a_conforming_page() -> None:
     names = [p.name for p in extraction_providers() if p.dashboard_page]
-    assert names == [e.provider for e in registered_pages()] == ["shopify", "stripe", "klaviyo"]
+    assert names == [e.provider for e in registered_pages()] == ["shopify", "stripe", "klaviyo", "zendesk"]
     for entry in registered_pages():
         assert isinstance(entry.page, ProviderPage) and entry.page.tiles
 
@@ -65,9 +65,10 @@ def test_overview_cards_equal_business_overview(on_published: Path) -> None:
         assert any(label.startswith(r["metric_label"]) and value == expected for label, value in shown), (r["metric"], expected)
     net = next(r for r in rows if r["metric"] == "net_sales")
     assert dict(shown)["Net sales"] == format_value(net["value"], "money", net["currency"])
-    # Zendesk and Meta figures are there, with their reason, not a number.
+    # Meta's figures are there, with their reason, not a number; Zendesk's are numbers now.
     captions = " ".join(c.value for c in at.caption)
-    assert "Zendesk is not set up yet" in captions and "Meta Ads is not set up yet" in captions
+    assert "Meta Ads is not set up yet" in captions and "Zendesk is not set up yet" not in captions
+    assert any(r["metric"] == "sla_breach_rate" for r in rows)
 
 
 def test_overview_period_switch_reads_that_period(on_published: Path) -> None:
@@ -107,6 +108,18 @@ def test_klaviyo_page_headlines_equal_the_tile(on_published: Path) -> None:
     (r,) = tile(on_published, "select sum(attributed_revenue) as rev from tiles.klaviyo_email_attribution where source_type != 'unattributed'")
     assert metrics(at)["Email-attributed revenue"] == format_value(r["rev"], "money", "USD")
     assert len(at.dataframe) == 4
+
+
+def test_zendesk_page_headlines_equal_the_tiles(on_published: Path) -> None:
+    at = run_page("zendesk")
+    days = tile(on_published, "select * from tiles.zendesk_support_overview order by date_day")
+    window = days[-30:]  # the page's default range: the last 30 days with data
+    assert metrics(at)["Tickets created"] == format_value(sum(d["tickets_created"] for d in window), "count")
+    assert metrics(at)["Open backlog (last day)"] == format_value(window[-1]["open_backlog"], "count")
+    (c,) = tile(on_published, "select sum(good) as good, sum(bad) as bad from tiles.zendesk_csat where period = 'day' "
+                "and period_start between ? and ?", [window[0]["date_day"], window[-1]["date_day"]])
+    rated = (c["good"] or 0) + (c["bad"] or 0)
+    assert metrics(at)["CSAT (good ÷ rated)"] == format_value(c["good"] / rated if rated else None, "ratio")
 
 
 def test_nothing_published_explains_itself(warehouse: Path) -> None:

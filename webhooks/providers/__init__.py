@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 MAX_FUTURE_SKEW_SECONDS = 60
 """How far ahead of our clock a signed timestamp may be (the sender's clock runs a little fast): beyond that it is
@@ -53,6 +53,14 @@ class WebhookProvider(Protocol):
 
     def identify(self, body: bytes) -> Identified:
         """The provider's event id (the dedup key) and type; raise InvalidDelivery on malformed payloads."""
+
+
+@runtime_checkable
+class WebhookFollowUp(Protocol):
+    """Optional for a verifier: work to do once an event is stored and acknowledged (Zendesk checks the ticket's SLA
+    breaches at once). Runs after the 2xx; a failure is logged and loses nothing, the event stays in the inbox."""
+
+    def after_store(self, event: Identified, body: bytes) -> None: ...
 
 
 def registered() -> dict[str, WebhookProvider]:

@@ -1,0 +1,209 @@
+"""Zendesk Support source: tickets with their metrics, users, organizations, ticket metric events (SLA apply, breach,
+fulfil, pause), public and private comments, satisfaction (legacy good/bad and the 1-5 survey), SLA policies,
+groups, schedules and holidays. All merged on id into `raw_zendesk`.
+
+Incremental state (each export's cursor or start time) is kept in dlt's resource state, which dlt commits in the same
+load as the rows: a crash anywhere before that commit leaves the previous cursor, so the next run re-reads the same
+pages and `merge` absorbs the overlap; nothing is lost and nothing doubles.
+
+- tickets (+ `ticket_metric_sets`, side-loaded with `include=metric_sets`) and users: the cursor-based incremental
+  exports, `start_time` on the first run then the saved `cursor`, stopping only at `end_of_stream`.
+- organizations, ticket metric events and ticket events: the time-based exports (`start_time` -> `end_time`); items
+  at the boundary second repeat and are merged away. Ticket events are read with `include=comment_events` and kept as
+  `ticket_comments` (who wrote, public or not, when): bodies are not stored.
+- satisfaction ratings: cursor pagination filtered by creation with a look-back (see settings); survey responses (the
+  1-5 CSAT) in full; SLA policies (+ `sla_policy_metrics`), groups, schedules and holidays in full (replace: a
+  removed policy or group disappears).
+
+Deleted tickets (`status = deleted`, spam marked as spam included) and merged tickets (closed with the tag
+`closed_by_merge`) are loaded like any other: the dbt models exclude them from every count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from pipelines.common.config import ProviderConfig
+
+from . import settings
+from .helpers import (
+    CursorExportPaginator,
+    ListCursorPaginator,
+    SinglePage,
+    TimeExportPaginator,
+    auth_for,
+    body_of,
+    rest_client,
+)
+
+API = settings.API
+TICKET_COLUMNS: dict[str, Any] = {
+    **{name: {"data_type": "json"} for name in ("tags", "custom_fields", "fields", "satisfaction_rating", "via", "collaborator_ids",
+                                                "follower_ids", "email_cc_ids", "sharing_agreement_ids", "followup_ids")},
+    **{name: {"data_type": "bigint"} for name in ("assignee_id", "organization_id", "group_id", "problem_id", "forum_topic_id")},
+    "external_id": {"data_type": "text"}, "due_at": {"data_type": "timestamp"},
+}
+METRIC_SET_COLUMNS: dict[str, Any] = {name: {"data_type": "json"} for name in (
+    "reply_time_in_minutes", "reply_time_in_seconds", "first_resolution_time_in_minutes", "full_resolution_time_in_minutes",
+    "agent_wait_time_in_minutes", "requester_wait_time_in_minutes", "on_hold_time_in_minutes")}
+USER_FIELDS = ("id", "name", "email", "role", "organization_id", "default_group_id", "active", "suspended", "verified",
+               "time_zone", "locale", "external_id", "created_at", "updated_at", "last_login_at")
+"""Users keep what the models need: no phone numbers, photos, notes or signatures."""
+
+
+def _user_row(user: dict[str, Any]) -> dict[str, Any]:
+    return {k: user.get(k) for k in USER_FIELDS}
+
+
+def _rating_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in r.items() if k != "comment"}  # the customer's free text is not needed for CSAT %
+    row["has_comment"] = bool(r.get("comment"))
+    return row
+
+
+def _survey_row(s: dict[str, Any]) -> dict[str, Any]:
+    ticket_id = next((int(z.rsplit(":", 1)[1]) for z in s.get("subject_zrns") or [] if str(z).startswith("zen:ticket:")), None)
+    rating = next((a for a in s.get("answers") or [] if a.get("type") == "rating_scale"), None)
+    return {"id": s["id"], "ticket_id": ticket_id, "responder_id": s.get("responder_id"), "survey_id": s.get("survey_id"),
+            "survey_version": s.get("survey_version"), "rating": rating.get("rating") if rating else None,
+            "created_at": s.get("created_at"), "updated_at": s.get("updated_at")}
+
+
+def _comment_rows(event: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for child in event.get("child_events") or []:
+        if child.get("event_type") == "Comment" and "author_id" in child:
+            rows.append({"id": child["id"], "audit_id": event["id"], "ticket_id": event["ticket_id"], "author_id": child["author_id"],
+                         "public": bool(child.get("public")), "created_at": child.get("created_at") or event.get("created_at")})
+    return rows
+
+
+@dlt.source(name="zendesk", max_table_nesting=0)
+def source(config: ProviderConfig) -> list[DltResource]:
+    """The Zendesk source for a resolved config (API token or OAuth, see helpers.auth_for)."""
+    auth = auth_for(config)  # one auth object for every thread: OAuth refreshes are serialised inside it
+    initial = settings.initial_start_time()
+
+    def rest() -> Any:
+        return rest_client(config, auth)
+
+    def cursor_export(path: str, key: str, params: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        """(page body, resource state) per page; the caller saves `state["cursor"]` once it has yielded the page."""
+        state = dlt.current.resource_state()
+        paginator = CursorExportPaginator(initial, state.get("cursor"))
+        for page in rest().paginate(path, params={**params, "per_page": settings.EXPORT_PER_PAGE}, paginator=paginator):
+            body = body_of(page)
+            if key not in body:
+                raise ValueError(f"zendesk: {path} answered without {key!r}")
+            yield body, state
+            state["cursor"] = paginator.cursor
+
+    def time_export(path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        state = dlt.current.resource_state()
+        paginator = TimeExportPaginator(int(state.get("start_time", initial)))
+        for page in rest().paginate(path, params=params, paginator=paginator):
+            body = body_of(page)
+            if key not in body:
+                raise ValueError(f"zendesk: {path} answered without {key!r}")
+            yield body[key]
+            state["start_time"] = paginator.end_time
+
+    # Column hints go on each table (variants), not on the resource: resource-level hints would be copied into the
+    # side-loaded `ticket_metric_sets` table as empty columns.
+    ticket_hints = dlt.mark.make_hints(table_name="tickets", columns=TICKET_COLUMNS)
+    metric_set_hints = dlt.mark.make_hints(table_name="ticket_metric_sets", primary_key="id", write_disposition="merge",
+                                           columns=METRIC_SET_COLUMNS)
+
+    @dlt.resource(name="tickets", primary_key="id", write_disposition="merge", parallelized=True)
+    def tickets() -> Iterator[Any]:
+        for body, _state in cursor_export(f"{API}/incremental/tickets/cursor.json", "tickets", {"include": "metric_sets"}):
+            # The description is the customer's first message: free text the models never need.
+            rows = [{k: v for k, v in t.items() if k != "description"} for t in body["tickets"]]
+            yield dlt.mark.with_hints(rows, ticket_hints, create_table_variant=True)
+            if body.get("metric_sets"):
+                yield dlt.mark.with_hints(body["metric_sets"], metric_set_hints, create_table_variant=True)
+
+    @dlt.resource(name="users", primary_key="id", write_disposition="merge", parallelized=True,
+                  columns={"external_id": {"data_type": "text"}, "organization_id": {"data_type": "bigint"},
+                           "default_group_id": {"data_type": "bigint"}, "last_login_at": {"data_type": "timestamp"}})
+    def users() -> Iterator[Any]:
+        for body, _state in cursor_export(f"{API}/incremental/users/cursor.json", "users", {}):
+            yield [_user_row(u) for u in body["users"]]
+
+    @dlt.resource(name="organizations", primary_key="id", write_disposition="merge", parallelized=True,
+                  columns={"external_id": {"data_type": "text"}, "group_id": {"data_type": "bigint"}, "tags": {"data_type": "json"},
+                           "domain_names": {"data_type": "json"}, "organization_fields": {"data_type": "json"}})
+    def organizations() -> Iterator[Any]:
+        yield from time_export(f"{API}/incremental/organizations.json", "organizations", {})
+
+    @dlt.resource(name="ticket_metric_events", primary_key="id", write_disposition="merge", parallelized=True,
+                  columns={"sla": {"data_type": "json"}, "status": {"data_type": "json"}, "deleted": {"data_type": "bool"}})
+    def ticket_metric_events() -> Iterator[Any]:
+        yield from time_export(f"{API}/incremental/ticket_metric_events.json", "ticket_metric_events", {})
+
+    @dlt.resource(name="ticket_comments", primary_key="id", write_disposition="merge", parallelized=True)
+    def ticket_comments() -> Iterator[Any]:
+        for events in time_export(f"{API}/incremental/ticket_events.json", "ticket_events", {"include": "comment_events"}):
+            yield [row for event in events for row in _comment_rows(event)]
+
+    @dlt.resource(name="satisfaction_ratings", primary_key="id", write_disposition="merge", parallelized=True,
+                  columns={"reason": {"data_type": "text"}, "reason_id": {"data_type": "bigint"}, "assignee_id": {"data_type": "bigint"},
+                           "group_id": {"data_type": "bigint"}})
+    def satisfaction_ratings() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        since = max(initial, int(state.get("created_since", initial)) - settings.RATINGS_LOOKBACK_SECONDS)
+        newest = int(state.get("created_since", initial))
+        for page in rest().paginate(f"{API}/satisfaction_ratings.json", params={"start_time": since}, paginator=ListCursorPaginator()):
+            ratings = body_of(page)["satisfaction_ratings"]
+            yield [_rating_row(r) for r in ratings]
+            for r in ratings:
+                newest = max(newest, _epoch(r["created_at"]))
+        state["created_since"] = newest
+
+    @dlt.resource(name="survey_responses", primary_key="id", write_disposition="merge", parallelized=True)
+    def survey_responses() -> Iterator[Any]:
+        for page in rest().paginate(f"{API}/guide/survey_responses.json", paginator=ListCursorPaginator()):
+            yield [_survey_row(s) for s in body_of(page)["survey_responses"]]
+
+    @dlt.resource(name="sla_policies", primary_key="id", write_disposition="replace", parallelized=True,
+                  columns={"filter": {"data_type": "json"}, "policy_metrics": {"data_type": "json"}, "metric_settings": {"data_type": "json"}})
+    def sla_policies() -> Iterator[Any]:
+        for page in rest().paginate(f"{API}/slas/policies.json", paginator=SinglePage()):
+            policies = body_of(page)["sla_policies"]
+            yield policies
+            yield dlt.mark.with_table_name(
+                [{"policy_id": p["id"], "priority": m["priority"], "metric": m["metric"], "target": m["target"],
+                  "business_hours": m["business_hours"], "id": f"{p['id']}:{m['priority']}:{m['metric']}"}
+                 for p in policies for m in p.get("policy_metrics") or []],
+                "sla_policy_metrics",
+            )
+
+    @dlt.resource(name="groups", primary_key="id", write_disposition="replace", parallelized=True)
+    def groups() -> Iterator[Any]:
+        for page in rest().paginate(f"{API}/groups.json", paginator=ListCursorPaginator()):
+            yield body_of(page)["groups"]
+
+    @dlt.resource(name="schedules", primary_key="id", write_disposition="replace", parallelized=True,
+                  columns={"intervals": {"data_type": "json"}})
+    def schedules() -> Iterator[Any]:
+        client = rest()
+        for page in client.paginate(f"{API}/business_hours/schedules.json", paginator=SinglePage()):
+            found = body_of(page)["schedules"]
+            yield found
+            for schedule in found:
+                for hpage in client.paginate(f"{API}/business_hours/schedules/{schedule['id']}/holidays.json", paginator=SinglePage()):
+                    yield dlt.mark.with_table_name([{**h, "schedule_id": schedule["id"]} for h in body_of(hpage)["holidays"]],
+                                                   "schedule_holidays")
+
+    return [tickets, users, organizations, ticket_metric_events, ticket_comments, satisfaction_ratings, survey_responses,
+            sla_policies, groups, schedules]
+
+
+def _epoch(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
