@@ -7,7 +7,7 @@ costs compared to what changed.
 The sandbox runs in its own process (as a remote API would: its CPU work does not compete with the client's GIL)
 and enforces the real limits (fixed 1 s and 60 s windows per operation). Three parts:
 1. tier saturation: one minute's steady allowance of requests per tier, fired from many threads through the real
-   client, to show the limiter runs each tier close to its burst limit without a 429;
+   client, to show each tier's token bucket (fitted inside both windows) runs it near its steady limit without a 429;
 2. a full extraction: per endpoint, requests, the busiest 1 s and 60 s windows against burst/steady, 429s;
 3. incremental runs after the world moves 1 and 7 days: rows and requests in proportion to what changed.
 """
@@ -51,10 +51,11 @@ def server_stats(url: str) -> dict[str, Any]:
 
 def saturate(url: str) -> None:
     from pipelines.common.config import provider_config
+    from pipelines.common.http import reset_limiters
     from pipelines.klaviyo import helpers
     from pipelines.klaviyo.settings import TIERS
 
-    helpers._limiters.clear()  # start from empty windows, as a fresh worker process would
+    reset_limiters()  # start from full buckets, as a fresh worker process would
     config = provider_config("klaviyo")
     client = helpers.make_client(config)
     seg = client.session.get(f"{config.base_url}/api/segments").json()["data"][0]["id"]
@@ -114,7 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OPSDATA_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-klaviyo-")
 
-    from pipelines.klaviyo import helpers
+    from pipelines.common.http import reset_limiters
     from pipelines.run import run_provider
     from sandbox.process import sandbox_process
     from sandbox.world import World
@@ -126,7 +127,7 @@ def main() -> None:
             os.environ.update(client_env(url))
             saturate(url)
 
-    helpers._limiters.clear()
+    reset_limiters()
     world = World(scale=args.scale)  # a twin of the sandbox's world, to count what changes
     kw = world.extension("klaviyo")
     with sandbox_process(scale=args.scale, latency=args.latency) as url:

@@ -9,6 +9,7 @@ is validated when this module is imported, so a non-conforming entry fails loudl
 from __future__ import annotations
 
 from notifications.destinations import APPROVALS, SLACK
+from pipelines.common.errors import TerminalError
 from pipelines.contract import Destination, Integration, Provider, Queue, Registry
 from pipelines.klaviyo.provider import PROVIDER as KLAVIYO
 from pipelines.meta.provider import PROVIDER as META
@@ -65,7 +66,7 @@ def get_provider(name: str) -> Provider:
     return entry
 
 
-class UnknownProviderError(KeyError):
+class UnknownProviderError(TerminalError, KeyError):
     """A provider name the registry does not have (a typo in a DAG conf, a CLI argument or an env var)."""
 
     def __str__(self) -> str:  # KeyError would repr() the message, quotes and all

@@ -1,8 +1,20 @@
 """Run one provider's extraction: the entry point shared by the DAGs, the demo, the benchmarks and the tests.
 
-Each run starts from a wiped local dlt working folder, so the incremental cursors always come from the state dlt
-committed *with the data* in `raw/<provider>.duckdb`. A crash mid-run therefore leaves nothing half-applied: the next
-run re-extracts from the last committed cursor and `merge` on primary keys absorbs any overlap.
+Every provider gets the same guarantees here, whatever its source does:
+
+- **Restartable.** Each run starts from a wiped local dlt working folder, so the incremental cursors always come from
+  the state dlt committed *with the data* in `raw/<provider>.duckdb` (dlt restores the state of the last load listed
+  in `_dlt_loads`). A crash mid-run re-extracts from the last complete load's cursor; `merge` on primary keys absorbs
+  the overlap, so nothing is lost and nothing doubled.
+- **Complete loads only reach dbt.** dlt commits a load table by table; a crash mid-load leaves the raw file
+  half-applied. Only after a load completes is the raw file published (`storage.publish_raw`), and dbt attaches the
+  published copy only.
+- **No silent drift.** The source is normalised under one nesting depth and schema contract
+  (`pipelines/common/raw_schema.py`); a type change fails the run with `SchemaDriftError` before anything is loaded,
+  and new columns are kept and reported in the summary.
+- **Clear, fast failures.** A terminal error (`pipelines.common.errors.TerminalError`: configuration, rejected
+  credentials, drift, an unknown provider) is raised as itself, not wrapped in dlt's `PipelineStepFailed`, so the
+  message says what to fix and the DAG's retry policy fails the task at once.
 """
 
 from __future__ import annotations
@@ -15,12 +27,23 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import NULL_COLLECTOR
+from dlt.common.schema.exceptions import DataValidationError
 
 from pipelines.common.config import ProviderConfig, provider_config
+from pipelines.common.errors import SchemaDriftError, causes, terminal_cause
 from pipelines.common.http import request_counts
 from pipelines.common.logs import route_dlt_logging
 from pipelines.common.progress import progress_collector
-from pipelines.common.storage import ensure_duckdb_file, pipelines_dir, raw_db_path
+from pipelines.common.raw_schema import (
+    RAW_TABLE_NESTING,
+    SCHEMA_CONTRACT,
+    Drift,
+    find_drift,
+    new_columns,
+    snapshot,
+    variant_drift,
+)
+from pipelines.common.storage import ensure_duckdb_file, pipelines_dir, publish_raw, raw_db_path
 
 log = logging.getLogger("opsdata.run")
 
@@ -32,6 +55,8 @@ class RunSummary:
     requests: int
     rows_extracted: dict[str, int] = field(default_factory=dict)
     load_info: Any = None
+    new_columns: list[str] = field(default_factory=list)
+    """`table.column (type)` for columns this load added to existing tables (kept; dbt ignores them until used)."""
 
     @property
     def total_rows(self) -> int:
@@ -39,7 +64,8 @@ class RunSummary:
 
     def describe(self) -> str:
         tables = ", ".join(f"{t}={n}" for t, n in sorted(self.rows_extracted.items()) if not t.startswith("_dlt"))
-        return f"{self.provider}: {self.total_rows} rows in {self.seconds:.1f}s, {self.requests} requests ({tables or 'no changes'})"
+        text = f"{self.provider}: {self.total_rows} rows in {self.seconds:.1f}s, {self.requests} requests ({tables or 'no changes'})"
+        return text + (f"; new columns: {', '.join(self.new_columns)}" if self.new_columns else "")
 
 
 def make_pipeline(provider: str) -> dlt.Pipeline:
@@ -63,27 +89,70 @@ def build_source(provider: str, config: ProviderConfig | None = None, **options:
 
     entry = get_provider(provider)  # an unknown name fails here, naming the registered ones
     assert entry.source is not None  # validated by the registry
-    return entry.source(config or provider_config(provider, **options))
+    source = entry.source(config or provider_config(provider, **options))
+    # One nesting depth for every provider, chosen in pipelines/common/raw_schema.py (README, storage layout).
+    source.max_table_nesting = RAW_TABLE_NESTING
+    return source
 
 
 def run_provider(provider: str, *, resources: list[str] | None = None, **options: Any) -> RunSummary:
     started = time.monotonic()
     requests_before = request_counts[provider]
-    source = build_source(provider, **options)
-    if resources:
-        source = source.with_resources(*resources)
-    pipeline = make_pipeline(provider)
-    load_info: LoadInfo = pipeline.run(source)
-    rows: dict[str, int] = {}
-    trace = pipeline.last_trace
-    if trace is not None and trace.last_normalize_info is not None:
-        rows = {t: n for t, n in trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt")}
+    try:
+        source = build_source(provider, **options)
+        if resources:
+            source = source.with_resources(*resources)
+        pipeline = make_pipeline(provider)
+        load_info, rows, added = _extract_check_load(provider, pipeline, source)
+    except Exception as exc:
+        terminal = terminal_cause(exc)
+        if terminal is not None and terminal is not exc:
+            raise terminal from None  # its own traceback shows where it was raised; dlt's wrapper adds nothing
+        raise
     summary = RunSummary(
         provider=provider,
         seconds=time.monotonic() - started,
         requests=request_counts[provider] - requests_before,
         rows_extracted=rows,
         load_info=load_info,
+        new_columns=added,
     )
+    if added:
+        log.warning("%s: new columns kept (no model reads them yet): %s", provider, ", ".join(added))
     log.info(summary.describe())
     return summary
+
+
+def _extract_check_load(provider: str, pipeline: dlt.Pipeline, source: Any) -> tuple[LoadInfo, dict[str, int], list[str]]:
+    """Extract and normalise; refuse a package that changes a committed column's type; load; publish."""
+    pipeline.sync_destination()  # the committed state and schema, from the raw file
+    committed: dict[str, dict[str, dict[str, Any]]] = snapshot(pipeline.default_schema.tables) if pipeline.default_schema_name else {}
+    try:
+        pipeline.extract(source, schema_contract=SCHEMA_CONTRACT)  # type: ignore[arg-type]
+        normalize_info = pipeline.normalize()
+    except Exception as exc:
+        violation = next((e for e in causes(exc) if isinstance(e, DataValidationError)), None)
+        if violation is None or not violation.column_name:
+            raise
+        drift = variant_drift(violation.table_name, violation.column_name, violation.data_item, committed)
+        pipeline.drop()  # the normalised package goes, unloaded (the next run starts from a wiped folder anyway)
+        raise _drift_error(provider, [drift]) from None  # dlt's message quotes the row's keys: never propagated
+    normalized = snapshot(pipeline.default_schema.tables)
+    drifts = find_drift(committed, normalized)
+    if drifts:
+        pipeline.drop()
+        raise _drift_error(provider, drifts)
+    load_info = pipeline.load()
+    if load_info.has_failed_jobs:
+        raise RuntimeError(f"{provider}: {len(load_info.load_packages)} load package(s) had failed jobs; not published")
+    publish_raw(provider)
+    rows = {t: n for t, n in normalize_info.row_counts.items() if not t.startswith("_dlt")}
+    return load_info, rows, new_columns(committed, normalized)
+
+
+def _drift_error(provider: str, drifts: list[Drift]) -> SchemaDriftError:
+    listed = "; ".join(d.describe() for d in drifts[:10]) + (f"; and {len(drifts) - 10} more" if len(drifts) > 10 else "")
+    return SchemaDriftError(
+        f"{provider}: schema drift, nothing of this load was written: {listed}. The API changed the type of a field "
+        f"we load; update pipelines/{provider}/ (and the dbt staging model reading it) for the new type, then re-run"
+    )

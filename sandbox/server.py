@@ -50,12 +50,19 @@ def _apply_body_fault(kind: str, params: dict[str, Any], body: bytes) -> bytes:
     elif kind == "type_change":
         field = params["field"]
 
-        def change(record: dict[str, Any]) -> None:
-            if field in record:
-                value = record[field]
-                record[field] = {"unexpected": value} if not isinstance(value, dict) else str(value)
+        def change(obj: Any) -> None:
+            # Every object that has the field, records or not (JSON:API keeps fields in `attributes`).
+            if isinstance(obj, dict):
+                if field in obj:
+                    value = obj[field]
+                    obj[field] = {"unexpected": value} if not isinstance(value, dict) else str(value)
+                for value in obj.values():
+                    change(value)
+            elif isinstance(obj, list):
+                for item in obj:
+                    change(item)
 
-        _mutate_records(data, change)
+        change(data)
     return json.dumps(data).encode()
 
 

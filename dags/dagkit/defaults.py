@@ -1,5 +1,10 @@
 """What every task and DAG shares: retries with exponential backoff, timeouts, the failure notifier, deadlines.
 
+Retries are for what may pass (a 5xx storm, a lock, a truncated page). A terminal error
+(`pipelines.common.errors.TerminalError`: a rejected or missing credential, an unparsable setting, schema drift, an
+unknown provider name) fails the task at its first try, through Airflow 3.3's `retry_policy`, and alerts at once:
+retrying a wrong key three times over a quarter of an hour only delays the alert that tells someone to fix it.
+
 Failure alerts are attached at *task* level (`default_args["on_failure_callback"]`): DAG-level failure callbacks run
 in the dag-processor and are reported not to fire on recent Airflow 3 releases (apache/airflow#63374), while
 `dag.test()` runs them in-process, so a test of a DAG-level callback would prove nothing about production.
@@ -15,6 +20,7 @@ from typing import Any
 # From their defining modules: airflow.sdk re-exports them lazily, and its type stub (__init__.pyi) omits them.
 from airflow.sdk.definitions.callback import SyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
 log = logging.getLogger("opsdata.alerts")
 
@@ -90,14 +96,27 @@ def late_run_alert(dag_id: str, within: timedelta) -> DeadlineAlert | None:
     )
 
 
+TERMINAL_ERROR = "pipelines.common.errors.TerminalError"
+"""By import path: the rule resolves it on the worker, so DAG parsing imports nothing of the pipelines."""
+
+
+def terminal_errors_fail_at_once() -> ExceptionRetryPolicy:
+    """Fail (no retry) on a terminal error; every other error gets the task's retries."""
+    return ExceptionRetryPolicy(rules=[
+        RetryRule(exception=TERMINAL_ERROR, action=RetryAction.FAIL, reason="terminal error: retrying will not help"),
+    ])
+
+
 def default_args(**overrides: Any) -> dict[str, Any]:
-    """Task defaults: retries with exponential backoff (1, 2, 4 min ... capped), a timeout, the Slack notifiers."""
+    """Task defaults: retries with exponential backoff (1, 2, 4 min ... capped) except for terminal errors, a timeout,
+    the Slack notifiers."""
     args: dict[str, Any] = {
         "owner": OWNER,
         "retries": 3,
         "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=20),
+        "retry_policy": terminal_errors_fail_at_once(),
         "execution_timeout": timedelta(hours=1),
         "on_failure_callback": [notify_failure],
         "on_success_callback": [notify_success],

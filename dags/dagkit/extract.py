@@ -2,6 +2,7 @@
 
 Each DAG has one task that calls `pipelines.run.run_provider(name)` inside the task: provider code, secrets and the
 network are only touched at run time. The task publishes the provider's raw Asset, which schedules `transform`.
+A terminal error (rejected credentials, schema drift, a bad setting) fails it at the first try: see `defaults.py`.
 
 Data intervals. Runs use `CronDataIntervalTimetable`, so every run owns `[data_interval_start, data_interval_end)`.
 Scheduled runs load incrementally from the cursor dlt committed with the data (which also catches up any interval a
@@ -75,10 +76,11 @@ def run_extraction(provider_name: str, mode: str | None = None, **context: Any) 
         "total_rows": summary.total_rows,
         "requests": summary.requests,
         "seconds": round(summary.seconds, 2),
+        "new_columns": summary.new_columns,
     }
-    # Asset event metadata: what this load added, visible on the Asset in the UI.
+    # Asset event metadata: what this load added (new columns included: kept, not yet read by a model), in the UI.
     context["outlet_events"][raw_asset(provider)].extra = {
-        k: result[k] for k in ("total_rows", "rows_extracted", "mode", "interval")
+        k: result[k] for k in ("total_rows", "rows_extracted", "mode", "interval", "new_columns")
     }
     print(summary.describe())
     return result

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.contract import RateLimit
 
+from .errors import TerminalError
 from .redaction import register_secret
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["ConfigurationError", "ProviderConfig", "RateLimit", "provider_config", "resolve_credentials"]
 
 
-class ConfigurationError(RuntimeError):
+class ConfigurationError(TerminalError, RuntimeError):
     """Missing or unusable configuration: a terminal error, retrying will not help."""
 
 

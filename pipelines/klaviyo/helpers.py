@@ -1,17 +1,16 @@
 """Klaviyo HTTP client: per-endpoint rate tiers, auth (private key or OAuth), JSON:API pagination.
 
 dlt's `RESTClient` (what `rest_api` is built on) does the paging through `links.next`; our shared
-`ProviderClient` session under it does the retries (429 + `Retry-After`, 5xx) and takes a limiter per request.
-Klaviyo limits each operation separately in two fixed windows (burst per second, steady per minute), so a single
-token bucket for the provider would either waste the XL tier or trip the S tier: `tier_limiter` keeps one
-sliding-window limiter per tier.
+`ProviderClient` session under it does the retries (429 + `Retry-After`, 5xx), the strict JSON and the 401 handling,
+and paces each request with the shared layer's token bucket. Klaviyo limits each operation separately in two fixed
+windows (burst per second, steady per minute), so there is one bucket per tier, fitted inside both windows by
+`limit_within_windows` (a single bucket for the provider would either waste the XL tier or trip the S tier).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -22,54 +21,13 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator, Single
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from pipelines.common.config import ConfigurationError, ProviderConfig
-from pipelines.common.http import ProviderClient
+from pipelines.common.config import ConfigurationError, ProviderConfig, env_float
+from pipelines.common.http import ProviderClient, TokenBucket, limit_within_windows, shared_limiter
 
 from .settings import ENDPOINT_TIERS, PROFILE_COUNT_TIER, REVISION, TIERS, Tier
 
 JSONAPI = "application/vnd.api+json"
 
-
-class SlidingWindowLimiter:
-    """At most `burst` requests in any 1 s and `steady` in any 60 s (hand-written: no installed library has
-    two windows; pyrate-limiter is not a dependency). A sliding log is stricter than Klaviyo's fixed windows,
-    so staying inside it never trips them, while still using close to the full allowance. The margin absorbs the
-    spread of network latency (requests sent 1 s apart can arrive closer together)."""
-
-    def __init__(self, burst: int, steady: int, margin: float = 0.15) -> None:
-        self.burst, self.steady = max(1, burst), max(1, steady)
-        self.margin = margin
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self, tokens: float = 1.0) -> float:
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] > 60 + self.margin * 4:
-                    self._sent.popleft()
-                in_second = sum(1 for t in reversed(self._sent) if now - t < 1 + self.margin)
-                delay = 0.0
-                if len(self._sent) >= self.steady:
-                    delay = self._sent[-self.steady] + 60 + self.margin * 4 - now
-                if in_second >= self.burst:
-                    delay = max(delay, self._sent[-self.burst] + 1 + self.margin - now)
-                if delay <= 0:
-                    self._sent.append(now)
-                    return waited
-            time.sleep(delay)
-            waited += delay
-
-    def drain(self) -> None:
-        """After a 429 the server's window is full: count the next second as used."""
-        with self._lock:
-            now = time.monotonic()
-            self._sent.extend([now] * self.burst)
-
-
-_limiters: dict[tuple[str, float], SlidingWindowLimiter] = {}
-_limiters_lock = threading.Lock()
 tier_requests: Counter[str] = Counter()
 """Requests sent per tier (retries included) in this process; the benchmark reads it."""
 endpoint_requests: Counter[str] = Counter()
@@ -78,16 +36,17 @@ endpoint_requests: Counter[str] = Counter()
 
 def rate_scale() -> float:
     """KLAVIYO_RATE_LIMIT_SCALE multiplies every tier (tests run a sandbox whose limits are scaled alike)."""
-    return float(os.environ.get("KLAVIYO_RATE_LIMIT_SCALE", "1"))
+    scale = env_float("KLAVIYO_RATE_LIMIT_SCALE", 1.0) or 1.0
+    return scale
 
 
-def tier_limiter(tier: Tier) -> SlidingWindowLimiter:
+def tier_limiter(tier: Tier) -> TokenBucket:
+    """The process-wide bucket of one tier: inside both of its windows (burst per 1 s, steady per 60 s)."""
     scale = rate_scale()
-    with _limiters_lock:
-        key = (tier.name, scale)
-        if key not in _limiters:
-            _limiters[key] = SlidingWindowLimiter(int(tier.burst * scale), int(tier.steady * scale))
-        return _limiters[key]
+    limit = limit_within_windows(
+        [(max(1, int(tier.burst * scale)), 1.0), (max(1, int(tier.steady * scale)), 60.0)], scope=f"tier {tier.name}"
+    )
+    return shared_limiter(f"klaviyo:tier:{tier.name}", limit)
 
 
 _TEMPLATES = [
@@ -108,33 +67,32 @@ sent_log: deque[tuple[str, str, float]] = deque(maxlen=200_000)
 """(endpoint template, tier, wall time) of each request as it leaves the limiter; the benchmark reads it."""
 
 
-class _Logged:
-    """The tier's limiter, noting when each request is let through."""
-
-    def __init__(self, limiter: SlidingWindowLimiter, template: str, tier: str) -> None:
-        self.limiter, self.template, self.tier = limiter, template, tier
-
-    def acquire(self, tokens: float = 1.0) -> float:
-        waited = self.limiter.acquire(tokens)
-        sent_log.append((self.template, self.tier, time.time()))
-        return waited
-
-    def drain(self) -> None:
-        self.limiter.drain()
-
-
-def bucket_for(request: PreparedRequest) -> _Logged | None:
+def tier_of(request: PreparedRequest) -> tuple[str, str] | None:
+    """(endpoint template, tier name) of a request; the `profile_count` additional field has its own tier."""
     url = request.url or ""
-    path = url.split("?", 1)[0]
-    found = endpoint_of(request.method or "GET", path)
+    found = endpoint_of(request.method or "GET", url.split("?", 1)[0])
     if found is None:
         return None
     template, tier_name = found
     if "profile_count" in url and template in ("/api/segments/{id}", "/api/lists/{id}"):
         tier_name = PROFILE_COUNT_TIER
+    return template, tier_name
+
+
+def bucket_for(request: PreparedRequest) -> TokenBucket | None:
+    found = tier_of(request)
+    return tier_limiter(TIERS[found[1]]) if found else None
+
+
+def note_sent(request: PreparedRequest) -> None:
+    """Count and time-stamp each request as its tier's bucket lets it through (the benchmark reads these)."""
+    found = tier_of(request)
+    if found is None:
+        return
+    template, tier_name = found
     tier_requests[tier_name] += 1
     endpoint_requests[template] += 1
-    return _Logged(tier_limiter(TIERS[tier_name]), template, tier_name)
+    sent_log.append((template, tier_name, time.time()))
 
 
 class ApiKeyAuth(AuthBase):
@@ -162,22 +120,10 @@ def auth_for(config: ProviderConfig) -> AuthBase:
     raise ConfigurationError(f"klaviyo: unknown auth mode {mode!r} (use 'api_key' or 'oauth')")
 
 
-class KlaviyoClient(ProviderClient):
-    """The shared client with Klaviyo's auth on every session (dlt's sessions are per thread)."""
-
-    def __init__(self, config: ProviderConfig, auth: AuthBase) -> None:
-        self._auth = auth
-        # bucket_for returns our two-window limiter: it has the token bucket's acquire()/drain() interface.
-        super().__init__(config.name, None, bucket_for=bucket_for, headers={"revision": REVISION, "accept": JSONAPI})  # type: ignore[arg-type]
-
-    def _make_session(self):  # type: ignore[no-untyped-def]
-        session = super()._make_session()
-        session.auth = self._auth
-        return session
-
-
 def make_client(config: ProviderConfig, auth: AuthBase | None = None) -> ProviderClient:
-    return KlaviyoClient(config, auth or auth_for(config))
+    """The shared client with Klaviyo's auth, revision header and per-tier buckets on every session."""
+    return ProviderClient(config.name, None, limiter_for=bucket_for, on_send=note_sent, auth=auth or auth_for(config),
+                          headers={"revision": REVISION, "accept": JSONAPI})
 
 
 def rest_client(config: ProviderConfig, client: ProviderClient | None = None) -> RESTClient:

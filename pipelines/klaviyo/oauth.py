@@ -143,7 +143,8 @@ class OAuthSession:
         self.refreshes = 0
         # Token calls are not rate-limited per endpoint; retries cover 5xx/429 (a replayed refresh is safe: the
         # old refresh token stays valid until the new one is used).
-        self._http = ProviderClient(f"{config.name}_oauth", None)
+        # 400/401 from the token endpoint mean a revoked or expired grant: `_refresh_locked` says so (OAuthError).
+        self._http = ProviderClient(f"{config.name}_oauth", None, reject_credentials=False)
 
     def _current(self) -> Tokens:
         tokens = self.store.load()
@@ -259,7 +260,7 @@ def authorize(config: ProviderConfig, store: TokenStore, get_redirect: Callable[
     code = query.get("code", [""])[0]
     if not code:
         raise OAuthError("klaviyo: the redirect carries no authorization code")
-    response = ProviderClient(f"{config.name}_oauth", None, status_codes=()).session.post(
+    response = ProviderClient(f"{config.name}_oauth", None, status_codes=(), reject_credentials=False).session.post(
         f"{config.base_url}/oauth/token",
         data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": config.credential("redirect_uri")},
         auth=(config.credential("client_id"), config.credential("client_secret")),

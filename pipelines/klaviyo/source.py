@@ -45,12 +45,22 @@ INITIAL_TIME = datetime.fromisoformat(INITIAL_CURSOR)
 """dlt's incremental cursors are declared as argument defaults (the library's idiom), hence the B008 noqa below."""
 
 
+CAMPAIGN_HINTS = dlt.mark.make_hints(table_name="campaigns", columns={"audiences": {"data_type": "json"}})
+MESSAGE_HINTS = dlt.mark.make_hints(table_name="campaign_messages")
+"""Per row, not on the resource: resource hints would leak into `campaign_messages`, which the same resource fills.
+`audiences` (lists of list/segment ids) stays one JSON column rather than child tables."""
+
+
 def _rel_id(obj: dict[str, Any], name: str) -> str | None:
     data = (obj.get("relationships") or {}).get(name, {}).get("data")
     return data.get("id") if isinstance(data, dict) else None
 
 
-def _ts(value: str | None) -> datetime | None:
+def _ts(value: Any) -> Any:
+    """An ISO 8601 string as a UTC datetime. Anything else passes through untouched, so a timestamp whose type
+    changed at Klaviyo reaches the shared drift check (which names it) instead of failing here with a bare error."""
+    if not isinstance(value, str):
+        return value
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC) if value else None
 
 
@@ -83,7 +93,7 @@ def _profile_row(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dlt.source(name="klaviyo", max_table_nesting=0)
+@dlt.source(name="klaviyo")  # nesting depth: one for all sources, pipelines/common/raw_schema.py
 def source(config: ProviderConfig) -> list[DltResource]:
     """The Klaviyo source for a resolved config (private key or OAuth, see helpers.auth_for); with options
     `interval_start` / `interval_end`, a reload of that interval (see the module docstring)."""
@@ -129,21 +139,21 @@ def source(config: ProviderConfig) -> list[DltResource]:
             for c in data:
                 a = c["attributes"]
                 newest = max(newest, a["updated_at"])
-                yield dlt.mark.with_table_name({
+                yield dlt.mark.with_hints({
                     "id": c["id"], "name": a.get("name"), "status": a.get("status"), "archived": a.get("archived"),
                     "channel": "email", "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
                     "scheduled_at": _ts(a.get("scheduled_at")), "send_time": _ts(a.get("send_time")),
                     "audiences": a.get("audiences"),
-                }, "campaigns")
+                }, CAMPAIGN_HINTS)
             for m in included:
                 if m.get("type") != "campaign-message":
                     continue
                 a = m["attributes"]
                 content = (a.get("definition") or {}).get("content") or {}
-                yield dlt.mark.with_table_name({
+                yield dlt.mark.with_hints({
                     "id": m["id"], "campaign_id": _rel_id(m, "campaign"), "label": (a.get("definition") or {}).get("label"),
                     "subject": content.get("subject"), "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
-                }, "campaign_messages")
+                }, MESSAGE_HINTS)
         if window is None:
             state["last_updated_at"] = newest
 

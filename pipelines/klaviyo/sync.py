@@ -32,7 +32,7 @@ import duckdb
 import yaml
 
 from pipelines.common.config import ProviderConfig, provider_config
-from pipelines.common.storage import REPO_ROOT, ensure_duckdb_file, pipelines_dir, raw_db_path, tiles_path
+from pipelines.common.storage import REPO_ROOT, ensure_duckdb_file, pipelines_dir, publish_raw, raw_db_path, tiles_path
 
 from .helpers import auth_for, make_client
 from .settings import BULK_IMPORT_MAX_BYTES, SYNC_BATCH_SIZE
@@ -219,6 +219,7 @@ def write_log(rows: list[dict[str, Any]]) -> None:
                                      "payload_hash": {"data_type": "text"}, "customer_id": {"data_type": "bigint"},
                                      "synced_at": {"data_type": "timestamp"}})
     pipeline.run(resource)
+    publish_raw("klaviyo")  # dbt reads the published copy of raw_klaviyo: make the new log rows visible to it
 
 
 def run_sync(

@@ -6,9 +6,10 @@ Underneath, the shared `ProviderClient` retries 429/5xx and connection errors. W
 library reads it:
 
 - throttling arrives as HTTP 400 with Graph error codes (4, 17, 32, 613, 80000-80014) and usage percentages in
-  `X-App-Usage`, `X-Business-Use-Case-Usage` and `X-Ad-Account-Usage`. `GraphUsageAdapter` records every header,
-  paces calls once any budget passes `SLOW_DOWN_AT_PERCENT` (slow down before the wall) and, on a throttling error,
-  sets `Retry-After` from `estimated_time_to_regain_access` so the shared retry policy waits that long (wait when hit);
+  `X-App-Usage`, `X-Business-Use-Case-Usage` and `X-Ad-Account-Usage`. `MetaClient`'s hooks on the shared session
+  pace calls once any budget passes `SLOW_DOWN_AT_PERCENT` (slow down before the wall), record every header and, on a
+  throttling error, set `Retry-After` from `estimated_time_to_regain_access` so the shared retry policy waits that
+  long (wait when hit);
 - a token error (190/102) is permanent: `raise_for_graph` turns it into `MetaTokenError`, which names what to renew,
   and it is never retried.
 """
@@ -34,7 +35,7 @@ from requests import HTTPError, PreparedRequest, Response
 from requests.auth import AuthBase
 
 from pipelines.common.config import ConfigurationError, ProviderConfig
-from pipelines.common.http import ProviderClient, RateLimitedAdapter, TokenBucket, shared_limiter
+from pipelines.common.http import ProviderClient
 from pipelines.common.redaction import redact, register_secret
 
 from .settings import (
@@ -175,30 +176,30 @@ def _json_header(response: Response, name: str) -> Any:
         return None
 
 
-class GraphUsageAdapter(RateLimitedAdapter):
-    """The shared limiter, plus Meta's usage headers: pace before a call, read the headers after it."""
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
-        pause = usage.pace_seconds()
-        if pause:
-            with usage.lock:
-                usage.paced_seconds += pause
-            time.sleep(pause)
-        response = super().send(request, *args, **kwargs)
+def pace_before_call(request: PreparedRequest) -> None:
+    """The shared layer's `on_send`: slow down while a usage budget is past the threshold, count the call."""
+    pause = usage.pace_seconds()
+    if pause:
         with usage.lock:
-            usage.calls["ads" if "/act_" in (request.url or "") else "graph"] += 1
-        regain = usage.observe(response)
-        if response.status_code >= 400:
-            err = _error_of(response)
-            code = err.get("code") if err else None
-            if code in THROTTLE_CODES:
-                with usage.lock:
-                    usage.throttled[int(code)] += 1  # type: ignore[arg-type]
-                # Meta sends no Retry-After; its usage header says when access comes back. Hand that to the retry policy.
-                response.headers["Retry-After"] = str(int(regain or 60))
-                log.warning("meta: throttled (code %s) on %s; waiting up to %ss as the usage header says", code,
-                            _path_of(request.url or ""), response.headers["Retry-After"])
-        return response
+            usage.paced_seconds += pause
+        time.sleep(pause)
+    with usage.lock:
+        usage.calls["ads" if "/act_" in (request.url or "") else "graph"] += 1
+
+
+def read_usage(response: Response) -> None:
+    """The shared layer's `on_response`: record the usage headers; on a throttling error, give the retry policy the
+    wait the usage header says (Meta sends no Retry-After)."""
+    regain = usage.observe(response)
+    if response.status_code >= 400:
+        err = _error_of(response)
+        code = err.get("code") if err else None
+        if code in THROTTLE_CODES:
+            with usage.lock:
+                usage.throttled[int(code)] += 1  # type: ignore[arg-type]
+            response.headers["Retry-After"] = str(int(regain or 60))
+            log.warning("meta: throttled (code %s) on %s; waiting up to %ss as the usage header says", code,
+                        _path_of(response.request.url or ""), response.headers["Retry-After"])
 
 
 def _error_of(response: Response) -> dict[str, Any] | None:
@@ -220,12 +221,11 @@ def retry_graph(response: Response | None, exception: BaseException | None) -> b
 
 
 class MetaClient(ProviderClient):
-    """The shared retrying client, with Meta's pacing adapter and Graph-code retries."""
+    """The shared retrying client, with Meta's usage-header pacing and Graph-code retries."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config.name, config.rate_limit, retry_condition=retry_graph, request_timeout=60)
-        bucket: TokenBucket = shared_limiter(config.name, config.rate_limit)
-        self._adapter = GraphUsageAdapter(lambda _request: bucket, config.name, pool_maxsize=50)
+        super().__init__(config.name, config.rate_limit, retry_condition=retry_graph, request_timeout=60,
+                         on_send=pace_before_call, on_response=read_usage, fix_hint=RENEW_HINT)
 
 
 def appsecret_proof(app_secret: str, token: str) -> str:

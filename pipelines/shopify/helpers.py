@@ -2,47 +2,49 @@
 
 Hand-written because dlt's rest_api speaks REST paginators, while Shopify's limit is a leaky bucket of query *cost*
 reported in the response body (`extensions.cost.throttleStatus`) and a throttled query is an HTTP 200 with a
-`THROTTLED` error. HTTP-level retries (5xx, 429, timeouts, Retry-After) still come from the shared client layer.
+`THROTTLED` error. The cost bucket is the shared layer's `TokenBucket`, kept in step with the server's view after
+every response; HTTP-level retries (5xx, 429, timeouts, Retry-After), malformed bodies and 401/403 are the shared
+client layer's.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from pipelines.common.config import ConfigurationError, ProviderConfig
-from pipelines.common.http import client_for
+from pipelines.common.config import ProviderConfig
+from pipelines.common.http import TokenBucket, client_for
 
 from . import settings
 
 log = logging.getLogger("opsdata.shopify")
+
+AUTH_HINT = (
+    "set SHOPIFY_ACCESS_TOKEN (or the Airflow Connection 'shopify_default') to the custom app's Admin API token, "
+    "and give the app the read_customers and read_orders scopes"
+)
 
 
 class ShopifyError(RuntimeError):
     pass
 
 
-class ShopifyAuthError(ConfigurationError):
-    """401/403: the access token is wrong, revoked or lacks a scope. Retrying will not help."""
-
-
 class ShopifyResponseError(ShopifyError):
-    """A response we cannot use (malformed JSON, GraphQL errors)."""
+    """A response we cannot use (GraphQL errors, a body without the expected shape)."""
 
 
 class CostBudget:
-    """Client-side model of Shopify's bucket, from the last `throttleStatus`, so we wait *before* being throttled."""
+    """Client-side view of Shopify's query-cost bucket, so we wait *before* being throttled.
+
+    The bucket itself is the shared layer's `TokenBucket` (points instead of requests), created from the first
+    `throttleStatus` and re-synced with the server's `currentlyAvailable` after every response (Shopify charges the
+    requested cost up front and refunds to the actual cost, which only the server knows)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.maximum: float | None = None
-        self.available: float | None = None
-        self.restore_rate: float | None = None
-        self._at = time.monotonic()
+        self.bucket: TokenBucket | None = None
         self.spent = 0.0
         self.throttled = 0
         self.waited = 0.0
@@ -51,33 +53,31 @@ class CostBudget:
         if not cost:
             return
         status = cost.get("throttleStatus") or {}
-        with self._lock:
-            self.maximum = float(status.get("maximumAvailable", self.maximum or 0))
-            self.available = float(status.get("currentlyAvailable", self.available or 0))
-            self.restore_rate = float(status.get("restoreRate", self.restore_rate or 0)) or None
-            self._at = time.monotonic()
-            if cost.get("actualQueryCost") is not None:
-                self.spent += float(cost["actualQueryCost"])
+        maximum, available = status.get("maximumAvailable"), status.get("currentlyAvailable")
+        restore = float(status.get("restoreRate") or 0)
+        if maximum is not None and available is not None and restore > 0:
+            if self.bucket is None:
+                self.bucket = TokenBucket(restore, float(maximum))
+            self.bucket.sync(float(available), rate=restore, capacity=float(maximum))
+        if cost.get("actualQueryCost") is not None:
+            self.spent += float(cost["actualQueryCost"])
 
     def wait_time(self, needed: float) -> float:
-        with self._lock:
-            if self.available is None or not self.restore_rate:
-                return 0.0
-            estimate = min(self.maximum or float("inf"), self.available + (time.monotonic() - self._at) * self.restore_rate)
-            return max(0.0, (needed - estimate) / self.restore_rate)
+        return self.bucket.wait_time(needed) if self.bucket is not None else 0.0
 
     def wait_for(self, needed: float) -> None:
-        delay = self.wait_time(needed)
-        if delay > 0:
-            self.waited += delay
-            time.sleep(delay)
+        """Take `needed` points from the bucket, waiting for them (nothing to wait for before the first answer)."""
+        if self.bucket is not None and needed > 0:
+            self.waited += self.bucket.acquire(needed)
 
 
 class ShopifyClient:
     def __init__(self, config: ProviderConfig) -> None:
         self.url = f"{config.base_url}/admin/api/{settings.API_VERSION}/graphql.json"
         token = config.credential("access_token")
-        self.http = client_for(config, headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"})
+        self.http = client_for(
+            config, headers={"X-Shopify-Access-Token": token, "Content-Type": "application/json"}, fix_hint=AUTH_HINT
+        )
         self.budget = CostBudget()
         self._requested: dict[str, float] = {}
 
@@ -86,21 +86,9 @@ class ShopifyClient:
         for _ in range(settings.THROTTLE_MAX_WAITS):
             self.budget.wait_for(self._requested.get(query, 0.0))
             response = self.http.post(self.url, data=json.dumps({"query": query, "variables": variables or {}}))
-            if response.status_code in (401, 403):
-                raise ShopifyAuthError(
-                    f"Shopify rejected the access token (HTTP {response.status_code}): {response.text[:200]}. "
-                    "Check SHOPIFY_ACCESS_TOKEN / the 'shopify_default' connection and the app's read_customers, "
-                    "read_orders scopes."
-                )
             if response.status_code >= 400:
-                raise ShopifyError(f"Shopify answered HTTP {response.status_code} after retries: {response.text[:300]}")
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise ShopifyResponseError(
-                    f"Shopify returned a malformed JSON body (HTTP {response.status_code}, {len(response.content)} bytes); "
-                    "nothing from this run was loaded. Re-run to retry."
-                ) from exc
+                raise ShopifyError(f"Shopify answered HTTP {response.status_code} after retries for {self.url}")
+            body = response.json()  # the shared layer has checked it parses
             if not isinstance(body, dict):
                 raise ShopifyResponseError(f"Shopify returned an unexpected body type: {type(body).__name__}")
             cost = (body.get("extensions") or {}).get("cost")
@@ -111,11 +99,11 @@ class ShopifyClient:
             if any(isinstance(e, dict) and (e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
                 self.budget.throttled += 1
                 needed = self._requested.get(query, settings.MAX_QUERY_COST)
-                delay = max(0.05, self.budget.wait_time(needed))
+                delay = self.budget.wait_time(needed)
                 log.info("Shopify throttled the query; waiting %.2fs for %.0f points", delay, needed)
-                self.budget.waited += delay
-                time.sleep(delay)
-                continue
+                if delay <= 0:  # our view says enough points, Shopify's does not: give its bucket a moment
+                    time.sleep(0.05)
+                continue  # the next turn's wait_for waits for the points
             if errors:
                 messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
                 raise ShopifyResponseError(f"Shopify GraphQL errors: {messages}")

@@ -11,6 +11,7 @@ from typing import Any
 import stripe
 
 from pipelines.common.config import ConfigurationError, ProviderConfig, RateLimit
+from pipelines.common.errors import CredentialsRejected
 from pipelines.common.http import ProviderClient
 
 from . import settings
@@ -20,24 +21,32 @@ log = logging.getLogger("opsdata.stripe")
 logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
-class SharedLimitHTTPClient(stripe.RequestsClient):
-    """The SDK's requests client, but every request goes through our `ProviderClient` session.
+class SharedLayerHTTPClient(stripe.HTTPClient):
+    """The SDK's pluggable HTTP client (`stripe.HTTPClient.request`), sending through our `ProviderClient` session.
 
     Why: the SDK retries only 409/5xx/`Stripe-Should-Retry: true` and never a plain 429, and it has no client-side
-    rate limiter. The shared session retries 429/5xx with backoff (and `Retry-After` when present), throttles with the
-    process-wide token bucket and logs retries with secrets redacted. The SDK's own retries are turned off
-    (`max_network_retries=0`) so one layer decides.
+    rate limiter. The shared session retries 429/5xx/timeouts with backoff (and `Retry-After` when present), paces
+    with the process-wide token bucket, rejects malformed JSON without quoting it, raises `CredentialsRejected` on
+    401/403 and logs retries with secrets redacted. The SDK's own retries are turned off (`max_network_retries=0`)
+    so one layer decides; its errors (`stripe.InvalidRequestError` for a 404, ...) still come from its own parser.
     """
 
-    name = "opsdata-requests"
+    name = "opsdata-shared-layer"
 
-    def __init__(self, provider_client: ProviderClient, timeout: float = 30) -> None:
-        super().__init__(timeout=timeout)
+    def __init__(self, provider_client: ProviderClient) -> None:
+        super().__init__()
         self._provider = provider_client
 
-    def _request_internal(self, method: str, url: str, headers: Any, post_data: Any, is_streaming: bool) -> Any:  # type: ignore[override]
-        self._thread_local.session = self._provider.session  # per-thread retrying, rate-limited session
-        return super()._request_internal(method, url, headers, post_data, is_streaming)  # type: ignore[call-overload]
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None) -> Any:
+        response = self._provider.session.request(method, url, headers=headers, data=post_data)
+        return response.content, response.status_code, response.headers
+
+    def request_stream(self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None) -> Any:
+        response = self._provider.session.request(method, url, headers=headers, data=post_data, stream=True)
+        return response.raw, response.status_code, response.headers
+
+    def close(self) -> None:
+        pass  # sessions belong to the ProviderClient (one per thread) and live as long as it does
 
 
 def effective_rate_limit(config: ProviderConfig, env_override: bool) -> RateLimit:
@@ -55,13 +64,16 @@ def make_client(config: ProviderConfig) -> stripe.StripeClient:
 
     api_key = config.credential("api_key")
     if not api_key.startswith(("sk_", "rk_")):
-        raise ConfigurationError("stripe: api_key must be a secret (sk_) or restricted (rk_) key")
+        raise ConfigurationError(
+            "stripe: the API key is neither a secret (sk_...) nor a restricted (rk_...) key; "
+            "set STRIPE_API_KEY or the Airflow Connection 'stripe_default' to one"
+        )
     limit = effective_rate_limit(config, bool(os.environ.get("STRIPE_RATE_LIMIT_PER_SECOND")))
     provider_client = ProviderClient(config.name, limit, request_max_attempts=8, request_max_retry_delay=20)
     return stripe.StripeClient(
         api_key,
         base_addresses={"api": config.base_url},
-        http_client=SharedLimitHTTPClient(provider_client),
+        http_client=SharedLayerHTTPClient(provider_client),
         max_network_retries=0,
     )
 
@@ -79,7 +91,11 @@ def account_created(client: stripe.StripeClient) -> int | None:
     """When the Stripe account was created: no object can be older, so it bounds the first load's windows."""
     try:
         return int(client.v1.accounts.retrieve_current().created or 0) or None
-    except stripe.StripeError as exc:  # restricted keys may not read the account; windows are then open-ended
+    except (stripe.StripeError, CredentialsRejected) as exc:
+        # A restricted key may not read the account (403): the windows are then open-ended. A rejected key (401)
+        # fails the next request just the same, so only the 403 is forgiven here.
+        if isinstance(exc, CredentialsRejected) and exc.status != 403:
+            raise
         log.info(
             "stripe: account creation date unavailable (%s); first-load windows start open-ended", type(exc).__name__
         )

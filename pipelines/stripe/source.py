@@ -40,6 +40,7 @@ import stripe
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
+from pipelines.common.errors import TerminalError
 from pipelines.common.interval import reload_interval as parse_reload_interval
 
 from . import settings
@@ -134,8 +135,14 @@ class _Plan:
     def account_created(self) -> int | None:
         with self._lock:
             if "account_created" not in self._cache:
-                self._cache["account_created"] = account_created(self._client or make_client(self.config))
-            return self._cache["account_created"]  # type: ignore[no-any-return]
+                try:
+                    self._cache["account_created"] = account_created(self._client or make_client(self.config))
+                except TerminalError as exc:  # e.g. a rejected key: every list's first request fails the same way
+                    self._cache["account_created"] = exc
+            found = self._cache["account_created"]
+            if isinstance(found, TerminalError):
+                raise found
+            return found  # type: ignore[no-any-return]
 
     def refresh_mutable(self) -> bool:
         """True when the mutable lists must be re-read in full (reconcile/full mode, or the events cursor expired)."""
@@ -181,23 +188,34 @@ def _list_resource(plan: _Plan, path: str, table: str, mutable: bool) -> DltReso
         # which incremental would filter out.
         state = dlt.current.resource_state()
         cursor = state.get("created_cursor")
+        seen_at_cursor = set(state.get("ids_at_cursor", []))
         full = cursor is None or (mutable and plan.refresh_mutable())
         # Full: from the account's creation (bounds the parallel windows). Else gte the cursor: same-second arrivals
-        # are re-read and merge absorbs the overlap.
+        # are re-read, and those already loaded at the cursor's second (`ids_at_cursor`) are skipped, so a re-run
+        # with no change loads nothing.
         start = plan.account_created() if full else cursor
         created = {"gte": start} if start is not None else {}
-        newest = cursor or 0
-        for page in _pages(plan, path, created):
-            newest = max([newest, *(int(obj["created"]) for obj in page)])
-            yield page
+        newest, at_newest = cursor or 0, set(seen_at_cursor)
+        for page in _pages(plan, path, created, skip=set() if full else seen_at_cursor):
+            for obj in page:
+                when = int(obj["created"])
+                if when > newest:
+                    newest, at_newest = when, set()
+                if when == newest:
+                    at_newest.add(obj["id"])
+            if page:
+                yield page
         state["created_cursor"] = newest
+        state["ids_at_cursor"] = sorted(at_newest)
 
     return objects
 
 
-def _pages(plan: _Plan, path: str, created: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
-    """One list's objects created in `created`, page by page, ready to load."""
+def _pages(plan: _Plan, path: str, created: dict[str, int], skip: set[str] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """One list's objects created in `created` (but those in `skip`), page by page, ready to load."""
     for page in walk_adaptive(plan.client, path, settings.LIST_PARAMS.get(path, {}), created, settings.WORKERS):
+        if skip:
+            page = [obj for obj in page if obj["id"] not in skip]
         stamp = fetched_at()
         for obj in page:
             _prepare(plan, path, obj, stamp)

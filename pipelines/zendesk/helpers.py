@@ -19,7 +19,6 @@ exports always return a cursor: they must stop on `end_of_stream` (cursor and ti
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -29,26 +28,17 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import PreparedRequest, Request, Response
 from requests.auth import AuthBase, HTTPBasicAuth
-from requests.exceptions import ChunkedEncodingError
 
 from pipelines.common.config import ConfigurationError, ProviderConfig, RateLimit
-from pipelines.common.http import ProviderClient, TokenBucket, shared_limiter
+from pipelines.common.http import ProviderClient, shared_limiter
 
 from . import settings
 
 log = logging.getLogger("opsdata.zendesk")
 
 
-class ZendeskAuthError(ConfigurationError):
-    """401/403: the credential is wrong, revoked or lacks access. Retrying will not help."""
-
-
 class ZendeskResponseError(RuntimeError):
-    """A response we cannot use (malformed after retries, a page that would loop)."""
-
-
-class MalformedPage(ChunkedEncodingError):
-    """A 200 whose body is not complete JSON: treated like a truncated transfer, so the shared client retries it."""
+    """A response we cannot use (a page that would loop, a body that is not an object)."""
 
 
 def safe_url(url: str | None) -> str:
@@ -56,50 +46,10 @@ def safe_url(url: str | None) -> str:
     return (url or "?").split("?", 1)[0]
 
 
-def check_response(response: Response) -> Response:
-    """Run on every response inside the retrying `send`: refuse bad credentials at once (no retries), and turn a
-    truncated JSON body into a retryable error. Bodies are never logged (they carry customer data)."""
-    if response.status_code in (401, 403):
-        reason = ""
-        try:
-            body = response.json()
-            error = body.get("error") if isinstance(body, dict) else None
-            reason = f" ({error if isinstance(error, str) else 'forbidden'})"
-        except ValueError:
-            pass
-        raise ZendeskAuthError(
-            f"zendesk: HTTP {response.status_code}{reason} for {safe_url(response.url)}. Check ZENDESK_EMAIL + "
-            "ZENDESK_API_TOKEN (or the OAuth client and refresh token) / the 'zendesk_default' connection, and that "
-            "the user is an admin (the incremental exports are admin-only)."
-        )
-    if response.status_code == 200 and "json" in response.headers.get("content-type", ""):
-        try:
-            parsed = json.loads(response.content)
-        except ValueError as exc:
-            position = getattr(exc, "pos", None)
-            raise MalformedPage(
-                f"zendesk: malformed JSON from {safe_url(response.url)} at byte {position} of {len(response.content)}"
-            ) from None
-        response.json = lambda **_kw: parsed  # type: ignore[method-assign]  # parsed once, for dlt too
-    return response
-
-
-class _Buckets(TokenBucket):
-    """Several buckets acquired in turn (account, then export), then the quota hold for their scopes (checked last,
-    right before the request leaves, so a hold noted while we waited for a token is honoured); drained together
-    after a 429."""
-
-    def __init__(self, *buckets: TokenBucket, scopes: tuple[str, ...]) -> None:
-        self.buckets = buckets
-        self.scopes = scopes
-
-    def acquire(self, tokens: float = 1.0) -> float:
-        waited = sum(b.acquire(tokens) for b in self.buckets)
-        return waited + QUOTA.wait(self.scopes)
-
-    def drain(self) -> None:
-        for b in self.buckets:
-            b.drain()
+def check_response(response: Response) -> None:
+    """The shared layer's `on_response`, inside the retried attempt: note the account's quota headers. (Bad
+    credentials, malformed JSON and retries are the shared layer's.) Looked up per response, so tests can wrap it."""
+    QUOTA.note(response)
 
 
 def account_limit(config: ProviderConfig) -> RateLimit:
@@ -173,33 +123,29 @@ QUOTA = QuotaHold()
 
 
 class ZendeskClient(ProviderClient):
-    """The shared client with Zendesk's auth, the response check, and the two buckets."""
+    """The shared client with Zendesk's auth, the account bucket (plus the export bucket for incremental exports)
+    and the quota hold, checked last, right before the request leaves, so a hold noted while we waited for a token
+    is honoured."""
 
     def __init__(self, config: ProviderConfig, auth: AuthBase) -> None:
-        self._auth = auth
-        account_bucket = shared_limiter("zendesk", account_limit(config))
-        account = _Buckets(account_bucket, scopes=("account",))
-        both = _Buckets(account_bucket, shared_limiter("zendesk:incremental", export_limit()), scopes=("account", "incremental"))
+        account = shared_limiter("zendesk", account_limit(config))
+        exports = shared_limiter("zendesk:incremental", export_limit())
 
-        def bucket_for(request: PreparedRequest) -> TokenBucket:
-            return both if f"{settings.API}/incremental/" in (request.url or "") else account
+        def is_export(request: PreparedRequest) -> bool:
+            return f"{settings.API}/incremental/" in (request.url or "")
 
-        super().__init__(config.name, None, bucket_for=bucket_for, headers={"Accept": "application/json"}, request_timeout=60)
-        # The check runs on the adapter, inside the retrying `send`: a session response hook would not do, because
-        # requests lets the request's own hooks (dlt's RESTClient sets some) replace the session's.
-        adapter_send = self._adapter.send
+        def hold_if_quota_spent(request: PreparedRequest) -> None:
+            QUOTA.wait(("account", "incremental") if is_export(request) else ("account",))
 
-        def checked_send(request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-            response = adapter_send(request, *args, **kwargs)
-            QUOTA.note(response)
-            return check_response(response)
-
-        self._adapter.send = checked_send  # type: ignore[method-assign]
-
-    def _make_session(self):  # type: ignore[no-untyped-def]
-        session = super()._make_session()
-        session.auth = self._auth
-        return session
+        super().__init__(
+            config.name, None,
+            limiter_for=lambda request: (account, exports) if is_export(request) else account,
+            on_send=hold_if_quota_spent,
+            on_response=lambda response: check_response(response),
+            headers={"Accept": "application/json"}, auth=auth, request_timeout=60,
+            fix_hint="check ZENDESK_EMAIL + ZENDESK_API_TOKEN (or the OAuth client and refresh token) / the "
+                     "'zendesk_default' connection, and that the user is an admin (the incremental exports are admin-only)",
+        )
 
 
 def auth_for(config: ProviderConfig) -> AuthBase:

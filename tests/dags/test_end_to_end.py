@@ -46,7 +46,7 @@ def _extraction_dag_ids() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(2400)  # every DAG of the chain under Airflow: 1-2 minutes quiet, many more on a busy machine
 def test_full_chain_under_airflow(sandbox_env: Any, airflow_db: Path, pools: list[str], warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipelines.common.storage import raw_db_path, tiles_path
+    from pipelines.common.storage import published_raw_path, raw_db_path, tiles_path
     from sandbox.slack import messages, set_min_interval
 
     world = sandbox_env.world
@@ -112,8 +112,9 @@ def test_full_chain_under_airflow(sandbox_env: Any, airflow_db: Path, pools: lis
     assert f"{len(expected_orders):,}".replace(",", "") in digest_text.replace(",", "") or "Shopify" in digest_text
 
     # 5. A failing dbt test stops what depends on it, and BI keeps reading the last good snapshot meanwhile.
-    #    A duplicated order in the raw data breaks `unique` on stg_shopify__orders.order_id.
-    con = duckdb.connect(str(raw_db_path("shopify")))
+    #    A duplicated order in the raw data breaks `unique` on stg_shopify__orders.order_id (in the published copy of
+    #    the raw file: the one dbt reads).
+    con = duckdb.connect(str(published_raw_path("shopify")))
     try:
         con.execute("insert into raw_shopify.orders select * from raw_shopify.orders limit 1")
     finally:

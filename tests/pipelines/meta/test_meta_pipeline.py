@@ -97,14 +97,6 @@ def test_a_token_expiring_within_a_week_warns_and_is_recorded(sandbox_env, monke
     assert USER_TOKEN not in caplog.text
 
 
-def test_wrong_token_fails_fast_without_retries(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("META_ACCESS_TOKEN", "not-a-token")
-    with pytest.raises(Exception) as failed:
-        run_provider("meta")
-    assert "META_ACCESS_TOKEN" in str(failed.value) and "not-a-token" not in str(failed.value)
-    assert meta_stats(sandbox_env)["requests"] <= 2
-
-
 def test_a_bad_option_fails_before_any_request(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("META_REREAD_DAYS", "abc")
     with pytest.raises(ConfigurationError, match="META_REREAD_DAYS"):
