@@ -70,7 +70,8 @@ def token_status(config: ProviderConfig, client: ProviderClient, now: datetime, 
     data = get(rest(config, client, app_token(config)), "/debug_token", {"input_token": token}).get("data") or {}
     if not data.get("is_valid"):
         error = data.get("error") or {}
-        raise MetaTokenError(str(error.get("message") or "debug_token says the token is not valid"), error.get("code") or 190, error.get("subcode"))
+        raise MetaTokenError(str(error.get("message") or "debug_token says the token is not valid"), error.get("code") or 190,
+                             error.get("subcode"), path="/debug_token")
     expires = _epoch(data.get("expires_at"))
     warning = None
     if expires is not None:

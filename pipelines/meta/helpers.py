@@ -34,7 +34,8 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator, Single
 from requests import HTTPError, PreparedRequest, Response
 from requests.auth import AuthBase
 
-from pipelines.common.config import ConfigurationError, ProviderConfig
+from pipelines.common.config import ProviderConfig
+from pipelines.common.errors import CredentialsRejected
 from pipelines.common.http import ProviderClient
 from pipelines.common.redaction import redact, register_secret
 
@@ -65,14 +66,18 @@ class GraphApiError(RuntimeError):
         super().__init__(redact(f"meta: {path or 'request'} failed ({detail}): {message}"))
 
 
-class MetaTokenError(ConfigurationError):
-    """The access token was rejected (190/102): renewing it is the only fix, retrying is not."""
+class MetaTokenError(CredentialsRejected):
+    """The access token was rejected (190/102): renewing it is the only fix, retrying is not. Graph says so with
+    HTTP 400 (not 401), so the shared layer cannot tell; this is its `CredentialsRejected` for Meta."""
 
-    def __init__(self, message: str, code: int | None, subcode: int | None) -> None:
+    def __init__(self, message: str, code: int | None, subcode: int | None, status: int | None = 400, path: str = "") -> None:
         self.code, self.subcode = code, subcode
         why = TOKEN_SUBCODES.get(subcode or 0, "the token is invalid or expired")
-        super().__init__(redact(f"meta: authentication failed, the access token was rejected ({why}; code {code}"
-                                f"{f', subcode {subcode}' if subcode else ''}): {message} {RENEW_HINT}"))
+        where = f" for {path}" if path else ""
+        super().__init__(redact(
+            f"meta: the API rejected the credentials (HTTP {status}{where}; Graph code {code}"
+            f"{f', subcode {subcode}' if subcode else ''}: {why}): {message}; retrying will not help: {RENEW_HINT}"
+        ), status or 400)
 
 
 def graph_error_of(body: Any) -> dict[str, Any] | None:
@@ -84,7 +89,7 @@ def error_from(status: int | None, body: Any, path: str) -> Exception:
     code, subcode = err.get("code"), err.get("error_subcode")
     message = str(err.get("message") or f"HTTP {status}")
     if code in TOKEN_CODES:
-        return MetaTokenError(message, code, subcode)
+        return MetaTokenError(message, code, subcode, status, path)
     return GraphApiError(message, code, subcode, status, path, err.get("fbtrace_id"))
 
 
