@@ -4,6 +4,9 @@ Prints requests per second against the configured rate limit (the simulator enfo
 429) and how many requests each incremental run needed next to how many objects changed.
 
     .venv/bin/python bench/bench_stripe.py [--scale medium] [--latency realistic] [--limit 25]
+
+Each run is a fresh process (as an Airflow task) and reports its peak resident memory per dlt step (bench/memory.py).
+Memory does not depend on latency or the limit, so `--latency zero --limit 1000 --advance --skip-reconcile` measures it quickly.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ def main() -> None:
     parser.add_argument(
         "--advance", type=float, nargs="*", default=[1.0, 7.0], help="days to advance before each incremental run"
     )
+    parser.add_argument("--skip-reconcile", action="store_true", help="no nightly reconcile run at the end")
     args = parser.parse_args()
 
     os.environ.setdefault("OPSDATA_DATA_DIR", tempfile.mkdtemp(prefix="bench-stripe-"))
@@ -39,7 +43,7 @@ def main() -> None:
 
     import httpx
 
-    from pipelines.run import run_provider
+    from bench.memory import measured_run
     from sandbox.process import sandbox_process
     from sandbox.world import World
 
@@ -63,7 +67,7 @@ def main() -> None:
         def run(label: str, changed: int | None = None, **options: object) -> None:
             httpx.post(f"{url}/_sandbox/stats/reset")
             started = time.monotonic()
-            summary = run_provider("stripe", **options)
+            summary, memory = measured_run("stripe", **options)  # in a fresh process, as an Airflow task
             seconds = time.monotonic() - started
             s = stats()
             requests, throttled = s["requests"], s["by_status"].get("429", 0)
@@ -76,7 +80,7 @@ def main() -> None:
             )
             if changed is not None:
                 line += f"; {changed} objects changed -> {requests / max(1, changed):.2f} requests per changed object"
-            print(line)
+            print(f"{line}; {memory.describe()}", flush=True)
 
         # Warm-up: the simulator builds its Stripe world on the first request; that is not the client's time.
         from sandbox.stripe import SANDBOX_CREDENTIALS
@@ -87,13 +91,15 @@ def main() -> None:
             timeout=60,
         )
         run("full load")
+        run("no-change re-run")  # the start-up cost: a fresh process, imports, state from the raw file, 1 request per list
         for days in args.advance:
             start = sw.now
             world.advance(days)
             httpx.post(f"{url}/_sandbox/advance", params={"days": days})
             changed = len({(e.kind, e.object_id) for e in sw.events if start < e.created <= sw.now})
             run(f"incremental +{days:g}d", changed=changed)
-        run("reconcile (nightly)", mode="reconcile")
+        if not args.skip_reconcile:
+            run("reconcile (nightly)", mode="reconcile")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Every provider gets the same guarantees here, whatever its source does:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,27 @@ from pipelines.common.storage import ensure_duckdb_file, pipelines_dir, publish_
 
 log = logging.getLogger("opsdata.run")
 
+# Memory flat in the data, for every provider (bench/bench_stripe.py, README "Performance"). Measured at the large
+# world: with dlt's defaults (insert_values files, 20 load workers, DuckDB's default memory_limit of 80 % of RAM) the
+# load step peaked at 8.7-10 GB. dlt splits an insert_values file into INSERT statements of up to 16 MB of SQL text
+# and each of 20 workers hands one to DuckDB's parser at once; parquet is read by DuckDB as a stream of row groups.
+LOADER_FILE_FORMAT = "parquet"
+"""Typed columnar files (pyarrow) from normalize to DuckDB. Not jsonl: DuckDB's `read_json` infers types from the
+data and fails on keys missing from some rows (dlt's own note), where parquet carries dlt's schema."""
+DUCKDB_CONFIG = {"memory_limit": "512MB", "threads": 2}
+"""DuckDB's buffer pool (it spills the merge's sorts and hash tables to `<file>.tmp` beyond it) and its threads,
+on the pipeline's connection only; dbt's connection to the warehouse has its own settings."""
+DLT_DEFAULTS = {
+    # One writer per DuckDB file anyway: more workers only hold more files' data in memory at once.
+    "LOAD__WORKERS": "4",
+    # Rows a table's writer buffers before appending to its file (extract and normalize; default 5000): a page of
+    # Stripe invoices with their lines is ~10 KB a row, times every table in flight.
+    "DATA_WRITER__BUFFER_MAX_ITEMS": "1000",
+    # A new file (one more load job) every 50k rows, so no single job reads a whole table.
+    "DATA_WRITER__FILE_MAX_ITEMS": "50000",
+}
+"""dlt settings, as dlt reads them from the environment: an operator's own value for any of them wins."""
+
 
 @dataclass
 class RunSummary:
@@ -70,9 +92,11 @@ class RunSummary:
 
 def make_pipeline(provider: str) -> dlt.Pipeline:
     path = ensure_duckdb_file(raw_db_path(provider))
+    for key, value in DLT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     pipeline = dlt.pipeline(
         pipeline_name=provider,
-        destination=dlt.destinations.duckdb(str(path)),
+        destination=dlt.destinations.duckdb({"database": str(path), "global_config": dict(DUCKDB_CONFIG)}),
         dataset_name=f"raw_{provider}",
         pipelines_dir=str(pipelines_dir()),
         progress=progress_collector(provider) or NULL_COLLECTOR,  # the demo's progress lines read it
@@ -128,7 +152,7 @@ def _extract_check_load(provider: str, pipeline: dlt.Pipeline, source: Any) -> t
     pipeline.sync_destination()  # the committed state and schema, from the raw file
     committed: dict[str, dict[str, dict[str, Any]]] = snapshot(pipeline.default_schema.tables) if pipeline.default_schema_name else {}
     try:
-        pipeline.extract(source, schema_contract=SCHEMA_CONTRACT)  # type: ignore[arg-type]
+        pipeline.extract(source, schema_contract=SCHEMA_CONTRACT, loader_file_format=LOADER_FILE_FORMAT)  # type: ignore[arg-type]
         normalize_info = pipeline.normalize()
     except Exception as exc:
         violation = next((e for e in causes(exc) if isinstance(e, DataValidationError)), None)

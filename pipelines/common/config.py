@@ -14,6 +14,7 @@ is resolved.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,10 @@ def env_float(name: str, default: float | None = None) -> float | None:
 def _from_connection(integration: Integration) -> dict[str, str]:
     connection = integration.connection
     if connection is None:
+        return {}
+    if "airflow.sdk" not in sys.modules and f"AIRFLOW_CONN_{connection.conn_id.upper()}" not in os.environ:
+        # Outside a task (where the SDK is loaded) only an AIRFLOW_CONN_* variable can hold the Connection: without
+        # one, importing the SDK (seconds: Airflow's configuration and ORM) could find nothing.
         return {}
     try:
         from airflow.sdk import Connection

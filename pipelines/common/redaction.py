@@ -9,6 +9,7 @@ also handed to Airflow's own masker.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 _secrets: set[str] = set()
@@ -22,11 +23,15 @@ def register_secret(value: str | None) -> None:
     with _lock:
         _secrets.add(value)
     _install_filter()
+    # Inside an Airflow task the SDK is already imported; outside it, importing it only to learn that would cost
+    # seconds of every run's start (airflow.sdk pulls in Airflow's configuration and ORM).
+    if "airflow.sdk" not in sys.modules:
+        return
     try:
         from airflow.sdk.log import mask_secret
 
         mask_secret(value)
-    except Exception:  # not running under Airflow
+    except Exception:  # the SDK without a task context
         pass
 
 

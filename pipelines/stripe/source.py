@@ -249,8 +249,9 @@ def _events_resource(plan: _Plan) -> DltResource:
         # 1. Stripe's event log since the last processed event (first load: all it keeps, 30 days).
         created = {"gte": cursor["created"]} if cursor else {}
         seen_at_cursor = set(cursor.get("ids", [])) if cursor else set()
-        batch: list[dict[str, Any]] = []
+        events_read = 0
         for page in walk_adaptive(plan.client, "events", {}, created, settings.WORKERS):
+            batch: list[dict[str, Any]] = []  # yielded per page: 30 days of events at once would be held in memory
             for event in page:
                 if event["id"] in seen_at_cursor:
                     continue
@@ -258,8 +259,9 @@ def _events_resource(plan: _Plan) -> DltResource:
                 if not first_load and not refresh:
                     _note_change(event, changed)
                 newest = _advance(newest, event)
-        if batch:
-            yield batch
+            events_read += len(batch)
+            if batch:
+                yield batch
 
         # 2. Webhook deliveries stored by the receiver since the last drained sequence number.
         inbox_seq = int(state.get("inbox_seq", 0))
@@ -284,7 +286,7 @@ def _events_resource(plan: _Plan) -> DltResource:
                 state["inbox_seq"] = rows[-1].seq
 
         # 3. The current state of every object an event says changed (mutable lists re-read in full otherwise).
-        yield from _refetch(plan, changed, len(batch))
+        yield from _refetch(plan, changed, events_read)
         if newest:
             state["events_cursor"] = newest
 
