@@ -19,7 +19,8 @@ PRODUCTION_BASE_URL = "https://graph.facebook.com"
 RENEW_HINT = (
     "Renew META_ACCESS_TOKEN (or the password of the Airflow Connection 'meta_default'): for servers, a system-user token "
     "from Business Settings > Users > System users (no expiry); otherwise a new long-lived user token via "
-    "`python -m pipelines.meta.auth exchange <short-lived token>` (about 60 days). Page tokens are derived from it."
+    "`python -m pipelines.meta.auth exchange <short-lived token>` (about 60 days). Page tokens are derived from it. "
+    "A wrong META_APP_ID or META_APP_SECRET fails the same way (the app token and appsecret_proof are made from them)."
 )
 
 RATE_LIMIT = RateLimit(per_second=50, burst=20, scope="client ceiling; Meta meters usage per hour, see the usage headers")
