@@ -27,6 +27,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 
+def provider_pages() -> list[tuple[str, str]]:
+    """(provider, page title) of every registered provider with a dashboard page (the dashboard's own navigation)."""
+    import importlib
+
+    from pipelines.registry import extraction_providers
+
+    return [(p.name, importlib.import_module(p.dashboard_page).PAGE.title) for p in extraction_providers() if p.dashboard_page]
+
+
 def prepare(scale: str, data: Path) -> None:
     from pipelines.registry import extraction_providers
     from pipelines.run import run_provider
@@ -80,7 +89,7 @@ def main() -> None:
                     wait_for_page(browser, url, "Business overview")
                     warm.append(time.monotonic() - t0)
                 pages = {}
-                for provider, title in (("shopify", "Shopify"), ("stripe", "Stripe"), ("klaviyo", "Klaviyo")):
+                for provider, title in provider_pages():
                     wait_for_page(browser, f"{url}/{provider}", title)  # first visit fills its cache
                     t0 = time.monotonic()
                     wait_for_page(browser, f"{url}/{provider}", title)
