@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
-import fcntl
 import hashlib
 import http.server
-import json
 import logging
 import os
 import secrets
 import sys
-import tempfile
 import threading
 import time
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +42,7 @@ from pipelines.common.config import ConfigurationError, ProviderConfig, provider
 from pipelines.common.http import ProviderClient
 from pipelines.common.redaction import register_secret
 from pipelines.common.storage import data_dir
+from pipelines.common.token_store import TokenStore as JsonTokenStore
 
 from .settings import AUTHORIZE_URL, OAUTH_SCOPES
 
@@ -70,55 +67,25 @@ class Tokens:
         return time.time() >= self.expires_at - skew
 
 
-class TokenStore:
-    """JSON token file with atomic replace and an exclusive lock for refreshes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class TokenStore(JsonTokenStore):
+    """The shared atomic JSON store (pipelines/common/token_store.py), holding Klaviyo's `Tokens`."""
 
     @classmethod
     def default(cls) -> TokenStore:
         override = os.environ.get("KLAVIYO_TOKEN_STORE")
         return cls(Path(override) if override else data_dir() / "klaviyo_oauth.json")
 
-    def load(self) -> Tokens | None:
-        try:
-            raw = json.loads(self.path.read_text())
-        except FileNotFoundError:
+    def load_tokens(self) -> Tokens | None:
+        raw = self.load()
+        if raw is None:
             return None
         tokens = Tokens(**raw)
         register_secret(tokens.access_token)
         register_secret(tokens.refresh_token)
         return tokens
 
-    def save(self, tokens: Tokens) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".klaviyo_oauth.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(asdict(tokens), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # make the rename itself durable
-        finally:
-            os.close(dir_fd)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def save_tokens(self, tokens: Tokens) -> None:
+        self.save(asdict(tokens))
 
 
 def _token_error(response: Response) -> str:
@@ -147,7 +114,7 @@ class OAuthSession:
         self._http = ProviderClient(f"{config.name}_oauth", None, reject_credentials=False)
 
     def _current(self) -> Tokens:
-        tokens = self.store.load()
+        tokens = self.store.load_tokens()
         if tokens is None:
             raise OAuthError(f"klaviyo: no OAuth grant in {self.store.path}. Run: python -m pipelines.klaviyo.oauth authorize")
         return tokens
@@ -184,7 +151,7 @@ class OAuthSession:
                 )
             response.raise_for_status()
             fresh = self._tokens_from(response.json(), tokens.refresh_token)
-            self.store.save(fresh)  # persist the rotated refresh token before the new access token is ever used
+            self.store.save_tokens(fresh)  # persist the rotated refresh token before the new access token is ever used
             self.refreshes += 1
             log.info("klaviyo: OAuth access token refreshed (expires in %ss)", int(fresh.expires_at - time.time()))
             return fresh
@@ -270,12 +237,12 @@ def authorize(config: ProviderConfig, store: TokenStore, get_redirect: Callable[
         raise OAuthError(f"klaviyo: the code exchange failed ({_token_error(response)})")
     tokens = OAuthSession._tokens_from(response.json())
     with store.locked():
-        store.save(tokens)
+        store.save_tokens(tokens)
     return tokens
 
 
 def revoke(config: ProviderConfig, store: TokenStore) -> None:
-    tokens = store.load()
+    tokens = store.load_tokens()
     if tokens is None:
         return
     ProviderClient(f"{config.name}_oauth", None).session.post(
@@ -334,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                 tokens = authorize(config, store, lambda url: _wait_for_redirect(url, config.credential("redirect_uri")))
             print(f"Authorized; tokens stored in {store.path} (scope: {tokens.scope}).")
         elif args.command == "status":
-            current = store.load()
+            current = store.load_tokens()
             print("no grant stored" if current is None else f"grant stored in {store.path}; access token expires in {int(current.expires_at - time.time())}s")
         elif args.command == "refresh":
             OAuthSession(config, store).refresh()
