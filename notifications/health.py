@@ -21,7 +21,9 @@ import duckdb
 from pipelines.common.storage import raw_db_path
 from pipelines.registry import extraction_providers
 
-_AUTH = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden|invalid[_ ](api[_ ]key|auth|token)|authentication|not_authed|token_revoked", re.I)
+# "rejected the credentials" is how the shared HTTP layer's CredentialsRejected begins, whatever the status (Graph says
+# it with a 400 and code 190).
+_AUTH = re.compile(r"\b(401|403)\b|rejected the credentials|unauthori[sz]ed|forbidden|invalid[_ ](api[_ ]key|auth|token)|authentication|not_authed|token_revoked", re.I)
 _RATE = re.compile(r"\b429\b|too many requests|rate[_ ]?limit|throttl", re.I)
 
 
