@@ -15,8 +15,12 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
+
+from .redaction import register_secret
+from .storage import data_dir
 
 
 class TokenStore:
@@ -58,3 +62,37 @@ class TokenStore:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class OAuthTokens(Protocol):
+    access_token: str
+    refresh_token: str
+
+
+T = TypeVar("T", bound=OAuthTokens)
+
+
+class ProviderTokenStore(TokenStore, Generic[T]):
+    """A provider's token file holding its `Tokens` dataclass: `data/<filename>`, or the path in `env`. Loaded tokens
+    are registered as secrets, so no log line shows them."""
+
+    tokens_type: ClassVar[type]
+    env: ClassVar[str]
+    filename: ClassVar[str]
+
+    @classmethod
+    def default(cls) -> Self:
+        override = os.environ.get(cls.env)
+        return cls(Path(override) if override else data_dir() / cls.filename)
+
+    def load_tokens(self) -> T | None:
+        raw = self.load()
+        if raw is None:
+            return None
+        tokens: T = self.tokens_type(**raw)
+        register_secret(tokens.access_token)
+        register_secret(tokens.refresh_token)
+        return tokens
+
+    def save_tokens(self, tokens: T) -> None:
+        self.save(asdict(tokens))  # type: ignore[call-overload]  # every provider's Tokens is a dataclass

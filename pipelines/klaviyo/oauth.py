@@ -23,15 +23,13 @@ import base64
 import hashlib
 import http.server
 import logging
-import os
 import secrets
 import sys
 import threading
 import time
 import webbrowser
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -41,8 +39,7 @@ from requests.auth import AuthBase
 from pipelines.common.config import ConfigurationError, ProviderConfig, provider_config
 from pipelines.common.http import ProviderClient
 from pipelines.common.redaction import register_secret
-from pipelines.common.storage import data_dir
-from pipelines.common.token_store import TokenStore as JsonTokenStore
+from pipelines.common.token_store import ProviderTokenStore
 
 from .settings import AUTHORIZE_URL, OAUTH_SCOPES
 
@@ -67,25 +64,12 @@ class Tokens:
         return time.time() >= self.expires_at - skew
 
 
-class TokenStore(JsonTokenStore):
+class TokenStore(ProviderTokenStore[Tokens]):
     """The shared atomic JSON store (pipelines/common/token_store.py), holding Klaviyo's `Tokens`."""
 
-    @classmethod
-    def default(cls) -> TokenStore:
-        override = os.environ.get("KLAVIYO_TOKEN_STORE")
-        return cls(Path(override) if override else data_dir() / "klaviyo_oauth.json")
-
-    def load_tokens(self) -> Tokens | None:
-        raw = self.load()
-        if raw is None:
-            return None
-        tokens = Tokens(**raw)
-        register_secret(tokens.access_token)
-        register_secret(tokens.refresh_token)
-        return tokens
-
-    def save_tokens(self, tokens: Tokens) -> None:
-        self.save(asdict(tokens))
+    tokens_type = Tokens
+    env = "KLAVIYO_TOKEN_STORE"
+    filename = "klaviyo_oauth.json"
 
 
 def _token_error(response: Response) -> str:

@@ -23,8 +23,7 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -34,8 +33,7 @@ from requests.auth import AuthBase
 
 from pipelines.common.config import ConfigurationError, ProviderConfig, provider_config
 from pipelines.common.redaction import register_secret
-from pipelines.common.storage import data_dir
-from pipelines.common.token_store import TokenStore as JsonTokenStore
+from pipelines.common.token_store import ProviderTokenStore
 
 from . import settings
 
@@ -57,25 +55,12 @@ class Tokens:
         return self.expires_at is not None and time.time() >= self.expires_at - settings.OAUTH_REFRESH_SKEW_SECONDS
 
 
-class TokenStore(JsonTokenStore):
+class TokenStore(ProviderTokenStore[Tokens]):
     """The shared atomic JSON store (pipelines/common/token_store.py), holding Zendesk's `Tokens`."""
 
-    @classmethod
-    def default(cls) -> TokenStore:
-        override = os.environ.get("ZENDESK_TOKEN_STORE")
-        return cls(Path(override) if override else data_dir() / "zendesk_oauth.json")
-
-    def load_tokens(self) -> Tokens | None:
-        raw = self.load()
-        if raw is None:
-            return None
-        tokens = Tokens(**raw)
-        register_secret(tokens.access_token)
-        register_secret(tokens.refresh_token)
-        return tokens
-
-    def save_tokens(self, tokens: Tokens) -> None:
-        self.save(asdict(tokens))
+    tokens_type = Tokens
+    env = "ZENDESK_TOKEN_STORE"
+    filename = "zendesk_oauth.json"
 
 
 def _token_request(config: ProviderConfig, body: dict[str, Any]) -> Tokens:
