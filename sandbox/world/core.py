@@ -40,6 +40,8 @@ SCALES: dict[str, Scale] = {
     "small": Scale("small", customers=120, history_days=400, orders_per_customer=2.5),
     "medium": Scale("medium", customers=1500, history_days=540, orders_per_customer=2.5),
     "large": Scale("large", customers=15000, history_days=730, orders_per_customer=2.5),
+    # Benchmarks only (issue 16): ten times large, to show an extraction's memory does not grow with the data.
+    "xlarge": Scale("xlarge", customers=150000, history_days=730, orders_per_customer=2.5),
 }
 
 FIRST_NAMES = (
