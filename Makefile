@@ -54,7 +54,8 @@ FAST_TESTS ?= tests/unit tests/sandbox tests/dbt
 test-fast: env ## Unit, simulator and dbt tests, in parallel: a couple of minutes. `make test` is the full suite.
 	$(VENV)/bin/pytest -n auto --dist loadfile $(FAST_TESTS)
 
-bench: $(addprefix bench-,$(BENCHES)) ## Every benchmark against the sandbox, realistic latency (tens of minutes).
+bench: $(addprefix bench-,$(BENCHES)) ## Every benchmark against the sandbox, realistic latency (tens of minutes), then the report.
+	$(VENV)/bin/python -m bench.report
 
 bench-%: env ## One benchmark, e.g. `make bench-stripe`.
 	$(VENV)/bin/python -m bench.bench_$*
