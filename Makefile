@@ -45,8 +45,12 @@ lint: env
 typecheck: env ## mypy on every production package and the sandbox.
 	$(VENV)/bin/mypy pipelines sandbox dags notifications webhooks dashboard
 
+# The full suite over one worker per core (pytest-xdist), whole files per worker (`--dist loadfile`: a module-scoped
+# fixture such as a dbt build runs once). Every test gets its own ports, data folder and AIRFLOW_HOME, so workers never
+# share state. `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= auto
 test: env lint typecheck ## Lint and type-check, then every test (sandbox, pipelines, dbt on the small world, DAGs, Slack). What CI runs.
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The inner loop: no Airflow, no lint. Files are spread over one worker per core (pytest-xdist); `--dist loadfile` keeps
 # a module's tests on one worker, so a module-scoped fixture (a dbt build) runs once. `make test-fast FAST_TESTS=tests/x`.

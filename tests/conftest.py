@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OPSDATA_REPO_ROOT", str(REPO_ROOT))
 os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
-# Each pytest-xdist worker (and the plain run) logs dbt to its own folder: dbt rotates its log file, and two processes
-# rotating one file can lose it under each other. Everything else a test writes is under its own tmp_path.
+# Each test process (an xdist worker, or a suite in another clone) logs dbt to its own folder: dbt rotates its log file,
+# and two processes rotating one file can lose it under each other. Everything else a test writes is under its tmp_path.
 os.environ.setdefault(
-    "DBT_LOG_PATH", str(Path(tempfile.gettempdir()) / f"opsdata-dbt-logs-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+    "DBT_LOG_PATH", tempfile.mkdtemp(prefix=f"opsdata-dbt-logs-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-")
 )
 
 

@@ -61,14 +61,17 @@ def test_5xx_burst_is_survived(provider: str, env: Any, reference: Any, caplog: 
 def test_slow_responses_time_out_and_are_retried(
     provider: str, env: Any, reference: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, outcome: Any
 ) -> None:
-    monkeypatch.setenv("OPSDATA_HTTP_TIMEOUT_SECONDS", "2")
-    env.state.add_fault(provider, "slow", count=2, seconds=6)  # each answer comes 4 s after the client gave up
+    monkeypatch.setenv("OPSDATA_HTTP_TIMEOUT_SECONDS", "3")
+    env.state.add_fault(provider, "slow", count=2, seconds=8)  # each answer comes 5 s after the client gave up
     with caplog.at_level(logging.INFO):
         run_provider(provider)
     timeouts = [reason for _, reason, _ in retries(caplog, provider) if "Timeout" in reason]
-    assert len(timeouts) == 2, retries(caplog, provider)
+    # At least the two slowed answers: on a busy machine an ordinary answer can also take longer than the short timeout
+    # here, and is retried the same way (a client without a timeout would wait them out: no timeout at all).
+    assert len(timeouts) >= 2, retries(caplog, provider)
+    assert all(f.remaining == 0 for f in env.state.faults[provider]), "both slowed answers were requested"
     assert raw_fingerprint(provider) == reference
-    outcome(f"2 requests timed out after 2 s ({timeouts[0]}), retried; load complete")
+    outcome(f"{len(timeouts)} requests timed out after 3 s ({timeouts[0]}), retried; load complete")
 
 
 @pytest.mark.fault("malformed page (once)")
