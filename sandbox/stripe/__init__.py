@@ -114,14 +114,23 @@ class Index:
                 end = min(end, bisect.bisect_left(keys, (created, cursor)))
             else:
                 start = max(start, bisect.bisect_right(keys, (created, cursor)))
-        candidates = keys[start:end]
-        if keep is not None:
-            candidates = [k for k in candidates if keep(k[1])]
-        if ending_before is not None:
-            chunk = candidates[:limit]
-        else:
-            chunk = candidates[-limit:] if limit < len(candidates) else candidates
-        return [oid for _, oid in reversed(chunk)], len(candidates) > limit
+        if keep is None:
+            candidates = keys[start:end]
+            if ending_before is not None:
+                chunk = candidates[:limit]
+            else:
+                chunk = candidates[-limit:] if limit < len(candidates) else candidates
+            return [oid for _, oid in reversed(chunk)], len(candidates) > limit
+        # A filter: test keys from the page's end of the range only until one more than the page matched, so a page
+        # costs its own size (plus the keys it skips), not the whole range on every page.
+        order = range(start, end) if ending_before is not None else range(end - 1, start - 1, -1)
+        found: list[str] = []
+        for i in order:
+            if keep(keys[i][1]):
+                if len(found) == limit:
+                    return (found[::-1] if ending_before is not None else found), True
+                found.append(keys[i][1])
+        return (found[::-1] if ending_before is not None else found), False
 
 
 def list_params(params: dict[str, Any]) -> tuple[int, dict[str, int]]:
