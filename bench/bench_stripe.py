@@ -123,7 +123,7 @@ def main() -> None:
         httpx.get(
             f"{url}/stripe/v1/account",
             headers={"Authorization": f"Bearer {SANDBOX_CREDENTIALS['api_key']}"},
-            timeout=60,
+            timeout=900,  # the xlarge world takes minutes to build
         )
         run("full load", "full")
         # The start-up cost: a fresh process, imports, state from the raw file, 1 request per list.

@@ -268,6 +268,25 @@ def _prepare(plan: _Plan, path: str, obj: dict[str, Any], stamp: int) -> None:
     if path in ("subscriptions", "invoices"):
         # Kept as JSON: a list of expanded discount objects whose optional fields dlt would otherwise drop when null.
         obj["discounts"] = json.dumps(obj.get("discounts") or [])
+    _drop_nulls(obj)
+
+
+def _drop_nulls(obj: dict[str, Any]) -> None:
+    """Remove null fields (in place, nested dicts and lists of dicts too): a missing key loads as the same NULL.
+
+    Why: a Stripe object is mostly nulls (an invoice carries ~40), and dlt's normalizer checks every null value
+    against the schema one by one; that was the largest single cost of the normalize step.
+    """
+    nulls = [key for key, value in obj.items() if value is None]
+    for key in nulls:
+        del obj[key]
+    for value in obj.values():
+        if isinstance(value, dict):
+            _drop_nulls(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _drop_nulls(item)
 
 
 def _events_resource(plan: _Plan) -> DltResource:
