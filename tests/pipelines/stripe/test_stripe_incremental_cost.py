@@ -106,3 +106,23 @@ def test_many_changes_re_list_by_created_and_end_as_a_full_load(sandbox_env: Any
     for table in STATUS_TABLES:
         rows = raw(f"select count(*), count(distinct id) from raw_stripe.{table}")[0]
         assert rows[0] == rows[1], f"{table}: duplicate ids"
+
+
+def test_a_run_of_the_events_alone_still_refreshes_what_they_name(sandbox_env: Any) -> None:
+    """The lists refresh their own changed objects; when a run selects only `events`, it refreshes them itself, or
+    the advanced events cursor would leave those rows stale."""
+    sw = sandbox_env.world.extension("stripe")
+    run_provider("stripe")
+    first_fetch = raw("select max(_fetched_at) from raw_stripe.subscriptions")[0][0]
+    before = sw.now
+    sandbox_env.world.advance(7)
+    changed = changed_between(sw, before, sw.now)
+    subscriptions = {oid for path, oid in changed if path == "subscriptions" and sw.subscriptions[oid].created <= before}
+    assert subscriptions
+    run_provider("stripe", resources=["events"])
+    now = sw.now
+    loaded = {r[0]: r[1:] for r in raw("select id, status, _fetched_at from raw_stripe.subscriptions")}
+    for oid in subscriptions:
+        status, fetched = loaded[oid]
+        assert fetched > first_fetch, f"{oid} was not refreshed"
+        assert status == sw.subscriptions[oid].at(now).status, oid
