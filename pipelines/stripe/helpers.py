@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -112,12 +113,26 @@ def walk_adaptive(
     Each task reads one page; if more remain, it estimates from that page's time span how many pages are left
     below it, hands the lower half of the remaining range to a new task and continues the upper half with
     `starting_after`. Windows never overlap, so no object is read twice; a small list costs exactly one request.
+
+    Memory: at most `workers` pages are requested or waiting for the consumer at once (`in_flight`); a window asks
+    for a slot before each request and the consumer frees it when it takes the page. Without that bound the
+    windows outran dlt's extract whenever the API answered faster than dlt wrote (1 GB at the large world with no
+    latency), and memory grew with the data instead of with the number of workers.
     """
     import queue
 
     results: queue.Queue[Any] = queue.Queue()
+    in_flight = threading.Semaphore(workers)
+    stopped = threading.Event()
     lo0 = created.get("gte")
     hi0 = created.get("lt")
+
+    def slot() -> bool:
+        """Wait for room for one more page; False once the consumer has gone (closed or failed)."""
+        while not in_flight.acquire(timeout=0.5):
+            if stopped.is_set():
+                return False
+        return not stopped.is_set()
 
     def task(lo: int | None, hi: int | None, after: str | None) -> None:
         try:
@@ -128,10 +143,14 @@ def walk_adaptive(
                     query["created"] = window
                 if after:
                     query["starting_after"] = after
+                if not slot():
+                    return
                 page = get(client, f"/v1/{path}", query)
                 items = page["data"]
                 if items:
-                    results.put(items)
+                    results.put(items)  # its slot is freed when the consumer takes it
+                else:
+                    in_flight.release()
                 if not page["has_more"] or not items:
                     return
                 newest, oldest = int(items[0]["created"]), int(items[-1]["created"])
@@ -170,9 +189,33 @@ def walk_adaptive(
             elif isinstance(item, BaseException):
                 raise item
             else:
+                in_flight.release()
                 yield item
     finally:
+        stopped.set()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def walk_down(
+    client: stripe.StripeClient, path: str, params: dict[str, Any], created: dict[str, int]
+) -> Iterator[list[dict[str, Any]]]:
+    """One list's pages newest first within `created`, one request at a time: the caller stops when it has enough.
+
+    Used to re-list a range of older objects (see `source._relist`), where each page decides whether the next one
+    is worth its request, so the pages cannot be fetched ahead in parallel.
+    """
+    after: str | None = None
+    while True:
+        query: dict[str, Any] = {**params, "limit": settings.PAGE_SIZE, "created": created}
+        if after:
+            query["starting_after"] = after
+        page = get(client, f"/v1/{path}", query)
+        items = page["data"]
+        if items:
+            yield items
+        if not page["has_more"] or not items:
+            return
+        after = items[-1]["id"]
 
 
 _DONE = object()

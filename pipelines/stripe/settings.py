@@ -22,6 +22,8 @@ EVENT_RETENTION_DAYS = 30
 WORKERS = 8
 """Threads per list walking `created` windows, and fetching changed objects (the shared token bucket keeps the
 whole process under the limit)."""
+RELIST_MIN_CHANGED = 2
+"""Fewer changed objects below a list's cursor than this are refetched by id without trying a re-list page."""
 SPLIT_UNBOUNDED_PAGES = 16
 """When a window has no lower bound, assume this many pages remain below a page when deciding where to split."""
 

@@ -5,10 +5,13 @@ How it stays correct without an `updated` filter (Stripe lists have none):
 - Every list resource walks `/v1/<objects>` by `created`. The first load splits the range into windows read in
   parallel (the shared token bucket keeps the whole process under the account's limit); later loads read only what
   was created since the resource's cursor.
-- Mutable objects change after creation. The `events` resource reads `/v1/events` after the last processed event and
-  the webhook inbox after its last sequence number, stores every event, and refetches the *current* state of each
-  object an event names (one GET per changed object). Refetching rather than applying the event's snapshot makes
-  out-of-order and duplicated events harmless: whatever order they come in, the row ends as Stripe has it now.
+- Mutable objects change after creation. An incremental run first reads `/v1/events` after the last processed event
+  and the webhook inbox after its last sequence number (`_read_changes`, once, before any mutable list), so each list
+  it then reads is at least as fresh as every event. Each list returns the current state of the changed objects it
+  lists anyway (the new ones); for changed objects created before its cursor it re-lists by `created` range, newest
+  first, while a page costs less than the GETs it saves (`_relist`), and fetches the rest by id, once however many
+  events name them. Current state rather than the event's snapshot makes out-of-order and duplicated events
+  harmless: whatever order they come in, the row ends as Stripe has it now. The `events` resource stores every event.
 - Stripe keeps events 30 days. If the saved cursor event is gone (404), changes may have been missed: the mutable
   lists are re-read in full, with a warning in the log. `mode="reconcile"` (the registry's `reconcile_stripe` DAG)
   does the same on purpose, nightly: stale subscription statuses are how connectors get MRR wrong.
@@ -30,6 +33,7 @@ import copy
 import json
 import logging
 import math
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -44,7 +48,16 @@ from pipelines.common.errors import TerminalError
 from pipelines.common.interval import reload_interval as parse_reload_interval
 
 from . import settings
-from .helpers import account_created, fetched_at, get, invoice_lines, make_client, retrieve_many, walk_adaptive
+from .helpers import (
+    account_created,
+    fetched_at,
+    get,
+    invoice_lines,
+    make_client,
+    retrieve_many,
+    walk_adaptive,
+    walk_down,
+)
 
 log = logging.getLogger("opsdata.stripe")
 
@@ -124,6 +137,8 @@ class _Plan:
         self._refresh: bool | None = None
         self.refetched: set[tuple[str, str]] = set()
         self._cache: dict[str, Any] = {}
+        self._changes: _Changes | None = None
+        self._changes_lock = threading.Lock()
 
     @property
     def client(self) -> stripe.StripeClient:
@@ -150,6 +165,21 @@ class _Plan:
             if self._refresh is None:
                 self._refresh = self._decide()
             return self._refresh
+
+    def incremental(self) -> bool:
+        """True for a run that follows changes (a saved events cursor, no full re-read, no reload interval)."""
+        return not self.interval and bool(dlt.current.source_state().get("events_cursor")) and not self.refresh_mutable()
+
+    def changes(self) -> _Changes:
+        """The events since the cursor (API and webhook inbox), read once, by whichever resource asks first.
+
+        Read before any mutable list of an incremental run: a list read after the events is at least as fresh as
+        every event read, so an object it returns needs no refetch (and the next run reads later events).
+        """
+        with self._changes_lock:
+            if self._changes is None:
+                self._changes = _read_changes(self)
+            return self._changes
 
     def _decide(self) -> bool:
         if self.mode in ("reconcile", "full"):
@@ -195,16 +225,24 @@ def _list_resource(plan: _Plan, path: str, table: str, mutable: bool) -> DltReso
         # with no change loads nothing.
         start = plan.account_created() if full else cursor
         created = {"gte": start} if start is not None else {}
+        # An incremental run lists after the events are read; each changed object the lists return is fresh.
+        pending = dict(plan.changes().claim(path)) if mutable and plan.incremental() else {}
         newest, at_newest = cursor or 0, set(seen_at_cursor)
-        for page in _pages(plan, path, created, skip=set() if full else seen_at_cursor):
+        # Those already loaded at the cursor's second are skipped, unless they changed since (then they are fresh).
+        skip = set() if full else seen_at_cursor - pending.keys()
+        for page in _pages(plan, path, created, skip=skip):
             for obj in page:
                 when = int(obj["created"])
                 if when > newest:
                     newest, at_newest = when, set()
                 if when == newest:
                     at_newest.add(obj["id"])
+                pending.pop(obj["id"], None)
             if page:
                 yield page
+        if pending:
+            yield from _relist(plan, path, pending, below=cursor or 0)
+            yield from _refetch(plan, {(path, oid): obj for oid, obj in pending.items()})
         state["created_cursor"] = newest
         state["ids_at_cursor"] = sorted(at_newest)
 
@@ -230,6 +268,25 @@ def _prepare(plan: _Plan, path: str, obj: dict[str, Any], stamp: int) -> None:
     if path in ("subscriptions", "invoices"):
         # Kept as JSON: a list of expanded discount objects whose optional fields dlt would otherwise drop when null.
         obj["discounts"] = json.dumps(obj.get("discounts") or [])
+    _drop_nulls(obj)
+
+
+def _drop_nulls(obj: dict[str, Any]) -> None:
+    """Remove null fields (in place, nested dicts and lists of dicts too): a missing key loads as the same NULL.
+
+    Why: a Stripe object is mostly nulls (an invoice carries ~40), and dlt's normalizer checks every null value
+    against the schema one by one; that was the largest single cost of the normalize step.
+    """
+    nulls = [key for key, value in obj.items() if value is None]
+    for key in nulls:
+        del obj[key]
+    for value in obj.values():
+        if isinstance(value, dict):
+            _drop_nulls(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _drop_nulls(item)
 
 
 def _events_resource(plan: _Plan) -> DltResource:
@@ -240,6 +297,15 @@ def _events_resource(plan: _Plan) -> DltResource:
             yield from _interval_events(plan, *plan.interval)
             return
         state = dlt.current.source_state()
+        if plan.incremental():
+            changes = plan.changes()
+            yield from changes.pages()
+            # The lists refresh the objects of their own paths; those of lists not selected in this run are ours.
+            yield from _refetch(plan, changes.unclaimed(_selected_paths()))
+            state["events_cursor"] = changes.newest
+            if changes.inbox_seq is not None:
+                state["inbox_seq"] = changes.inbox_seq
+            return
         cursor = state.get("events_cursor")
         first_load = cursor is None
         refresh = plan.refresh_mutable()
@@ -285,8 +351,8 @@ def _events_resource(plan: _Plan) -> DltResource:
             if rows:
                 state["inbox_seq"] = rows[-1].seq
 
-        # 3. The current state of every object an event says changed (mutable lists re-read in full otherwise).
-        yield from _refetch(plan, changed, events_read)
+        # 3. The current state of every object a webhook says changed (the lists read everything else in full).
+        yield from _refetch(plan, changed)
         if newest:
             state["events_cursor"] = newest
 
@@ -308,7 +374,7 @@ def _interval_events(plan: _Plan, start: int, end: int) -> Iterator[Any]:
             _note_change(event, changed)
     if batch:
         yield batch
-    yield from _refetch(plan, changed, len(batch))
+    yield from _refetch(plan, changed)
 
 
 def _warn_if_beyond_retention(plan: _Plan, start: int) -> None:
@@ -328,12 +394,13 @@ def _warn_if_beyond_retention(plan: _Plan, start: int) -> None:
     )
 
 
-def _refetch(plan: _Plan, changed: dict[tuple[str, str], dict[str, Any]], events: int) -> Iterator[Any]:
+def _refetch(plan: _Plan, changed: dict[tuple[str, str], dict[str, Any]]) -> Iterator[Any]:
     """The current state of each changed object (once per run), routed to its list's table."""
-    wanted = [key for key in changed if key not in plan.refetched]
-    plan.refetched.update(wanted)
+    with plan._lock:
+        wanted = [key for key in changed if key not in plan.refetched]
+        plan.refetched.update(wanted)
     if wanted:
-        log.info("stripe: refetching %s changed objects named by %s events", len(wanted), events)
+        log.info("stripe: refetching %s changed %s one by one", len(wanted), wanted[0][0] if len({k[0] for k in wanted}) == 1 else "objects")
     for path, object_id, obj in retrieve_many(plan.client, wanted, settings.WORKERS):
         table = settings.LISTS[path][0]
         if obj is None:  # deleted since: keep the last snapshot the event carried, flagged
@@ -342,6 +409,136 @@ def _refetch(plan: _Plan, changed: dict[tuple[str, str], dict[str, Any]], events
         _prepare(plan, path, obj, fetched_at())
         # The table's hints (merge on id, dedup_sort on _fetched_at) come from its list resource.
         yield dlt.mark.with_table_name(obj, table)
+
+
+class _Changes:
+    """What an incremental run learnt from the events: each changed object once (the latest snapshot an event
+    carried, kept for objects Stripe no longer has), and the event rows themselves, spooled to a temporary file
+    until the events resource loads them (memory stays flat however many events a long pause left)."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, dict[str, dict[str, Any]]] = {}
+        self._created: dict[tuple[str, str], int] = {}
+        self.newest: dict[str, Any] | None = None
+        self.inbox_seq: int | None = None
+        self.events = 0
+        self._claimed: set[str] = set()
+        self._lock = threading.Lock()
+        self._spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", prefix="stripe-events-")
+
+    def note(self, event: dict[str, Any]) -> None:
+        obj = (event.get("data") or {}).get("object") or {}
+        path = settings.OBJECT_TYPES.get(obj.get("object", ""))
+        if not path or not obj.get("id"):
+            return
+        key, when = (path, obj["id"]), int(event.get("created") or 0)
+        if when >= self._created.get(key, -1):  # pages arrive out of order: keep the newest event's snapshot
+            self._created[key] = when
+            self.by_path.setdefault(path, {})[obj["id"]] = obj
+
+    def spool(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._spool.write(json.dumps(rows) + "\n")
+            self.events += len(rows)
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        self._spool.seek(0)
+        for line in self._spool:
+            yield json.loads(line)
+        self._spool.close()
+
+    def claim(self, path: str) -> dict[str, dict[str, Any]]:
+        """The changed objects of `path`, which its list resource now answers for."""
+        with self._lock:
+            self._claimed.add(path)
+            return self.by_path.get(path, {})
+
+    def unclaimed(self, selected: set[str] | None) -> dict[tuple[str, str], dict[str, Any]]:
+        """Changed objects of the lists not selected in this run (None: all are)."""
+        paths = [p for p in self.by_path if selected is not None and p not in selected]
+        return {(p, oid): obj for p in paths for oid, obj in self.by_path[p].items()}
+
+
+def _read_changes(plan: _Plan) -> _Changes:
+    """Stripe's event log since the last processed event, then the webhook inbox since the last drained row."""
+    state = dlt.current.source_state()
+    cursor = state["events_cursor"]
+    changes = _Changes()
+    newest: dict[str, Any] = dict(cursor)
+    seen_at_cursor = set(cursor.get("ids", []))
+    for page in walk_adaptive(plan.client, "events", {}, {"gte": cursor["created"]}, settings.WORKERS):
+        rows = []
+        for event in page:
+            if event["id"] in seen_at_cursor:
+                continue
+            rows.append(_event_row(event, "api"))
+            changes.note(event)
+            newest = _advance(newest, event)
+        changes.spool(rows)
+    changes.newest = newest
+    inbox_seq = int(state.get("inbox_seq", 0))
+    inbox = _open_inbox(plan)
+    if inbox is not None:
+        if inbox_seq:
+            inbox.prune("stripe", inbox_seq)  # committed with the previous load: safe to forget
+        inbox_rows = inbox.after("stripe", inbox_seq, limit=100_000)
+        delivered = []
+        for row in inbox_rows:
+            try:
+                event = json.loads(row.payload)
+            except ValueError:
+                log.error("stripe: inbox row %s is not JSON; skipped (the receiver should never store it)", row.seq)
+                continue
+            delivered.append(_event_row(event, "webhook"))
+            changes.note(event)
+        changes.spool(delivered)
+        if inbox_rows:
+            changes.inbox_seq = inbox_rows[-1].seq
+    changed = sum(len(ids) for ids in changes.by_path.values())
+    log.info("stripe: %s events name %s changed objects", changes.events, changed)
+    return changes
+
+
+def _selected_paths() -> set[str] | None:
+    """The list paths whose resources run in this extraction (None when dlt cannot tell: then all of them)."""
+    try:
+        selected = set(dlt.current.source().selected_resources)
+    except Exception:  # noqa: BLE001 - outside a source context every list is assumed selected
+        return None
+    return {path for path, (table, _mutable) in settings.LISTS.items() if table in selected}
+
+
+def _relist(plan: _Plan, path: str, pending: dict[str, dict[str, Any]], below: int) -> Iterator[list[dict[str, Any]]]:
+    """Re-list the changed objects created before the list's cursor by `created` range, while that is cheaper.
+
+    Stripe lists have no `updated` filter, but they do filter by `created`: a page of 100 newest-first objects
+    below the cursor returns the current state of every changed object among them for one request. Pages are
+    read down from the cursor while the density seen so far says reaching the next changed objects costs fewer
+    pages than fetching them one by one; the rest are refetched by id. Objects found here leave `pending`.
+    """
+    older = sorted((c for c in map(_created_of, pending.values()) if 0 <= c < below), reverse=True)
+    if len(older) < settings.RELIST_MIN_CHANGED:
+        return
+    params = settings.LIST_PARAMS.get(path, {})
+    listed = 0
+    for page in walk_down(plan.client, path, params, {"gte": older[-1], "lt": below}):
+        stamp = fetched_at()
+        for obj in page:
+            _prepare(plan, path, obj, stamp)
+            pending.pop(obj["id"], None)
+        yield page
+        listed += len(page)
+        oldest = int(page[-1]["created"])
+        density = listed / max(1, below - oldest)  # objects per second in the range read so far
+        left = sorted((c for c in map(_created_of, pending.values()) if 0 <= c < oldest), reverse=True)
+        # Worth going on if some j-th next changed object is reachable in fewer pages than j refetches.
+        if not any(density * (oldest - c) / settings.PAGE_SIZE < j for j, c in enumerate(left, start=1)):
+            return
+
+
+def _created_of(obj: dict[str, Any]) -> int:
+    created = obj.get("created")
+    return int(created) if isinstance(created, int | float) else -1  # no `created`: refetched by id
 
 
 def _event_row(event: dict[str, Any], via: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import bisect
 import os
 from typing import Any
 
+from dlt.common.json import json as fast_json
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -55,6 +56,13 @@ VIOLATION_CODES = {
     "invalid_type": "parameter_invalid_{expected}",
     "invalid_value": "parameter_invalid_string",
 }
+
+
+class FastJSONResponse(JSONResponse):
+    """The same compact UTF-8 JSON as Starlette's `JSONResponse`, encoded by dlt's encoder (orjson, ~5 x faster)."""
+
+    def render(self, content: Any) -> bytes:
+        return fast_json.dumpb(content)
 
 
 def stripe_error(
@@ -114,14 +122,23 @@ class Index:
                 end = min(end, bisect.bisect_left(keys, (created, cursor)))
             else:
                 start = max(start, bisect.bisect_right(keys, (created, cursor)))
-        candidates = keys[start:end]
-        if keep is not None:
-            candidates = [k for k in candidates if keep(k[1])]
-        if ending_before is not None:
-            chunk = candidates[:limit]
-        else:
-            chunk = candidates[-limit:] if limit < len(candidates) else candidates
-        return [oid for _, oid in reversed(chunk)], len(candidates) > limit
+        if keep is None:
+            candidates = keys[start:end]
+            if ending_before is not None:
+                chunk = candidates[:limit]
+            else:
+                chunk = candidates[-limit:] if limit < len(candidates) else candidates
+            return [oid for _, oid in reversed(chunk)], len(candidates) > limit
+        # A filter: test keys from the page's end of the range only until one more than the page matched, so a page
+        # costs its own size (plus the keys it skips), not the whole range on every page.
+        order = range(start, end) if ending_before is not None else range(end - 1, start - 1, -1)
+        found: list[str] = []
+        for i in order:
+            if keep(keys[i][1]):
+                if len(found) == limit:
+                    return (found[::-1] if ending_before is not None else found), True
+                found.append(keys[i][1])
+        return (found[::-1] if ending_before is not None else found), False
 
 
 def list_params(params: dict[str, Any]) -> tuple[int, dict[str, int]]:
@@ -180,7 +197,10 @@ def create_app(state: SandboxState) -> FastAPI:
     warm(SPEC)
 
     def sw() -> StripeWorld:
-        return state.world.extension("stripe")  # type: ignore[no-any-return]
+        world: StripeWorld = state.world.extension("stripe")
+        if "index" not in cache:  # built with the world, on its first request, not on the first list page
+            cache["index"] = Index(world)
+        return world
 
     def rendered() -> dict[Any, Any]:
         """Rendered objects for the current `now` (cleared when the world advances): the simulator's CPU, not the
@@ -288,12 +308,19 @@ def create_app(state: SandboxState) -> FastAPI:
         ids, has_more = index().page(kind, low, high, limit, p.get("starting_after"), p.get("ending_before"), keep_all if needed else None)
         r = renderer(request)
         if kind == "event":
-            data = [r.cache.setdefault(("event", i, request.state.stripe_version.shapes), render_event(index().events[i], r)) for i in ids]
+            shapes = request.state.stripe_version.shapes
+            data = []
+            for i in ids:  # not `cache.setdefault(key, render_event(...))`: that renders every event on every page
+                found = r.cache.get(("event", i, shapes))
+                if found is None:
+                    found = r.cache[("event", i, shapes)] = render_event(index().events[i], r)
+                data.append(found)
         else:
             data = [r.object(kind, i, expand) for i in ids]
         stats.extra[f"objects:{url.rsplit('/', 1)[-1]}"] += len(ids)
-        # JSONResponse directly: FastAPI's jsonable_encoder over 100 nested invoices costs more than rendering them.
-        return JSONResponse(render.list_object(url, data, has_more))
+        # Not FastAPI's jsonable_encoder nor the standard library's encoder: over 100 nested invoices either costs
+        # more than rendering them (the simulator's CPU must stay a small share of a client's time).
+        return FastJSONResponse(render.list_object(url, data, has_more))
 
     def render_event(event: Any, r: Renderer) -> dict[str, Any]:
         obj = render.event(event, r.sw)
@@ -358,7 +385,7 @@ def create_app(state: SandboxState) -> FastAPI:
         window = lines[start:end]
         chunk = window[-limit:] if p.get("ending_before") else window[:limit]
         stats.by_route["invoice_lines"] += 1
-        return JSONResponse(render.list_object(f"/v1/invoices/{invoice_id}/lines", chunk, len(window) > limit))
+        return FastJSONResponse(render.list_object(f"/v1/invoices/{invoice_id}/lines", chunk, len(window) > limit))
 
     @app.get("/v1/charges/{charge_id}/refunds")
     def charge_refunds(charge_id: str, request: Request) -> Any:
@@ -422,7 +449,7 @@ def create_app(state: SandboxState) -> FastAPI:
             return fallback_get(request, request.state.stripe_op)
         require(kind.name, object_id)
         stats.by_route[f"{resource}/retrieve"] += 1
-        return renderer(request).object(kind.name, object_id, tree(request))
+        return FastJSONResponse(renderer(request).object(kind.name, object_id, tree(request)))
 
     def fallback_list(request: Request, op: Operation) -> Any:
         """A documented list of objects this world has none of: empty, once its parent (if any) exists."""

@@ -360,8 +360,9 @@ def line_item(line: Line, inv: Invoice, sw: StripeWorld) -> dict[str, Any]:
 
 def invoice(inv: Invoice, sw: StripeWorld, at: int, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
     status = invoice_status(inv, at)
-    paid = inv.total if status == "paid" else 0
-    attempts = sum(1 for a in inv.failed_attempts if a <= at) + (1 if status == "paid" and inv.total > 0 else 0)
+    total, subtotal = inv.total, inv.subtotal  # properties that sum the lines: once per rendering
+    paid = total if status == "paid" else 0
+    attempts = sum(1 for a in inv.failed_attempts if a <= at) + (1 if status == "paid" and total > 0 else 0)
     lines = [line_item(line, inv, sw) for line in inv.lines]
     cus = sw.customers[inv.customer]
     discount_total = sum(a for line in inv.lines for _, a in line.discount_amounts)
@@ -379,18 +380,18 @@ def invoice(inv: Invoice, sw: StripeWorld, at: int, expand: frozenset[str] = fro
         status=status,
         billing_reason=inv.billing_reason,
         collection_method="charge_automatically",
-        amount_due=inv.total,
+        amount_due=total,
         amount_paid=paid,
-        amount_remaining=0 if status in ("paid", "void") else inv.total,
+        amount_remaining=0 if status in ("paid", "void") else total,
         amount_overpaid=0,
         amount_shipping=0,
         attempt_count=attempts,
         attempted=attempts > 0,
         auto_advance=status == "open",
-        subtotal=inv.subtotal,
-        subtotal_excluding_tax=inv.subtotal,
-        total=inv.total,
-        total_excluding_tax=inv.total,
+        subtotal=subtotal,
+        subtotal_excluding_tax=subtotal,
+        total=total,
+        total_excluding_tax=total,
         total_discount_amounts=[{"amount": a, "discount": d} for line in inv.lines for d, a in line.discount_amounts],
         total_taxes=[],
         total_pretax_credit_amounts=[],
