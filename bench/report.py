@@ -46,7 +46,7 @@ def machine() -> str:
     import os
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{platform.machine()} {os.cpu_count()} cores, load {load:.1f} at start"
+    return f"{platform.machine()} {os.cpu_count()} cores, load {load:.1f} when recorded"
 
 
 def record(bench: str, row: Row) -> None:
