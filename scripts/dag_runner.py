@@ -4,13 +4,15 @@
 
 Every run is `DAG.test()`, the very function behind `airflow dags test`: the real DAGs, the metadata DB, the same
 scheduling loop and task runner. What is not repeated is the start-up around it. Each `airflow dags test` imported
-Airflow, parsed and synced the whole DAG bundle (the Cosmos render included) and built the in-process Execution API
-(a FastAPI app of ~230 routes) before its first task: 10-20 s a run on a 2-core laptop, most of the demo's Airflow
-overhead. Here that is done once, then each run is a `fork()` of this process (own process, own log, own exit
-status, runs of one stage side by side as a scheduler would run them) that inherits all of it.
+Airflow, parsed and synced the whole DAG bundle twice (once to find the DAG, once inside `DAG.test()`) and built the
+in-process Execution API (a Cadwyn app that generates its versioned routers on its first request) before its first
+task: 15-50 s a run on a busy 2-core machine, most of the demo's Airflow overhead. Here that is done once, then each
+run is a `fork()` of this process (own process, own log, own exit status; the runs of a stage side by side, as a
+scheduler would run them) that inherits all of it.
 
-Set-up, in order, before the first run: start `dbt parse` (the manifest Cosmos renders from) in the background;
-`airflow db migrate` (`airflow.utils.db.upgradedb`, what the CLI calls); the pools; wait for the manifest; register
+Set-up, in order, before the first run: import Airflow; read the caller's environment (`--env-from-stdin`: the
+sandbox's date, which the DAGs read at parse time); start `dbt parse` (the manifest Cosmos renders from) in the
+background; `airflow db migrate` (`airflow.utils.db.upgradedb`, what the CLI calls); the pools; wait for the manifest; register
 the bundle in the metadata DB (what `airflow dags reserialize` does: one writer, so parallel runs on a fresh DB never
 race to insert the same DAG rows, issue 15); build the Execution API app.
 
@@ -248,12 +250,16 @@ def main() -> int:
     events = Events(args.events_fd if args.events_fd is not None else os.dup(1))
     _redirect_output(logs / "runner.log")
 
-    manifest, manifest_log = start_manifest_build(logs)
     with Step(events, "airflow start (import, config)", log=logs / "runner.log"):
         import airflow.sdk  # noqa: F401 (configures Airflow: settings, ORM, logging)
         from airflow.providers_manager import ProvidersManager
 
         ProvidersManager().initialize_providers_configuration()
+    if args.env_from_stdin:
+        with Step(events, "wait for the caller's environment (stdin)"):
+            os.environ.update(json.loads(sys.stdin.readline() or "{}"))
+    # In the background from here: it needs the caller's vars (the sandbox's date) to be reusable by dbt later.
+    manifest, manifest_log = start_manifest_build(logs)
     with Step(events, "airflow db migrate", log=logs / "runner.log"):
         migrate_db()
     with Step(events, "pools", log=logs / "runner.log"):
@@ -263,9 +269,6 @@ def main() -> int:
     with Step(events, "dbt manifest (dbt parse)", log=manifest_log):
         if manifest.wait() != 0:
             raise SystemExit(f"dbt parse failed: see {manifest_log}")
-    if args.env_from_stdin:
-        with Step(events, "wait for the caller's environment (stdin)"):
-            os.environ.update(json.loads(sys.stdin.readline() or "{}"))
     with Step(events, "register DAGs (parse + sync bundle)", log=logs / "runner.log"):
         bag = register_bundle()
     with Step(events, "execution API (once)", log=logs / "runner.log"):

@@ -3,14 +3,16 @@
     python scripts/demo.py            # every extraction DAG -> transform (dbt via Cosmos) -> notify, then a summary
     python scripts/demo.py --ui       # the same setup, then `airflow standalone`: open the printed URL
 
-What it does, in order: starts the sandbox (all provider simulators + Slack, `medium` world, realistic 50-150 ms
-latency) as a subprocess; points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples);
-`airflow db migrate`; creates the pools; builds the dbt manifest Cosmos renders from; then runs the real DAGs with
-`airflow dags test` (each one in its own process, tasks in that process, exactly the code the scheduler runs): the
-extraction DAGs side by side as a scheduler would run them (`--serial`: one after the other), then `transform`, the
-reverse syncs (`sync_<provider>`, e.g. Shopify customers to Klaviyo profiles), then
-`notify`. It ends by printing where the warehouse is, rows per raw table, time per step, the tiles, and the #ops digest read back from
-the Slack sandbox.
+What it does, in order: points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples) and
+starts `scripts/dag_runner.py`, one Airflow process that sets Airflow up (`airflow db migrate`, the pools, the dbt
+manifest, the DAGs registered in the metadata DB) while the sandbox starts (all provider simulators + Slack, `medium`
+world, realistic 50-150 ms latency, as a subprocess). That process then runs the real DAGs with `DAG.test()`, what
+`airflow dags test` runs (the scheduling loop and task runner the scheduler uses, tasks in the run's process), each
+run a fork of it so none pays Airflow's start-up again: the extraction DAGs side by side as a scheduler would run them
+(`--serial`: one after the other), then `transform`, the reverse syncs (`sync_<provider>`, e.g. Shopify customers to
+Klaviyo profiles), then `notify`. It ends by printing where the warehouse is, rows per raw table, time per step (also
+in `<logs>/steps.json`, which `python -m bench.bench_demo` reads), the tiles, and the #ops digest read back from the
+Slack sandbox.
 """
 
 from __future__ import annotations

@@ -110,6 +110,7 @@ def dbt_build_task(dag: DAG) -> Any:
     """One Cosmos `dbt build` of the whole project (`DbtBuildLocalOperator`): models, tests, seeds, in dbt's order,
     with dbt's own fail-fast (a failing test skips what depends on it, and fails the task, so `publish` never runs).
     Every model's and test's result is in the task log, as dbt prints it."""
+    from cosmos import settings as cosmos_settings
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
 
@@ -125,6 +126,9 @@ def dbt_build_task(dag: DAG) -> Any:
         append_env=True,
         vars=dbt_vars(),
         emit_datasets=False,  # we declare our own Assets
+        # Where Cosmos keeps the last run's `partial_parse.msgpack` (it also looks in the project's target/, which
+        # `dagkit.manifest` fills): dbt then re-parses only what changed instead of the whole project.
+        cache_dir=cosmos_settings.cache_dir / f"{DAG_ID}__dbt_build",
         pool=WAREHOUSE_POOL,
     )
 
