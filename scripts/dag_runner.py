@@ -10,9 +10,10 @@ task: 15-50 s a run on a busy 2-core machine, most of the demo's Airflow overhea
 run is a `fork()` of this process (own process, own log, own exit status; the runs of a stage side by side, as a
 scheduler would run them) that inherits all of it.
 
-Set-up, in order, before the first run: import Airflow; read the caller's environment (`--env-from-stdin`: the
-sandbox's date, which the DAGs read at parse time); start `dbt parse` (the manifest Cosmos renders from) in the
-background; `airflow db migrate` (`airflow.utils.db.upgradedb`, what the CLI calls); the pools; wait for the manifest; register
+Set-up, in order, before the first run: import Airflow; start `dbt parse` in the background when the transform DAG
+renders from its manifest (`OPSDATA_COSMOS_MODE` watcher or local, see `dags/dagkit/transform.py`); read the caller's
+environment (`--env-from-stdin`: the sandbox's date, which the DAGs read at parse time); `airflow db migrate`
+(`airflow.utils.db.upgradedb`, what the CLI calls); the pools; wait for the manifest; register
 the bundle in the metadata DB (what `airflow dags reserialize` does: one writer, so parallel runs on a fresh DB never
 race to insert the same DAG rows, issue 15); build the Execution API app.
 
@@ -255,20 +256,24 @@ def main() -> int:
         from airflow.providers_manager import ProvidersManager
 
         ProvidersManager().initialize_providers_configuration()
+    from dagkit.transform import cosmos_mode
+
+    # Only the watcher and local modes render the transform DAG from the manifest; `build` has no use for it.
+    manifest = start_manifest_build(logs) if cosmos_mode() != "build" else None
     if args.env_from_stdin:
         with Step(events, "wait for the caller's environment (stdin)"):
             os.environ.update(json.loads(sys.stdin.readline() or "{}"))
-    # In the background from here: it needs the caller's vars (the sandbox's date) to be reusable by dbt later.
-    manifest, manifest_log = start_manifest_build(logs)
     with Step(events, "airflow db migrate", log=logs / "runner.log"):
         migrate_db()
     with Step(events, "pools", log=logs / "runner.log"):
         from airflow_settings.pools import create_pools
 
         create_pools()
-    with Step(events, "dbt manifest (dbt parse)", log=manifest_log):
-        if manifest.wait() != 0:
-            raise SystemExit(f"dbt parse failed: see {manifest_log}")
+    if manifest is not None:
+        proc, manifest_log = manifest
+        with Step(events, "dbt manifest (dbt parse)", log=manifest_log):
+            if proc.wait() != 0:
+                raise SystemExit(f"dbt parse failed: see {manifest_log}")
     with Step(events, "register DAGs (parse + sync bundle)", log=logs / "runner.log"):
         bag = register_bundle()
     with Step(events, "execution API (once)", log=logs / "runner.log"):

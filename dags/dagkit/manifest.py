@@ -2,7 +2,8 @@
 
 Cosmos' `LoadMode.DBT_MANIFEST` reads this file at parse time instead of running `dbt ls` in the dag-processor
 (slow, and its Variable cache misbehaves there: astronomer-cosmos#2551, #2723). Run it whenever the dbt project
-changes: the demo does, the Docker image does at build time, CI does before the DagBag test.
+changes: the demo does when it runs a mode that renders from it (`OPSDATA_COSMOS_MODE=watcher|local`), the Docker
+image does at build time, CI does before the DagBag test.
 """
 
 from __future__ import annotations
@@ -27,11 +28,6 @@ def build_manifest(target: Path | None = None) -> Path:
     dbt = Path(sys.executable).with_name("dbt")
     cmd = [str(dbt) if dbt.exists() else "dbt", "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
            "--target-path", str(target.parent), "--log-path", str(target.parent / "logs")]
-    as_of = os.environ.get("OPSDATA_AS_OF_DATE")
-    if as_of:
-        # The same vars as the DAG's dbt runs (`dagkit.transform.dbt_vars`): dbt only reuses this parse
-        # (`partial_parse.msgpack`, which Cosmos copies into its run) when the vars match.
-        cmd += ["--vars", f"{{as_of_date: '{as_of}'}}"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=DBT_PROJECT_DIR)
     built = target.parent / "manifest.json"
     if result.returncode != 0 or not built.exists():

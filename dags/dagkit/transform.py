@@ -11,8 +11,7 @@
     mirroring each result, so each model is its own task in the UI: for a deployment with workers to spare.
   - `local`: `ExecutionMode.LOCAL`, one `dbt build --select <model>` per task: the fallback if the watcher misbehaves.
 - `watcher` and `local` render from a manifest built ahead of time (`LoadMode.DBT_MANIFEST`, see
-  `dagkit/manifest.py`): no `dbt ls` at parse time. `build` renders nothing, so its parse is instant; the prebuilt
-  manifest's `partial_parse.msgpack` still spares its `dbt build` a full parse.
+  `dagkit/manifest.py`): no `dbt ls` at parse time. `build` renders nothing and needs no manifest.
 - DuckDB: every dbt process goes through `dagkit/dbt_with_locks.py` (shared locks on the raw files, exclusive lock on
   the warehouse), and the dbt writer tasks sit in the 1-slot `duckdb_warehouse` pool.
 - Profile paths are absolute (`OPSDATA_DATA_DIR`, `OPSDATA_REPO_ROOT`): Cosmos runs dbt from a temporary copy of the
@@ -126,8 +125,8 @@ def dbt_build_task(dag: DAG) -> Any:
         append_env=True,
         vars=dbt_vars(),
         emit_datasets=False,  # we declare our own Assets
-        # Where Cosmos keeps the last run's `partial_parse.msgpack` (it also looks in the project's target/, which
-        # `dagkit.manifest` fills): dbt then re-parses only what changed instead of the whole project.
+        # Where Cosmos keeps the last run's `partial_parse.msgpack`, so the next `dbt build` may re-parse only what
+        # changed (dbt decides; it parses in full when the vars or the profile differ).
         cache_dir=cosmos_settings.cache_dir / f"{DAG_ID}__dbt_build",
         pool=WAREHOUSE_POOL,
     )
