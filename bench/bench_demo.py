@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import Row, machine, record
+from bench.report import RESULTS, Row, machine, record
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE_AIRFLOW_STEPS = ("dbt manifest (dbt parse)", "wait for the caller's environment (stdin)")
@@ -119,6 +119,7 @@ def main() -> None:
     share = parts["airflow_overhead_s"] / parts["total_s"]
 
     print(f"\n=== make demo ({args.scale}, fresh data and Airflow home, best of {args.rounds}; {at_start})")
+    _forget_previous_table(args.scale)
     overhead_by_step = {r["step"]: r for r in parts["runs"]}
     for step in table["steps"]:
         run = overhead_by_step.get(step["name"]) or overhead_by_step.get(_event_name(step["name"]))
@@ -131,6 +132,15 @@ def main() -> None:
                f"{at_start}")
     print(f"  {'total':<40} {parts['total_s']:7.1f}s  {summary}")
     record("demo", Row(provider="all", scale=args.scale, run="demo: total", wall_s=round(parts["total_s"], 1), note=summary))
+
+
+def _forget_previous_table(scale: str) -> None:
+    """Drop the last recorded step table of this scale: its steps need not be this run's (`record` replaces rows one
+    by one, so a step that no longer exists would linger)."""
+    path = RESULTS / "demo.json"
+    if path.exists():
+        rows = [r for r in json.loads(path.read_text()) if r["scale"] != scale or not r["run"].startswith("demo: ")]
+        path.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 def _event_name(step_name: str) -> str:

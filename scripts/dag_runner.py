@@ -276,8 +276,9 @@ def main() -> int:
                 raise SystemExit(f"dbt parse failed: see {manifest_log}")
     with Step(events, "register DAGs (parse + sync bundle)", log=logs / "runner.log"):
         bag = register_bundle()
-    with Step(events, "execution API (once)", log=logs / "runner.log"):
-        warm_execution_api()
+    if plan.get("stages"):
+        with Step(events, "execution API (once)", log=logs / "runner.log"):
+            warm_execution_api()
     log_no = 1
     for stage in plan.get("stages", []):
         if not run_stage(events, bag, stage, logs, log_no, plan.get("mark_success_pattern")):
