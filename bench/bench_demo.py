@@ -95,10 +95,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--scale", default="medium", choices=["small", "medium", "large"])
     parser.add_argument("--keep", action="store_true", help="keep each round's temporary folder")
+    parser.add_argument("--steps", type=Path, help="record the table of a demo already run (its `steps.json`, e.g. a "
+                        "fresh clone's `make demo`) instead of running one")
     args = parser.parse_args()
 
     best: tuple[dict[str, Any], dict[str, Any], str] | None = None
-    for round_no in range(1, args.rounds + 1):
+    if args.steps:
+        table = json.loads(args.steps.read_text())
+        best = (table, split(table), table.get("machine") or machine())
+    for round_no in range(1, 0 if args.steps else args.rounds + 1):
         work = Path(tempfile.mkdtemp(prefix="bench-demo-"))
         at_start = machine()
         started = time.monotonic()

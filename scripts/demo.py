@@ -321,12 +321,22 @@ def main() -> None:
             subprocess.run(["stty", "sane"], check=False)
 
 
+def _load_at_start() -> str:
+    import platform
+
+    return f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at start"
+
+
+_machine_at_start = _load_at_start()  # the same words as bench.report.machine(), taken when the demo starts
+
+
 def write_step_table(demo: Demo, runner: DagRunner, total: float) -> Path:
     """`<logs>/steps.json`: the step table and every runner event (each DAG run with its task intervals), which
     `bench.bench_demo` splits into time inside tasks and Airflow overhead."""
     path = demo.logs / "steps.json"
     path.write_text(json.dumps({
         "total_s": total,
+        "machine": _machine_at_start,
         "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok} for s in demo.steps],
         "events": runner.records,
     }, indent=1))
