@@ -5,8 +5,10 @@
     models and tests and fails fast itself (a failing test skips everything that depends on it and fails the task, so
     `publish` never runs); each model's and test's result is in that task's log. Chosen because per-model tasks cost
     more than the build here: the watcher renders ~230 tasks (a sensor per model and per model's tests) and every
-    task instance is a task start (a forked supervisor under a scheduler, an in-process run under `dags test`);
-    measured 2.29 x a plain `dbt build` + publish against ~1.1 x for this mode (`python -m bench.bench_transform`).
+    task instance is a task start (a forked supervisor under a scheduler, an in-process run under `dags test`).
+    `python -m bench.bench_transform` (2026-12-01, medium world, busy 2-core machine): this mode's DagRun 1.43 x a
+    plain `dbt build` + publish (1.07 x the same work with the source freshness the DAG also runs; CPU 1.02 x), the
+    watcher 2.09 x in the same session (2.29 x measured on a quieter machine).
   - `watcher`: `ExecutionMode.WATCHER`, one `dbt build` producer and a sensor per model and per model's tests
     mirroring each result, so each model is its own task in the UI: for a deployment with workers to spare.
   - `local`: `ExecutionMode.LOCAL`, one `dbt build --select <model>` per task: the fallback if the watcher misbehaves.
