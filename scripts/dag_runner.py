@@ -161,7 +161,7 @@ def _reuse_registered_bundle(bag: Any) -> None:
     """Let `DAG.test()` reuse the bundle this process parsed and synced at start instead of doing it again.
 
     `DAG.test()` re-parses and re-syncs the whole bundle on every call so that sibling DAGs are in the metadata DB
-    (apache/airflow#64884): 3-6 s a run here, the Cosmos render of `transform` most of it. `register_bundle()` did
+    (apache/airflow#64884): 3-6 s a run on a busy machine with the watcher's Cosmos render, 2-3 s without it. `register_bundle()` did
     exactly that for the same files moments ago, so in this forked child (one run, then exit) the re-sync is handed
     the parent's bag and skipped. If Airflow renames these, the patch does nothing and the run pays the re-parse.
     """
