@@ -3,14 +3,16 @@
     python scripts/demo.py            # every extraction DAG -> transform (dbt via Cosmos) -> notify, then a summary
     python scripts/demo.py --ui       # the same setup, then `airflow standalone`: open the printed URL
 
-What it does, in order: starts the sandbox (all provider simulators + Slack, `medium` world, realistic 50-150 ms
-latency) as a subprocess; points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples);
-`airflow db migrate`; creates the pools; builds the dbt manifest Cosmos renders from; then runs the real DAGs with
-`airflow dags test` (each one in its own process, tasks in that process, exactly the code the scheduler runs): the
-extraction DAGs side by side as a scheduler would run them (`--serial`: one after the other), then `transform`, the
-reverse syncs (`sync_<provider>`, e.g. Shopify customers to Klaviyo profiles), then
-`notify`. It ends by printing where the warehouse is, rows per raw table, time per step, the tiles, and the #ops digest read back from
-the Slack sandbox.
+What it does, in order: points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples) and
+starts `scripts/dag_runner.py`, one Airflow process that sets Airflow up (`airflow db migrate`, the pools, the dbt
+manifest, the DAGs registered in the metadata DB) while the sandbox starts (all provider simulators + Slack, `medium`
+world, realistic 50-150 ms latency, as a subprocess). That process then runs the real DAGs with `DAG.test()`, what
+`airflow dags test` runs (the scheduling loop and task runner the scheduler uses, tasks in the run's process), each
+run a fork of it so none pays Airflow's start-up again: the extraction DAGs side by side as a scheduler would run them
+(`--serial`: one after the other), then `transform`, the reverse syncs (`sync_<provider>`, e.g. Shopify customers to
+Klaviyo profiles), then `notify`. It ends by printing where the warehouse is, rows per raw table, time per step (also
+in `<logs>/steps.json`, which `python -m bench.bench_demo` reads), the tiles, and the #ops digest read back from the
+Slack sandbox.
 """
 
 from __future__ import annotations
@@ -54,58 +56,6 @@ class Demo:
     logs: Path
     steps: list[Step] = field(default_factory=list)
 
-    def run(self, name: str, cmd: list[str], *, cwd: Path = REPO_ROOT, status: Callable[[], str] | None = None) -> Step:
-        """Run one step as a subprocess, its output in a log file, with a progress line while it runs."""
-        log_path = self.logs / f"{len(self.steps) + 1:02d}-{name.replace(' ', '_')}.log"
-        started = time.monotonic()
-        with log_path.open("w") as log, _Progress(name, status):
-            proc = subprocess.run(cmd, env=self.env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        step = Step(name, time.monotonic() - started, proc.returncode == 0, str(log_path))
-        self.steps.append(step)
-        _print_step(step)
-        if not step.ok:
-            tail = log_path.read_text(errors="replace").splitlines()[-40:]
-            print("\n".join("      " + line for line in tail))
-            raise SystemExit(f"demo: step '{name}' failed (exit {proc.returncode}); full log: {log_path}")
-        return step
-
-    def run_parallel(self, jobs: dict[str, tuple[str, list[str]]]) -> Step:
-        """Run the extraction DAGs at once (they write separate files and wait on the network, not the CPU).
-        `jobs`: step name -> (provider, command)."""
-        started = time.monotonic()
-        running: dict[str, tuple[subprocess.Popen[bytes], Path, float]] = {}
-        finished: set[str] = set()
-        for name, (_provider, cmd) in jobs.items():
-            log_path = self.logs / f"{len(self.steps) + len(running) + 1:02d}-{name.replace(' ', '_')}.log"
-            proc = subprocess.Popen(cmd, env=self.env, cwd=REPO_ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-            running[name] = (proc, log_path, time.monotonic())
-
-        def status() -> str:
-            return " · ".join(self.extraction_status(provider, done=name in finished) for name, (provider, _) in jobs.items())
-
-        failed: list[tuple[str, Path]] = []
-        with _Progress("extracting", status):
-            while running:
-                for name, (proc, log_path, began) in list(running.items()):
-                    if proc.poll() is None:
-                        continue
-                    del running[name]
-                    finished.add(name)
-                    step = Step(name, time.monotonic() - began, proc.returncode == 0, str(log_path))
-                    self.steps.append(step)
-                    _print_step(step, self.extraction_status(jobs[name][0], done=True))
-                    if not step.ok:
-                        failed.append((name, log_path))
-                time.sleep(0.2)  # the demo's own polling of its child processes
-        wall = Step(f"extraction wall time ({len(jobs)} DAGs)", time.monotonic() - started, not failed)
-        self.steps.append(wall)
-        if failed:
-            for name, log_path in failed:
-                print(f"\n  {name} failed; last lines of {log_path}:")
-                print("\n".join("      " + line for line in log_path.read_text(errors="replace").splitlines()[-30:]))
-            raise SystemExit(f"demo: {', '.join(n for n, _ in failed)} failed")
-        return wall
-
     def extraction_status(self, provider: str, done: bool = False) -> str:
         """`stripe: 12 pages, 1,234 rows` from the progress file the extraction keeps (pipelines.common.progress)."""
         try:
@@ -140,11 +90,12 @@ class _Progress:
         while not self._stop.wait(0.2 if tty else 15):
             elapsed = time.monotonic() - started
             status = self.status()
+            label = f"{self.name} {elapsed:.0f}s: " if self.name else ""
             if tty:
-                line = f"\r  {frames[n % 4]} {self.name} {elapsed:5.0f}s  {status}"
+                line = f"\r  {frames[n % 4]} {label}{status}"
                 print(line[:width].ljust(width), end="", flush=True)
             elif status != last or not status:
-                print(f"    ... {self.name} {elapsed:.0f}s: {status or 'running'}", flush=True)
+                print(f"    ... {label}{status or 'running'}", flush=True)
                 last = status
             n += 1
 
@@ -338,66 +289,171 @@ def main() -> None:
     sandbox_url = f"http://127.0.0.1:{port}"
     env = demo_env(data_dir, airflow_home, sandbox_url)
     env[PROGRESS_DIR_ENV] = str(logs / "progress")
+    # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
+    env["OPSDATA_DEADLINE_ALERTS"] = "false"
     os.environ.update({k: env[k] for k in ("OPSDATA_DATA_DIR", "OPSDATA_REPO_ROOT")})
     demo = Demo(env=env, logs=logs)
 
     print(f"opsdata demo: AIRFLOW_HOME={airflow_home}  data={data_dir}")
     try:
-        with ExitStack() as sandbox:
+        with ExitStack() as stack:
+            # The Airflow set-up (imports, metadata DB, pools, dbt manifest) runs while the sandbox starts.
+            runner = stack.enter_context(DagRunner(demo, stages=[] if args.ui else dag_stages(serial=args.serial)))
             sandbox_started = time.monotonic()
             with _Progress(f"sandbox ({args.scale}, {args.latency} latency)"):
                 log_path = logs / "00-sandbox.log"
-                sandbox.enter_context(sandbox_process(args.scale, args.latency, port=port, env=env, log_path=log_path))
+                stack.enter_context(sandbox_process(args.scale, args.latency, port=port, env=env, log_path=log_path))
             demo.steps.append(Step("sandbox start", time.monotonic() - sandbox_started, True))
             _print_step(demo.steps[-1])
-            # The sandbox world has a fixed "today"; pin the metrics to it.
-            env["OPSDATA_AS_OF_DATE"] = _get_json(f"{sandbox_url}/_sandbox/health")["now"][:10]
-            run_dags(demo, args, env, sandbox_url, started)
+            # The sandbox world has a fixed "today"; pin the metrics to it (the transform DAG reads it at parse).
+            as_of = _get_json(f"{sandbox_url}/_sandbox/health")["now"][:10]
+            env["OPSDATA_AS_OF_DATE"] = as_of
+            runner.send_env({"OPSDATA_AS_OF_DATE": as_of})
+            runner.follow()
+            if args.ui:
+                run_ui(demo, sandbox_url)
+                return
+            total = time.monotonic() - started
+            write_step_table(demo, runner, total)
+            print_summary(demo, sandbox_url, total)
     finally:
         if shutil.which("stty") and sys.stdin.isatty():
             subprocess.run(["stty", "sane"], check=False)
 
 
-def prepare_airflow(demo: Demo) -> None:
-    """The metadata DB, the pools and the dbt manifest: what every DAG run needs first."""
-    demo.run("airflow db migrate", [str(BIN / "airflow"), "db", "migrate"])
-    demo.run("pools", [sys.executable, "-m", "airflow_settings.pools"])
-    demo.run("dbt manifest (dbt parse)", [sys.executable, "-m", "dagkit.manifest"], cwd=REPO_ROOT / "dags")
+def _load_at_start() -> str:
+    import platform
+
+    return f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} at start"
 
 
-def register_dags(demo: Demo) -> None:
-    """Write the DAG bundle to the metadata DB once, before any `airflow dags test`.
-
-    Every `airflow dags test` first writes the whole bundle to the metadata DB. Several of them starting at once on a
-    fresh DB all insert the same new rows, and all but one fail (`UNIQUE constraint failed: dag.dag_id`). Registered
-    here first, in the same environment as the runs (so the same serialized DAGs, no new versions), as a
-    dag-processor would before any run, the parallel runs find every row in place and only update it."""
-    # `airflow dags test` cannot run deadline alerts (Airflow 3.3.2 bug, see dagkit.defaults); no scheduler here.
-    demo.env["OPSDATA_DEADLINE_ALERTS"] = "false"
-    demo.run("register DAGs (dags reserialize)", [str(BIN / "airflow"), "dags", "reserialize"])
+_machine_at_start = _load_at_start()  # the same words as bench.report.machine(), taken when the demo starts
 
 
-def run_dags(demo: Demo, args: argparse.Namespace, env: dict[str, str], sandbox_url: str, started: float) -> None:
-    """Airflow set-up, then the DAGs in the order the scheduler would run them (or the UI, with `--ui`)."""
-    prepare_airflow(demo)
-    if args.ui:
-        run_ui(demo, sandbox_url)
-        return
-    register_dags(demo)
+def write_step_table(demo: Demo, runner: DagRunner, total: float) -> Path:
+    """`<logs>/steps.json`: the step table and every runner event (each DAG run with its task intervals), which
+    `bench.bench_demo` splits into time inside tasks and Airflow overhead."""
+    path = demo.logs / "steps.json"
+    path.write_text(json.dumps({
+        "total_s": total,
+        "machine": _machine_at_start,
+        "steps": [{"name": s.name, "seconds": s.seconds, "ok": s.ok} for s in demo.steps],
+        "events": runner.records,
+    }, indent=1))
+    return path
+
+
+def dag_stages(*, serial: bool = False) -> list[list[str]]:
+    """The DAGs in the order the scheduler would run them: the extractions side by side (`serial`: one after the
+    other), `transform` on their Assets, then on the tiles Asset the reverse syncs and `notify`."""
     from pipelines.registry import extraction_providers, syncing_providers
 
-    extractions = {f"dag {p.dag_id}": (p.name, [str(BIN / "airflow"), "dags", "test", p.dag_id]) for p in extraction_providers()}
-    if args.serial:
-        for name, (extracted, cmd) in extractions.items():
-            demo.run(name, cmd, status=lambda extracted=extracted: demo.extraction_status(extracted))  # type: ignore[misc]
-    else:
-        demo.run_parallel(extractions)
-    demo.run("dag transform (dbt via Cosmos)", [str(BIN / "airflow"), "dags", "test", "transform"])
-    # The scheduler would start these on the tiles Asset: reverse syncs, then the Slack work.
-    for provider in syncing_providers():
-        demo.run(f"dag sync_{provider.name}", [str(BIN / "airflow"), "dags", "test", f"sync_{provider.name}"])
-    demo.run("dag notify (Slack)", [str(BIN / "airflow"), "dags", "test", "notify"])
-    print_summary(demo, sandbox_url, time.monotonic() - started)
+    extractions = [p.dag_id for p in extraction_providers()]
+    stages = [[d] for d in extractions] if serial else [extractions]
+    return [*stages, ["transform"], *([f"sync_{p.name}"] for p in syncing_providers()), ["notify"]]
+
+
+STEP_LABELS = {
+    "dag transform": "dag transform (dbt via Cosmos)",
+    "dag notify": "dag notify (Slack)",
+    "wait for the caller's environment (stdin)": "airflow waits for the sandbox",
+}
+
+
+class DagRunner:
+    """`scripts/dag_runner.py` as a child process: it sets Airflow up once and runs every DAG run of `stages` from
+    that one warm process (see its docstring). This side prints its steps as they end, with a progress line while
+    they run (for the extractions: provider, pages and rows so far), and stops the demo at the first failure."""
+
+    def __init__(self, demo: Demo, stages: list[list[str]], mark_success_pattern: str | None = None) -> None:
+        self.demo = demo
+        plan = {"stages": stages, "mark_success_pattern": mark_success_pattern}
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "scripts" / "dag_runner.py"), json.dumps(plan), "--logs", str(demo.logs),
+             "--events-fd", str(write_fd), "--env-from-stdin"],
+            env=demo.env, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        self.events = os.fdopen(read_fd)
+        self.running: dict[str, float] = {}
+        self.providers = {p.dag_id: p.name for p in _extraction_providers()}
+        self.records: list[dict] = []
+        """Every `end` event as the runner sent it (with each run's task intervals): `bench.bench_demo` reads them."""
+
+    def __enter__(self) -> DagRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def send_env(self, env: dict[str, str]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(env) + "\n").encode())
+        self.proc.stdin.close()
+
+    def status(self) -> str:
+        """What runs now and for how long; for the extractions, each provider's pages and rows so far."""
+        now = time.monotonic()
+        extracting = [self.providers[s[4:]] for s in self.running if s[4:] in self.providers]
+        if extracting:
+            since = min(self.running.values())
+            return f"extracting {now - since:.0f}s: " + " · ".join(self.demo.extraction_status(p) for p in extracting)
+        return ", ".join(f"{STEP_LABELS.get(s, s)} {now - t:.0f}s" for s, t in self.running.items()) or "starting"
+
+    def follow(self) -> None:
+        """Read the runner's events to its end; raise SystemExit on a failed step."""
+        stage_started: float | None = None
+        stage_size = 0
+        failed: list[tuple[Step, dict]] = []  # the runner stops after the stage with a failure: report them all
+        with _Progress("", self.status):
+            for line in self.events:
+                event = json.loads(line)
+                step = event["step"]
+                if event["state"] == "start":
+                    self.running[step] = time.monotonic()
+                    if step[4:] in self.providers and stage_started is None:
+                        stage_started, stage_size = time.monotonic(), 0
+                    stage_size += step[4:] in self.providers
+                    continue
+                self.running.pop(step, None)
+                self.records.append(event)
+                name = STEP_LABELS.get(step, step)
+                result = Step(name, event["seconds"], event["ok"], event.get("log") or "")
+                self.demo.steps.append(result)
+                provider = self.providers.get(step[4:])
+                _print_step(result, self.demo.extraction_status(provider, done=True) if provider else "")
+                if not result.ok:
+                    failed.append((result, event))
+                if provider and stage_started is not None and not any(s[4:] in self.providers for s in self.running):
+                    self.demo.steps.append(Step(f"extraction wall time ({stage_size} DAGs)", time.monotonic() - stage_started, True))
+                    stage_started = None
+        for step, event in failed:
+            self._show_failure(step, event)
+        if failed:
+            raise SystemExit(f"demo: {', '.join(step.name for step, _ in failed)} failed")
+        if self.proc.wait() != 0:
+            log = self.demo.logs / "runner.log"
+            print("\n".join("      " + line for line in log.read_text(errors="replace").splitlines()[-40:]))
+            raise SystemExit(f"demo: the DAG runner failed (exit {self.proc.returncode}); full log: {log}")
+
+    def _show_failure(self, step: Step, event: dict) -> None:
+        log_path = Path(step.detail) if step.detail else self.demo.logs / "runner.log"
+        print(f"\n  {step.name} failed{': ' + event['error'] if event.get('error') else ''}; last lines of {log_path}:")
+        tail = log_path.read_text(errors="replace").splitlines()[-40:] if log_path.exists() else []
+        print("\n".join("      " + line for line in tail))
+
+
+def _extraction_providers() -> list:
+    from pipelines.registry import extraction_providers
+
+    return list(extraction_providers())
 
 
 if __name__ == "__main__":

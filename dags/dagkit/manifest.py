@@ -2,7 +2,8 @@
 
 Cosmos' `LoadMode.DBT_MANIFEST` reads this file at parse time instead of running `dbt ls` in the dag-processor
 (slow, and its Variable cache misbehaves there: astronomer-cosmos#2551, #2723). Run it whenever the dbt project
-changes: the demo does, the Docker image does at build time, CI does before the DagBag test.
+changes: the demo does when it runs a mode that renders from it (`OPSDATA_COSMOS_MODE=watcher|local`), the Docker
+image does at build time, CI does before the DagBag test.
 """
 
 from __future__ import annotations

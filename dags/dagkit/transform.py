@@ -1,11 +1,19 @@
 """The `transform` DAG: dbt through Cosmos, scheduled on the raw Assets, then `publish()` of the tiles snapshot.
 
-- Rendered from a manifest built ahead of time (`LoadMode.DBT_MANIFEST`, see `dagkit/manifest.py`): no `dbt ls` at
-  parse time. Every model (with its tests, `TestBehavior.BUILD`) is a task; a failing test fails its task and stops
-  everything downstream of it, including `publish`, so BI keeps the last good snapshot.
-- Execution: `ExecutionMode.WATCHER` by default: one `dbt build` process serves the whole graph (one dbt start-up),
-  while one lightweight sensor per model mirrors that model's result in the UI. `OPSDATA_COSMOS_MODE=local` switches
-  to one `dbt build --select <model>` per task (`ExecutionMode.LOCAL`), the fallback if the watcher misbehaves.
+- Execution, `OPSDATA_COSMOS_MODE`:
+  - `build` (default): one Cosmos `DbtBuildLocalOperator` task, one `dbt build` of the whole project. dbt orders
+    models and tests and fails fast itself (a failing test skips everything that depends on it and fails the task, so
+    `publish` never runs); each model's and test's result is in that task's log. Chosen because per-model tasks cost
+    more than the build here: the watcher renders ~230 tasks (a sensor per model and per model's tests) and every
+    task instance is a task start (a forked supervisor under a scheduler, an in-process run under `dags test`).
+    `python -m bench.bench_transform` (2026-12-01, medium world, busy 2-core machine): this mode's DagRun 1.43 x a
+    plain `dbt build` + publish (1.07 x the same work with the source freshness the DAG also runs; CPU 1.02 x), the
+    watcher 2.09 x in the same session (2.29 x measured on a quieter machine).
+  - `watcher`: `ExecutionMode.WATCHER`, one `dbt build` producer and a sensor per model and per model's tests
+    mirroring each result, so each model is its own task in the UI: for a deployment with workers to spare.
+  - `local`: `ExecutionMode.LOCAL`, one `dbt build --select <model>` per task: the fallback if the watcher misbehaves.
+- `watcher` and `local` render from a manifest built ahead of time (`LoadMode.DBT_MANIFEST`, see
+  `dagkit/manifest.py`): no `dbt ls` at parse time. `build` renders nothing and needs no manifest.
 - DuckDB: every dbt process goes through `dagkit/dbt_with_locks.py` (shared locks on the raw files, exclusive lock on
   the warehouse), and the dbt writer tasks sit in the 1-slot `duckdb_warehouse` pool.
 - Profile paths are absolute (`OPSDATA_DATA_DIR`, `OPSDATA_REPO_ROOT`): Cosmos runs dbt from a temporary copy of the
@@ -31,8 +39,14 @@ WAREHOUSE_POOL = "duckdb_warehouse"  # same name as airflow_settings.pools.WAREH
 DBT_WRAPPER = DAGS_DIR / "dagkit" / "dbt_with_locks.py"
 
 
+COSMOS_MODES = ("build", "watcher", "local")
+
+
 def cosmos_mode() -> str:
-    return os.environ.get("OPSDATA_COSMOS_MODE", "watcher").lower()
+    mode = os.environ.get("OPSDATA_COSMOS_MODE", "build").lower()
+    if mode not in COSMOS_MODES:
+        raise ValueError(f"OPSDATA_COSMOS_MODE={mode!r}: expected one of {', '.join(COSMOS_MODES)}")
+    return mode
 
 
 def dbt_env() -> dict[str, str]:
@@ -87,8 +101,41 @@ def publish_tiles(**context: Any) -> dict[str, Any]:
     return result
 
 
+def _profile_config() -> Any:
+    from cosmos import ProfileConfig
+
+    return ProfileConfig(profile_name="opsdata", target_name="dev", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml")
+
+
+def dbt_build_task(dag: DAG) -> Any:
+    """One Cosmos `dbt build` of the whole project (`DbtBuildLocalOperator`): models, tests, seeds, in dbt's order,
+    with dbt's own fail-fast (a failing test skips what depends on it, and fails the task, so `publish` never runs).
+    Every model's and test's result is in the task log, as dbt prints it."""
+    from cosmos import settings as cosmos_settings
+    from cosmos.constants import InvocationMode
+    from cosmos.operators.local import DbtBuildLocalOperator
+
+    return DbtBuildLocalOperator(
+        task_id="dbt_build",
+        dag=dag,
+        project_dir=str(DBT_PROJECT_DIR),
+        profile_config=_profile_config(),
+        dbt_executable_path=str(DBT_WRAPPER),
+        invocation_mode=InvocationMode.SUBPROCESS,  # dbt in its own process: the DuckDB file locks die with it
+        install_deps=False,
+        env=dbt_env(),
+        append_env=True,
+        vars=dbt_vars(),
+        emit_datasets=False,  # we declare our own Assets
+        # Where Cosmos keeps the last run's `partial_parse.msgpack`, so the next `dbt build` may re-parse only what
+        # changed (dbt decides; it parses in full when the vars or the profile differ).
+        cache_dir=cosmos_settings.cache_dir / f"{DAG_ID}__dbt_build",
+        pool=WAREHOUSE_POOL,
+    )
+
+
 def dbt_task_group(dag: DAG, *, manifest: Path, mode: str | None = None) -> Any:
-    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
     mode = mode or cosmos_mode()
@@ -115,9 +162,7 @@ def dbt_task_group(dag: DAG, *, manifest: Path, mode: str | None = None) -> Any:
         group_id="dbt",
         dag=dag,
         project_config=project_config,
-        profile_config=ProfileConfig(
-            profile_name="opsdata", target_name="dev", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
-        ),
+        profile_config=_profile_config(),
         execution_config=ExecutionConfig(
             execution_mode=execution_mode,
             invocation_mode=InvocationMode.SUBPROCESS,  # dbt in its own process: the DuckDB file locks die with it
@@ -159,8 +204,9 @@ def _start_sensors_after_producer(group: Any) -> None:
 
 
 def build_transform_dag(raw_assets: list[Asset], *, manifest: Path | None = None, mode: str | None = None) -> DAG:
+    mode = mode or cosmos_mode()
     manifest = manifest or manifest_path()
-    if not manifest.exists():
+    if mode != "build" and not manifest.exists():
         raise FileNotFoundError(
             f"dbt manifest not found at {manifest}: build it with `cd dags && python -m dagkit.manifest` "
             "(the demo and the Docker image do this)"
@@ -178,7 +224,7 @@ def build_transform_dag(raw_assets: list[Asset], *, manifest: Path | None = None
         deadline=late_run_alert(DAG_ID, timedelta(hours=1)),
         tags=["transform", "dbt"],
     ) as dag:
-        dbt = dbt_task_group(dag, manifest=manifest, mode=mode)
+        dbt = dbt_build_task(dag) if mode == "build" else dbt_task_group(dag, manifest=manifest, mode=mode)
         source_freshness = PythonOperator(
             task_id="source_freshness", python_callable=check_source_freshness, pool=WAREHOUSE_POOL
         )

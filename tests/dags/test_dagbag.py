@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.dags.conftest import DAGS_DIR, airflow_env
 
 _PARSE_SCRIPT = r"""
@@ -101,19 +103,47 @@ def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -
     publish = transform.get_task("publish")
     assert publish.outlets == [TILES]
     assert publish.pool == "duckdb_warehouse"
-    dbt_tasks = [t for t in transform.tasks if t.task_id.startswith("dbt.")]
-    assert len(dbt_tasks) > 5
-    assert transform.get_task("dbt.dbt_producer_watcher").pool == "duckdb_warehouse"
-    # Every leaf of the dbt group gates the publish: a failing model or test keeps the last good snapshot.
-    # (through `source_freshness`, which runs after dbt and before the publish, and never fails it for staleness)
-    gates = {"publish", "source_freshness"}
-    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - gates and t.task_id != "dbt.dbt_producer_watcher_done"]
-    assert leaves and all(t.downstream_task_ids & gates for t in leaves)
+    # The default mode: one Cosmos `dbt build` (see dagkit/transform.py), a warehouse writer, gating the publish
+    # through `source_freshness` (which runs after dbt and before the publish, and never fails it for staleness).
+    dbt_build = transform.get_task("dbt_build")
+    assert type(dbt_build).__name__ == "DbtBuildLocalOperator"
+    assert dbt_build.pool == "duckdb_warehouse"
+    assert dbt_build.downstream_task_ids == {"source_freshness"}
     assert transform.get_task("source_freshness").downstream_task_ids == {"publish"}
 
     notify = bag.dags["notify"]
     assert {a.uri for a in _flatten(notify.timetable.asset_condition)} == {TILES.uri}
     assert {t.task_id for t in notify.tasks} == {"check_provider_health", "send_daily_digest", "send_weekly_digest", "send_approval_reminders"}
+
+
+def test_watcher_mode_renders_every_model_and_gates_the_publish(airflow_db: Path, pools: list[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OPSDATA_COSMOS_MODE=watcher`: a task per model and per model's tests behind one producer `dbt build`."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    monkeypatch.setenv("OPSDATA_COSMOS_MODE", "watcher")
+    bag = BundleDagBag(dag_folder=str(DAGS_DIR / "transform.py"), bundle_path=DAGS_DIR, bundle_name="dags-folder",
+                       known_pools=set(pools))
+    assert bag.import_errors == {}
+    transform = bag.dags["transform"]
+    dbt_tasks = [t for t in transform.tasks if t.task_id.startswith("dbt.")]
+    assert len(dbt_tasks) > 5
+    producer = transform.get_task("dbt.dbt_producer_watcher")
+    assert producer.pool == "duckdb_warehouse"
+    assert producer.retries == 0  # Cosmos skips a retried producer: a retry would hide the failure
+    # Every leaf of the dbt group gates the publish: a failing model or test keeps the last good snapshot.
+    gates = {"publish", "source_freshness"}
+    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - gates and t.task_id != "dbt.dbt_producer_watcher_done"]
+    assert leaves and all(t.downstream_task_ids & gates for t in leaves)
+    assert transform.get_task("source_freshness").downstream_task_ids == {"publish"}
+
+
+def test_an_unknown_cosmos_mode_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagkit.transform import cosmos_mode
+
+    monkeypatch.setenv("OPSDATA_COSMOS_MODE", "wacher")
+    with pytest.raises(ValueError, match="OPSDATA_COSMOS_MODE='wacher'"):
+        cosmos_mode()
 
 
 def test_dag_bundle_parse_is_stable_across_runs(airflow_db: Path) -> None:
