@@ -146,11 +146,13 @@ def main() -> None:
             saturate(url)
 
     reset_limiters()
-    with sandbox_process(scale=args.scale, latency=latency, options=options) as url:
+    with sandbox_process(scale=args.scale, latency=latency, options=options, startup_seconds=900) as url:
         os.environ.update(client_env(url))
-        # The simulator builds its Klaviyo world on the first request; that is not the client's time.
-        requests.get(f"{url}/klaviyo/api/metrics", headers={"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}",
-                                                         "revision": "2026-07-15"}, timeout=900).raise_for_status()
+        # The simulator builds its Klaviyo world on the first request, and its event index on the first events page;
+        # neither is the client's time.
+        auth = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
+        for path in ("/api/metrics", "/api/events?page[size]=1"):
+            requests.get(f"{url}/klaviyo{path}", headers=auth, timeout=900).raise_for_status()
 
         def run(label: str) -> Any:
             requests.post(f"{url}/_sandbox/stats/reset", timeout=10)
