@@ -1,15 +1,19 @@
-"""Klaviyo benchmark: requests/s per rate tier against Klaviyo's documented limits, and what an incremental run
-costs compared to what changed.
+"""Klaviyo benchmark: a full extraction against the per-tier rate-limit bound, the simulator's share of the CPU,
+peak memory, and what incremental runs cost.
 
-    .venv/bin/python bench/bench_klaviyo.py                      # medium world, realistic latency (50-150 ms)
-    .venv/bin/python bench/bench_klaviyo.py --scale large --skip-saturation
+    .venv/bin/python -m bench.bench_klaviyo                        # medium world, realistic latency (50-150 ms)
+    .venv/bin/python -m bench.bench_klaviyo --scale large
+    .venv/bin/python -m bench.bench_klaviyo --scale xlarge --memory-only
+    .venv/bin/python -m bench.bench_klaviyo --saturation           # also: each tier's bucket against its limits
 
 The sandbox runs in its own process (as a remote API would: its CPU work does not compete with the client's GIL)
-and enforces the real limits (fixed 1 s and 60 s windows per operation). Three parts:
-1. tier saturation: one minute's steady allowance of requests per tier, fired from many threads through the real
-   client, to show each tier's token bucket (fitted inside both windows) runs it near its steady limit without a 429;
-2. a full extraction: per endpoint, requests, the busiest 1 s and 60 s windows against burst/steady, 429s;
-3. incremental runs after the world moves 1 and 7 days: rows and requests in proportion to what changed.
+and enforces the real limits (fixed 1 s and 60 s windows per operation). Each run is a fresh process, as an Airflow
+task (bench/memory.py `measured_run`), and is recorded in bench/results/bench_klaviyo.json:
+- wall: the whole run (start, extract, normalize, load); bound: per tier, its requests / its documented steady rate
+  (steady per minute / 60), the slowest tier (tiers are separate limits and the resources page them in parallel);
+- sandbox CPU: the simulator's CPU seconds during the run / the HTTP span (first to last request the sandbox saw).
+`--memory-only`: zero latency and every limit lifted x100 (memory does not depend on either); no wall/bound figures.
+Optional `--saturation`: one minute's steady allowance per tier through the real client, without a 429.
 """
 
 from __future__ import annotations
@@ -89,66 +93,104 @@ def saturate(url: str) -> None:
         assert all(c == 200 for c in codes), codes
 
 
-def per_endpoint(since: float, url: str) -> None:
-    from pipelines.klaviyo import helpers
-    from pipelines.klaviyo.settings import TIERS
+def per_endpoint(by_route: dict[str, int]) -> None:
+    from sandbox.klaviyo import LIMITS
 
-    by_template: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for template, tier, t in helpers.sent_log:
-        if t >= since:
-            by_template[(template, tier)].append(t)
-    print(f"{'endpoint':<42}{'tier':>5}{'requests':>9}{'req/s':>8}{'max/1s':>8}{'burst':>7}{'max/60s':>9}{'steady':>8}")
-    for (template, tier), stamps in sorted(by_template.items(), key=lambda kv: -len(kv[1])):
-        limit = TIERS[tier]
-        span = max(stamps) - min(stamps)
-        rate = len(stamps) / span if span > 0 else float(len(stamps))
-        m1, m60 = windows(stamps)
-        print(f"{template:<42}{tier:>5}{len(stamps):>9}{rate:>8.1f}{m1:>8}{limit.burst:>7}{m60:>9}{limit.steady:>8}")
-    print(f"429 responses from the sandbox: {server_stats(url).get('by_status', {}).get('429', 0)}")
+    print(f"{'operation':<42}{'requests':>9}{'burst/s':>9}{'steady/min':>11}")
+    for op, n in sorted(by_route.items(), key=lambda kv: -kv[1]):
+        burst, steady = LIMITS.get(op, ("?", "?"))
+        print(f"{op:<42}{n:>9}{burst:>9}{steady:>11}")
+
+
+def tier_bound(by_route: dict[str, int]) -> tuple[float, str]:
+    """(seconds, tier) of the slowest tier: its requests at its documented steady rate."""
+    from pipelines.klaviyo.settings import TIERS
+    from sandbox.klaviyo import LIMITS
+
+    per_tier: dict[str, int] = defaultdict(int)
+    names = {(t.burst, t.steady): t.name for t in TIERS.values()}
+    for op, n in by_route.items():
+        if op in LIMITS:
+            per_tier[names[LIMITS[op]]] += n
+    bounds = {tier: n / (TIERS[tier].steady / 60) for tier, n in per_tier.items()}
+    tier = max(bounds, key=lambda t: bounds[t])
+    return bounds[tier], f"{tier} {per_tier[tier]} req"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--latency", default="realistic")
-    parser.add_argument("--skip-saturation", action="store_true")
+    parser.add_argument("--memory-only", action="store_true", help="zero latency, limits lifted x100: memory figures only")
+    parser.add_argument("--saturation", action="store_true", help="first saturate each tier through the real client")
+    parser.add_argument("--advance", type=float, nargs="*", default=[1.0, 7.0], help="days to advance before each incremental run")
+    parser.add_argument("--no-record", action="store_true", help="print only, do not write bench/results")
     args = parser.parse_args()
     os.environ["OPSDATA_DATA_DIR"] = tempfile.mkdtemp(prefix="bench-klaviyo-")
 
+    from bench.memory import measured_run
+    from bench.report import Row, record, sandbox_cpu_share
     from pipelines.common.http import reset_limiters
-    from pipelines.run import run_provider
+    from sandbox.klaviyo import SANDBOX_CREDENTIALS
     from sandbox.process import sandbox_process
-    from sandbox.world import World
 
-    print(f"Klaviyo bench: scale={args.scale}, latency={args.latency}")
-    if not args.skip_saturation:
+    options, latency = {}, args.latency
+    if args.memory_only:
+        latency, options = "zero", {"klaviyo_rate_scale": "100"}
+        os.environ["KLAVIYO_RATE_LIMIT_SCALE"] = "100"
+    print(f"Klaviyo bench: scale={args.scale}, latency={latency}{', limits x100 (memory only)' if args.memory_only else ''}")
+    if args.saturation:
         print("\n1. tier saturation (real client, real limits, fresh sandbox process)")
-        with sandbox_process(scale=args.scale, latency=args.latency) as url:
+        with sandbox_process(scale=args.scale, latency=latency, options=options) as url:
             os.environ.update(client_env(url))
             saturate(url)
 
     reset_limiters()
-    world = World(scale=args.scale)  # a twin of the sandbox's world, to count what changes
-    kw = world.extension("klaviyo")
-    with sandbox_process(scale=args.scale, latency=args.latency) as url:
+    with sandbox_process(scale=args.scale, latency=latency, options=options, startup_seconds=900) as url:
         os.environ.update(client_env(url))
-        started = time.time()
-        full = run_provider("klaviyo")
-        print(f"\n2. full extraction: {full.describe()}")
-        per_endpoint(started, url)
+        # The simulator builds its Klaviyo world on the first request, and its event index on the first events page;
+        # neither is the client's time.
+        auth = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
+        for path in ("/api/metrics", "/api/events?page[size]=1"):
+            requests.get(f"{url}/klaviyo{path}", headers=auth, timeout=900).raise_for_status()
 
-        print("\n3. incremental runs (world advanced; merge on id, cursors from the raw file's dlt state)")
-        print(f"{'advance':>8}{'new events':>12}{'rows':>8}{'event rows':>12}{'requests':>10}{'seconds':>9}{'rows vs full':>14}")
-        for days in (1, 7):
-            before = len(kw.visible_events(world.now))
-            world.advance(days)
+        def run(label: str) -> Any:
+            requests.post(f"{url}/_sandbox/stats/reset", timeout=10)
+            before = requests.get(f"{url}/_sandbox/stats", timeout=10).json()
+            summary, memory = measured_run("klaviyo")
+            after = requests.get(f"{url}/_sandbox/stats", timeout=10).json()
+            stats = after.get("klaviyo", {})
+            span = (stats.get("last_at") or 0) - (stats.get("first_at") or 0)
+            share = sandbox_cpu_share(before, after, span)
+            by_route = dict(stats.get("by_route", {}))
+            bound, slowest = tier_bound(by_route)
+            throttled = int(stats.get("by_status", {}).get("429", 0))
+            cpu = after["_process"]["cpu_seconds"] - before["_process"]["cpu_seconds"]
+            print(f"\n{label}: {summary.describe()}")
+            print(f"  wall {summary.seconds:.1f}s, HTTP span {span:.1f}s, per-tier bound {bound:.1f}s ({slowest}) -> "
+                  f"wall/bound {summary.seconds / bound:.2f}; 429s {throttled}; sandbox CPU {cpu:.1f}s = "
+                  f"{(share or 0):.1%} of the span; {memory.describe()}")
+            if label == "full":
+                per_endpoint(by_route)
+            note = (f"{latency} latency; HTTP span {span:.1f}s; slowest tier {slowest}; {summary.total_rows} rows; "
+                    f"{memory.describe()}")
+            if args.memory_only:
+                row = Row("klaviyo", args.scale, f"{label} (memory)", requests=int(stats.get("requests", 0)), throttled=throttled,
+                          peak_rss_mb=round(memory.peak_mb), sandbox_cpu_share=share,
+                          note=f"memory only: zero latency, limits x100; {summary.total_rows} rows; {memory.describe()}")
+            else:
+                row = Row("klaviyo", args.scale, label, wall_s=round(summary.seconds, 1), bound_s=round(bound, 1),
+                          requests=int(stats.get("requests", 0)), throttled=throttled, peak_rss_mb=round(memory.peak_mb),
+                          sandbox_cpu_share=share, note=note)
+            if not args.no_record:
+                record("bench_klaviyo", row)
+            return summary
+
+        full = run("full")
+        for days in args.advance:
             requests.post(f"{url}/_sandbox/advance", params={"days": days}, timeout=10).raise_for_status()
-            changed = len(kw.visible_events(world.now)) - before
-            run = run_provider("klaviyo")
-            print(f"{days:>7}d{changed:>12}{run.total_rows:>8}{run.rows_extracted.get('events', 0):>12}{run.requests:>10}"
-                  f"{run.seconds:>9.1f}{run.total_rows / full.total_rows:>14.1%}")
-        print(f"   (full run: {full.total_rows} rows, {full.requests} requests, {full.seconds:.1f}s; list/segment members are "
-              "re-read in full by design, events and profiles only as changed)")
+            inc = run(f"+{days:g}d")
+            print(f"  rows vs full {inc.total_rows / max(1, full.total_rows):.1%}")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def sandbox_process(
     port: int | None = None,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    startup_seconds: float = 60,
 ) -> Iterator[str]:
     """Start `python -m sandbox serve` and yield its base URL once healthy; stop it on exit.
     `log_path`: where its output goes (default: inherited), named in the error if it fails to start."""
@@ -43,7 +44,7 @@ def sandbox_process(
         proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT if log else None)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + startup_seconds  # the xlarge world takes minutes to generate on a busy machine
             while True:
                 try:
                     if requests.get(f"{url}/_sandbox/health", timeout=1).ok:

@@ -7,7 +7,8 @@ or a string that is no version, is a 404. `unstable` is served as the newest.
 
 Plans (restore rate in points per second; bucket = 20 s of restore, as Shopify's published 1000/50 ratio) are set by
 the sandbox option `shopify_plan` or env `SANDBOX_SHOPIFY_PLAN` (default `plus`, so the demo is quick; benchmarks use
-`standard` to be limit-bound). Option `shopify_bucket_seconds` changes the bucket size (tests use a tiny bucket).
+`standard` to be limit-bound). Option `shopify_bucket_seconds` changes the bucket size (tests use a tiny bucket);
+`shopify_restore_rate` sets the restore rate outright (memory benchmarks lift the limit with it).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="Shopify Admin API (sandbox)")
     api = ShopifyGraphQL(state.world)
     restore = PLANS[state.options.get("shopify_plan") or os.environ.get("SANDBOX_SHOPIFY_PLAN", "plus")]
+    restore = float(state.options.get("shopify_restore_rate", restore))
     bucket_seconds = float(state.options.get("shopify_bucket_seconds", 20))
     buckets: dict[str, ServerBucket] = {}
 

@@ -16,6 +16,7 @@ import base64
 import json
 import re
 import zlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
@@ -71,6 +72,18 @@ def load_schema(with_default_email_address: bool) -> GraphQLSchema:
 
 def schema_for_version(version: str) -> GraphQLSchema:
     return load_schema(version >= "2025-04")
+
+
+@lru_cache(maxsize=256)
+def checked_document(with_default_email_address: bool, query: str) -> tuple[gql_ast.DocumentNode | None, list[GraphQLError], GraphQLError | None]:
+    """(document, validation errors, parse error) of a query text: a client sends the same few queries on every
+    page, and parsing + validating one against Shopify's schema costs more than answering a page (documents are
+    never mutated by execution, so one is safely shared)."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, [], exc
+    return document, validate(load_schema(with_default_email_address), document), None
 
 
 # --- cost -------------------------------------------------------------------------------------------------------------
@@ -204,6 +217,45 @@ def connection(items: list[Any], args: dict[str, Any], sort_value: Callable[[Any
     }
 
 
+def sorted_connection(
+    ordered: list[Any], keys: list[tuple[Any, int]], lo: int, hi: int, args: dict[str, Any], render: Callable[[Any], dict[str, Any]]
+) -> dict[str, Any]:
+    """`connection` over `ordered[lo:hi]`, already in ascending (sort value, id) order with `keys` beside it: the
+    page is found by bisection, so answering it costs the page, not the list (the list is built once per `now`)."""
+    requested = args.get("first", args.get("last"))
+    if requested is None:
+        raise GraphQLError("you must provide one of first or last")
+    size = int(requested)
+    if size > MAX_PAGE_SIZE or size < 0:
+        raise GraphQLError(f"The value of first/last must be between 0 and {MAX_PAGE_SIZE}.")
+    reverse = bool(args.get("reverse"))
+    count = hi - lo
+    start = 0
+    if args.get("after"):
+        after = decode_cursor(args["after"])
+        after_key = (after[0], after[1])
+        # First key after the cursor: above it ascending; in reverse, below it (those sit at the end of the range).
+        start = bisect_right(keys, after_key, lo, hi) - lo if not reverse else hi - bisect_left(keys, after_key, lo, hi)
+    if reverse:
+        first, last = max(lo, hi - start - size), hi - start
+        page_keys, page = keys[first:last][::-1], ordered[first:last][::-1]
+    else:
+        first, last = lo + start, min(hi, lo + start + size)
+        page_keys, page = keys[first:last], ordered[first:last]
+    nodes = [render(x) for x in page]
+    cursors = [encode_cursor(k[0], k[1]) for k in page_keys]
+    return {
+        "nodes": nodes,
+        "edges": [{"cursor": c, "node": n} for c, n in zip(cursors, nodes, strict=True)],
+        "pageInfo": {
+            "hasNextPage": start + size < count,
+            "hasPreviousPage": start > 0,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
+    }
+
+
 SEARCH_TERM = re.compile(r"(updated_at|created_at|processed_at|email):(>=|<=|>|<)?'?\"?([^'\" ]+)'?\"?")
 
 
@@ -227,12 +279,59 @@ def search_filter(query: str | None) -> Callable[[dict[str, Any]], bool]:
     return lambda record: all(cmp(record[f], value) for f, cmp, value in parsed)
 
 
+def search_terms(query: str | None) -> list[tuple[str, str, Any]]:
+    """The (field, operator, value) terms of a search query, parsed as `search_filter` parses them."""
+    if not query:
+        return []
+    search_filter(query)  # the same errors for a query the sandbox does not support
+    return [(f, op, v.lower() if f == "email" else datetime.fromisoformat(v.replace("Z", "+00:00"))) for f, op, v in SEARCH_TERM.findall(query)]
+
+
+class SortedRecords:
+    """One connection's search records at one `now`, ordered per sort field as `connection` orders them, built once.
+
+    For a time field, the records' times are kept beside the order when they rise with it (they do unless two
+    times share a second), so a search on that field is a range of the order found by bisection."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+        self._orders: dict[str, tuple[list[dict[str, Any]], list[tuple[Any, int]], list[Any] | None]] = {}
+
+    def ordered(self, field: str) -> tuple[list[dict[str, Any]], list[tuple[Any, int]], list[Any] | None]:
+        if field not in self._orders:
+            def sort_value(r: dict[str, Any]) -> Any:
+                return _ts(r[field]) if isinstance(r[field], datetime) else r[field]
+
+            rows = sorted(((sort_value(r), r["id"]), r) for r in self.records) if self.records else []
+            ordered = [r for _, r in rows]
+            times = [r[field] for r in ordered]
+            rising = all(isinstance(t, datetime) for t in times) and all(a <= b for a, b in zip(times, times[1:], strict=False))
+            self._orders[field] = (ordered, [k for k, _ in rows], times if rising else None)
+        return self._orders[field]
+
+    def range(self, field: str, terms: list[tuple[str, str, Any]]) -> tuple[int, int] | None:
+        """`[lo, hi)` of `ordered(field)` matching every term, if all are on `field` and its times rise; else None."""
+        ordered, _, times = self.ordered(field)
+        if times is None or any(f != field for f, _, _ in terms):
+            return None
+        lo, hi = 0, len(ordered)
+        for _, op, value in terms:
+            if op in (">", ">="):
+                lo = max(lo, (bisect_right if op == ">" else bisect_left)(times, value, lo, hi))
+            elif op in ("<", "<="):
+                hi = min(hi, (bisect_left if op == "<" else bisect_right)(times, value, lo, hi))
+            else:  # equality
+                lo, hi = max(lo, bisect_left(times, value, lo, hi)), min(hi, bisect_right(times, value, lo, hi))
+        return lo, max(lo, hi)
+
+
 SORT_KEYS = {"ID": "id", "UPDATED_AT": "updated_at", "CREATED_AT": "created_at", "PROCESSED_AT": "processed_at"}
 
 
 class ShopifyGraphQL:
     def __init__(self, world: World) -> None:
         self.world = world
+        self._records: tuple[Any, tuple[SortedRecords, SortedRecords, dict[str, Customer], dict[str, Order]]] | None = None
 
     # Records carry the search fields alongside the GraphQL rendering.
     def _customer_record(self, c: Customer) -> dict[str, Any]:
@@ -349,28 +448,37 @@ class ShopifyGraphQL:
             "refunds": lambda info, **args: [refund(r) for r in (refunds[: args["first"]] if args.get("first") else refunds)],
         }
 
-    def root(self) -> dict[str, Any]:
+    def records(self) -> tuple[SortedRecords, SortedRecords, dict[str, Customer], dict[str, Order]]:
+        """Customers' and orders' search records, ordered per sort field, and both by gid: built once per `now`
+        (`World.advance` moves it), not once per request."""
         world = self.world
+        stamp = (world.now, world.epoch)
+        if self._records is None or self._records[0] != stamp:
+            customers = [self._customer_record(c) for c in world.visible_customers()]
+            orders = [self._order_record(o) for o in world.visible_orders()]
+            by_customer = {f"gid://shopify/Customer/{r['id']}": r["obj"] for r in customers}
+            by_order = {f"gid://shopify/Order/{r['id']}": r["obj"] for r in orders}
+            self._records = (stamp, (SortedRecords(customers), SortedRecords(orders), by_customer, by_order))
+        return self._records[1]
 
-        def listing(records: list[dict[str, Any]], render: Callable[[Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def root(self) -> dict[str, Any]:
+        customers, orders, by_customer, by_order = self.records()
+
+        def listing(records: SortedRecords, render: Callable[[Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
             def resolve(info: Any, **args: Any) -> dict[str, Any]:
                 sort_field = SORT_KEYS.get(args.get("sortKey") or "ID", "id")
-                keep = search_filter(args.get("query"))
-                matching = [r for r in records if keep(r)]
-                return connection(
-                    matching,
-                    args,
-                    lambda r: _ts(r[sort_field]) if isinstance(r[sort_field], datetime) else r[sort_field],
-                    lambda r: r["id"],
-                    lambda r: render(r["obj"]),
-                )
+                terms = search_terms(args.get("query"))
+                ordered, keys, _ = records.ordered(sort_field)
+                bounds = records.range(sort_field, terms)
+                if bounds is None:  # a search the order cannot answer (email, another field): filter the order
+                    keep = search_filter(args.get("query"))
+                    chosen = [i for i, r in enumerate(ordered) if keep(r)]
+                    ordered, keys = [ordered[i] for i in chosen], [keys[i] for i in chosen]
+                    bounds = 0, len(ordered)
+                return sorted_connection(ordered, keys, *bounds, args, lambda r: render(r["obj"]))
 
             return resolve
 
-        customers = [self._customer_record(c) for c in world.visible_customers()]
-        orders = [self._order_record(o) for o in world.visible_orders()]
-        by_customer = {f"gid://shopify/Customer/{r['id']}": r["obj"] for r in customers}
-        by_order = {f"gid://shopify/Order/{r['id']}": r["obj"] for r in orders}
         return {
             "customers": listing(customers, self.render_customer),
             "orders": listing(orders, self.render_order),
@@ -383,11 +491,10 @@ class ShopifyGraphQL:
         """Execute a request. Returns (body, actual cost charged)."""
         variables = variables or {}
         schema = schema_for_version(version)
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            return {"errors": [exc.formatted]}, 0
-        errors = validate(schema, document)
+        document, errors, parse_error = checked_document(version >= "2025-04", query)
+        if parse_error is not None:
+            return {"errors": [parse_error.formatted]}, 0
+        assert document is not None
         if errors:
             return {"errors": [e.formatted | {"extensions": {"code": "undefinedField" if "Cannot query field" in e.message else "GRAPHQL_VALIDATION_FAILED"}} for e in errors]}, 0
         operation = next(d for d in document.definitions if isinstance(d, gql_ast.OperationDefinitionNode))

@@ -1,0 +1,139 @@
+"""Indexes that let the Klaviyo simulator answer a page in time proportional to the page, not to the world.
+
+The straightforward answer to `GET /api/events?filter=...&page[cursor]=...` filters every event of the world and
+slices the page out of the result, on every page: at the large world that was 1.3 s of CPU per page. The world's
+events never change after generation (`now` only hides the ones stamped later), so they are indexed once per world
+by metric, in their (datetime, id) order, and a page is two bisections and a slice. Profiles and group members do
+depend on `now` (a profile's `updated` moves with suppressions and edits; members join over time), so theirs are
+rebuilt when `now` moves (`World.advance`) or when a bulk import changes what a profile shows.
+
+Only conditions an index answers exactly are planned through it (`equals(metric_id,...)`, range conditions on the
+sort field); any other condition is checked on the narrowed candidates with the simulator's own `matches`, so every
+answer equals the straightforward filter (tests/sandbox/klaviyo/test_klaviyo_index.py compares both).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, overload
+
+RANGE_OPERATORS = ("greater-than", "greater-or-equal", "less-than", "less-or-equal")
+
+
+class Window(Sequence[Any]):
+    """`items[lo:hi]` (reversed if asked) without copying it: `paged` only slices one page out and asks its length."""
+
+    def __init__(self, items: Sequence[Any], lo: int, hi: int, reverse: bool = False) -> None:
+        self.items, self.lo, self.hi, self.reverse = items, lo, max(lo, hi), reverse
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        n = len(self)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(n)
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            if stop <= start:
+                return []
+            if self.reverse:
+                return list(reversed(self.items[self.hi - stop : self.hi - start]))
+            return list(self.items[self.lo + start : self.lo + stop])
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(index)
+        return self.items[self.hi - 1 - index] if self.reverse else self.items[self.lo + index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self[i] for i in range(len(self)))
+
+
+def narrow(keys: Sequence[Any], lo: int, hi: int, operator: str, value: Any) -> tuple[int, int]:
+    """Shrink `[lo, hi)` of ascending `keys` to the keys satisfying `key <operator> value`."""
+    if operator == "greater-than":
+        return max(lo, bisect_right(keys, value, lo, hi)), hi
+    if operator == "greater-or-equal":
+        return max(lo, bisect_left(keys, value, lo, hi)), hi
+    if operator == "less-than":
+        return lo, min(hi, bisect_left(keys, value, lo, hi))
+    if operator == "less-or-equal":
+        return lo, min(hi, bisect_right(keys, value, lo, hi))
+    raise ValueError(operator)
+
+
+@dataclass
+class Compiled:
+    """One filter condition with its value parsed once per request (not once per record)."""
+
+    operator: str
+    field: str
+    raw: str
+    test: Callable[[Any, Any], bool]
+    value: Any = None
+    error: Exception | None = None
+    """The parse error, raised when the condition is first checked (as the straightforward filter does)."""
+
+
+class EventIndex:
+    """Every event of a Klaviyo world, per metric id and in all, in the world's (datetime, id) order."""
+
+    def __init__(self, events: Sequence[Any], metric_ids: dict[str, str]) -> None:
+        self.all = list(events)
+        self.all_times = [e.datetime for e in self.all]
+        self.by_metric: dict[str, list[Any]] = {}
+        for e in self.all:
+            self.by_metric.setdefault(metric_ids[e.metric], []).append(e)
+        self.times = {mid: [e.datetime for e in evs] for mid, evs in self.by_metric.items()}
+
+    def select(self, conditions: list[Compiled], now: datetime) -> tuple[Sequence[Any], int, int, list[Compiled]] | None:
+        """`(events, lo, hi, rest)`: `events[lo:hi]` are the visible events satisfying the indexed conditions, `rest`
+        the conditions left to check on them. None when a condition does not parse (the straightforward filter
+        decides when that error surfaces)."""
+        if any(c.error is not None for c in conditions):
+            return None
+        metrics = {c.value for c in conditions if c.field == "metric_id" and c.operator == "equals"}
+        if len(metrics) > 1:
+            return [], 0, 0, []  # one event has one metric
+        items, times = self.all, self.all_times
+        if metrics:
+            metric = metrics.pop()
+            items, times = self.by_metric.get(metric, []), self.times.get(metric, [])
+        lo, hi = 0, bisect_right(times, now)
+        rest = []
+        for c in conditions:
+            if c.field in ("datetime", "timestamp") and c.operator in RANGE_OPERATORS and isinstance(c.value, datetime):
+                lo, hi = narrow(times, lo, hi, c.operator, c.value)
+            elif not (c.field == "metric_id" and c.operator == "equals"):
+                rest.append(c)
+        return items, lo, hi, rest
+
+
+class SortedRecords:
+    """Records in ascending (sort value, id) order, with the sort values for bisection (profiles at one `now`)."""
+
+    def __init__(self, rows: list[tuple[Any, str, Any]]) -> None:
+        rows.sort(key=lambda r: (r[0], r[1]))
+        self.keys = [r[0] for r in rows]
+        self.records = [r[2] for r in rows]
+
+    def select(self, conditions: list[Compiled], field: str) -> tuple[int, int, list[Compiled]] | None:
+        """`(lo, hi, rest)`: `records[lo:hi]` satisfy the range conditions on the sort `field`; `rest` are left to check."""
+        if any(c.error is not None for c in conditions):
+            return None
+        lo, hi = 0, len(self.keys)
+        rest = []
+        for c in conditions:
+            if c.field == field and c.operator in RANGE_OPERATORS and isinstance(c.value, datetime):
+                lo, hi = narrow(self.keys, lo, hi, c.operator, c.value)
+            else:
+                rest.append(c)
+        return lo, hi, rest

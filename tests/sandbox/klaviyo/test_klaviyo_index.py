@@ -1,0 +1,129 @@
+"""The simulator's indexed pages (sandbox/klaviyo/index.py) give exactly what a straightforward filter of the world
+gives: the same records in the same order across every cursor page, with filters the index answers and filters it
+leaves to a scan, and again after the world moves and after a bulk import changes a profile."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.klaviyo import SANDBOX_CREDENTIALS
+from sandbox.klaviyo.world import KlaviyoWorld
+from sandbox.server import SandboxServer
+
+HEADERS = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
+
+
+def ids_of_all_pages(server: SandboxServer, path: str, **params: str) -> list[str]:
+    """Every page through `links.next`; asserts the pages are disjoint (no record twice, so no cursor overlap)."""
+    ids: list[str] = []
+    url: str | None = f"{server.url}/klaviyo{path}"
+    query: dict[str, str] | None = params
+    while url:
+        response = httpx.get(url, headers=HEADERS, params=query, timeout=30)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        ids += [r["id"] for r in body["data"]]
+        url, query = body["links"].get("next"), None
+    assert len(ids) == len(set(ids))
+    return ids
+
+
+def z(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def world(sandbox: SandboxServer) -> KlaviyoWorld:
+    sandbox.state.provider_store("klaviyo")["rate_scale"] = 50.0  # many pages, quickly
+    kw: KlaviyoWorld = sandbox.state.world.extension("klaviyo")
+    return kw
+
+
+def expected_events(sandbox: SandboxServer, kw: KlaviyoWorld, metric: str | None = None, since: datetime | None = None,
+                    before: datetime | None = None, profile: str | None = None, desc: bool = False) -> list[str]:
+    now = sandbox.state.world.now
+    found = [e.id for e in kw.events if e.datetime <= now and (metric is None or e.metric == metric)
+             and (since is None or e.datetime >= since) and (before is None or e.datetime < before)
+             and (profile is None or e.profile_id == profile)]
+    return found[::-1] if desc else found
+
+
+def event_queries(kw: KlaviyoWorld, sandbox: SandboxServer) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(request params, the same query as arguments of `expected_events`)."""
+    opened = kw.metrics_by_name["Opened Email"].id
+    placed = kw.metrics_by_name["Placed Order"].id
+    middle = kw.events[len(kw.events) // 2].datetime
+    busy = max(kw.profiles, key=lambda p: sum(e.profile_id == p.id for e in kw.events)).id
+    return [
+        ({"page[size]": "37"}, {}),
+        ({"filter": f'equals(metric_id,"{opened}")', "page[size]": "50"}, {"metric": "Opened Email"}),
+        ({"filter": f'and(equals(metric_id,"{opened}"),greater-or-equal(datetime,{z(middle)}))', "sort": "-datetime", "page[size]": "20"},
+         {"metric": "Opened Email", "since": middle, "desc": True}),
+        ({"filter": f'and(equals(metric_id,"{placed}"),greater-or-equal(datetime,{z(middle - timedelta(days=90))}),less-than(datetime,{z(middle)}))',
+          "page[size]": "7"}, {"metric": "Placed Order", "since": middle - timedelta(days=90), "before": middle}),
+        # profile_id is not indexed: checked on the metric's candidates
+        ({"filter": f'and(equals(profile_id,"{busy}"),equals(metric_id,"{opened}"))', "page[size]": "3"}, {"metric": "Opened Email", "profile": busy}),
+    ]
+
+
+def test_event_pages_equal_a_straightforward_filter_before_and_after_an_advance(sandbox: SandboxServer, world: KlaviyoWorld) -> None:
+    for moved in (False, True):
+        if moved:
+            sandbox.state.world.advance(20)
+        for params, query in event_queries(world, sandbox):
+            expected = expected_events(sandbox, world, **query)
+            assert expected, f"the query {params} should find events in the small world"
+            assert ids_of_all_pages(sandbox, "/api/events", **params) == expected
+    # two different metrics: no event has both
+    a, b = (world.metrics_by_name[n].id for n in ("Opened Email", "Clicked Email"))
+    assert ids_of_all_pages(sandbox, "/api/events", filter=f'and(equals(metric_id,"{a}"),equals(metric_id,"{b}"))') == []
+
+
+def profile_order(sandbox: SandboxServer, kw: KlaviyoWorld, since: datetime, key: str = "updated", desc: bool = False) -> list[str]:
+    now = sandbox.state.world.now
+    imported = sandbox.state.provider_store("klaviyo")["imported"]
+
+    def updated(p: Any) -> datetime:
+        stamp = kw.profile_updated(p, now)
+        extra = imported.get(p.email, {}).get("updated")
+        return max(stamp, extra) if extra else stamp
+
+    rows = [(updated(p) if key == "updated" else getattr(p, key), p.id) for p in kw.profiles if p.created <= now and updated(p) > since]
+    return [pid for _, pid in sorted(rows, reverse=desc)]
+
+
+def test_profile_pages_equal_a_straightforward_filter_after_an_advance_and_an_import(sandbox: SandboxServer, world: KlaviyoWorld) -> None:
+    since = sandbox.state.world.now - timedelta(days=200)
+
+    def check() -> None:
+        query = {"filter": f"greater-than(updated,{z(since)})", "page[size]": "9"}
+        assert ids_of_all_pages(sandbox, "/api/profiles", sort="updated", **query) == profile_order(sandbox, world, since)
+        assert ids_of_all_pages(sandbox, "/api/profiles", sort="-updated", **query) == profile_order(sandbox, world, since, desc=True)
+        # sorted on another field, so the updated filter is a scan of that order
+        assert ids_of_all_pages(sandbox, "/api/profiles", sort="email", **query) == profile_order(sandbox, world, since, key="email")
+
+    check()
+    before = profile_order(sandbox, world, since)
+    sandbox.state.world.advance(30)
+    check()
+    assert profile_order(sandbox, world, since) != before, "the advance should change which profiles were updated"
+    # An import touches one old profile: it is now the most recently updated one.
+    quiet = min((p for p in world.profiles if p.created <= sandbox.state.world.now), key=lambda p: world.profile_updated(p, sandbox.state.world.now))
+    sandbox.state.provider_store("klaviyo")["imported"][quiet.email] = {"updated": sandbox.state.world.now}
+    check()
+    assert profile_order(sandbox, world, since)[-1] == quiet.id
+
+
+def test_group_member_pages_equal_the_members_as_of_now(sandbox: SandboxServer, world: KlaviyoWorld) -> None:
+    for moved in (False, True):
+        if moved:
+            sandbox.state.world.advance(45)
+        now = sandbox.state.world.now
+        for g in world.groups:
+            expected = [pid for t, pid in sorted((t, pid) for pid, t in g.members if t <= now and world.profiles_by_id[pid].created <= now)]
+            assert expected, g.name
+            assert ids_of_all_pages(sandbox, f"/api/{g.kind}s/{g.id}/profiles", **{"page[size]": "11"}) == expected
