@@ -330,26 +330,14 @@ def _events_resource(plan: _Plan) -> DltResource:
                 yield batch
 
         # 2. Webhook deliveries stored by the receiver since the last drained sequence number.
-        inbox_seq = int(state.get("inbox_seq", 0))
-        inbox = _open_inbox(plan)
-        if inbox is not None:
-            if inbox_seq:
-                inbox.prune("stripe", inbox_seq)  # committed with the previous load: safe to forget
-            rows = inbox.after("stripe", inbox_seq, limit=100_000)
-            delivered = []
-            for row in rows:
-                try:
-                    event = json.loads(row.payload)
-                except ValueError:
-                    log.error("stripe: inbox row %s is not JSON; skipped (the receiver should never store it)", row.seq)
-                    continue
-                delivered.append(_event_row(event, "webhook"))
-                if not refresh:
-                    _note_change(event, changed)
-            if delivered:
-                yield delivered
-            if rows:
-                state["inbox_seq"] = rows[-1].seq
+        webhook_events, last_seq = _webhook_deliveries(plan, int(state.get("inbox_seq", 0)))
+        if not refresh:
+            for event in webhook_events:
+                _note_change(event, changed)
+        if webhook_events:
+            yield [_event_row(event, "webhook") for event in webhook_events]
+        if last_seq is not None:
+            state["inbox_seq"] = last_seq
 
         # 3. The current state of every object a webhook says changed (the lists read everything else in full).
         yield from _refetch(plan, changed)
@@ -476,27 +464,33 @@ def _read_changes(plan: _Plan) -> _Changes:
             newest = _advance(newest, event)
         changes.spool(rows)
     changes.newest = newest
-    inbox_seq = int(state.get("inbox_seq", 0))
-    inbox = _open_inbox(plan)
-    if inbox is not None:
-        if inbox_seq:
-            inbox.prune("stripe", inbox_seq)  # committed with the previous load: safe to forget
-        inbox_rows = inbox.after("stripe", inbox_seq, limit=100_000)
-        delivered = []
-        for row in inbox_rows:
-            try:
-                event = json.loads(row.payload)
-            except ValueError:
-                log.error("stripe: inbox row %s is not JSON; skipped (the receiver should never store it)", row.seq)
-                continue
-            delivered.append(_event_row(event, "webhook"))
-            changes.note(event)
-        changes.spool(delivered)
-        if inbox_rows:
-            changes.inbox_seq = inbox_rows[-1].seq
+    webhook_events, last_seq = _webhook_deliveries(plan, int(state.get("inbox_seq", 0)))
+    for event in webhook_events:
+        changes.note(event)
+    changes.spool([_event_row(event, "webhook") for event in webhook_events])
+    if last_seq is not None:
+        changes.inbox_seq = last_seq
     changed = sum(len(ids) for ids in changes.by_path.values())
     log.info("stripe: %s events name %s changed objects", changes.events, changed)
     return changes
+
+
+def _webhook_deliveries(plan: _Plan, inbox_seq: int) -> tuple[list[dict[str, Any]], int | None]:
+    """The events the webhook receiver stored after `inbox_seq` (parsed), and the last sequence number read (None:
+    nothing new). Rows up to `inbox_seq` were committed with the previous load, so they are pruned first."""
+    inbox = _open_inbox(plan)
+    if inbox is None:
+        return [], None
+    if inbox_seq:
+        inbox.prune("stripe", inbox_seq)
+    rows = inbox.after("stripe", inbox_seq, limit=100_000)
+    events = []
+    for row in rows:
+        try:
+            events.append(json.loads(row.payload))
+        except ValueError:
+            log.error("stripe: inbox row %s is not JSON; skipped (the receiver should never store it)", row.seq)
+    return events, (rows[-1].seq if rows else None)
 
 
 def _selected_paths() -> set[str] | None:

@@ -188,13 +188,19 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
         raise GraphQLError("Invalid cursor for current pagination sort.") from exc
 
 
-def connection(items: list[Any], args: dict[str, Any], sort_value: Callable[[Any], Any], ident: Callable[[Any], int], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+def page_size(args: dict[str, Any]) -> int:
+    """`first`/`last` as Shopify checks it: one of them is required, 0..MAX_PAGE_SIZE."""
     requested = args.get("first", args.get("last"))
     if requested is None:
         raise GraphQLError("you must provide one of first or last")
     size = int(requested)
     if size > MAX_PAGE_SIZE or size < 0:
         raise GraphQLError(f"The value of first/last must be between 0 and {MAX_PAGE_SIZE}.")
+    return size
+
+
+def connection(items: list[Any], args: dict[str, Any], sort_value: Callable[[Any], Any], ident: Callable[[Any], int], render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    size = page_size(args)
     ordered = sorted(items, key=lambda x: (sort_value(x), ident(x)), reverse=bool(args.get("reverse")))
     keys = [(sort_value(x), ident(x)) for x in ordered]
     start = 0
@@ -222,12 +228,7 @@ def sorted_connection(
 ) -> dict[str, Any]:
     """`connection` over `ordered[lo:hi]`, already in ascending (sort value, id) order with `keys` beside it: the
     page is found by bisection, so answering it costs the page, not the list (the list is built once per `now`)."""
-    requested = args.get("first", args.get("last"))
-    if requested is None:
-        raise GraphQLError("you must provide one of first or last")
-    size = int(requested)
-    if size > MAX_PAGE_SIZE or size < 0:
-        raise GraphQLError(f"The value of first/last must be between 0 and {MAX_PAGE_SIZE}.")
+    size = page_size(args)
     reverse = bool(args.get("reverse"))
     count = hi - lo
     start = 0
