@@ -53,7 +53,7 @@ def consent_snapshot(server: Any) -> dict[str, Any]:
     url: str | None = f"{server.url}/klaviyo/api/profiles?additional-fields[profile]=subscriptions&page[size]=100"
     found = {}
     while url:
-        body = httpx.get(url, headers=headers).json()
+        body = httpx.get(url, headers=headers, timeout=60).json()  # the first page builds the world: slow on a busy machine
         for p in body["data"]:
             found[p["attributes"]["email"]] = p["attributes"]["subscriptions"]
         url = body["links"].get("next")
