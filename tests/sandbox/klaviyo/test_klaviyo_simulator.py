@@ -152,7 +152,7 @@ def test_bulk_import_completes_asynchronously_and_reports_bad_rows(sandbox: Any)
     bad_phone = {"type": "profile", "attributes": {"email": "ok@example.com", "phone_number": "555-1234"}}
     body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [good, bad_email, bad_phone]}}}}
     url = f"{sandbox.url}/klaviyo/api/profile-bulk-import-jobs"
-    response = httpx.post(url, headers={**HEADERS, "content-type": "application/vnd.api+json"}, json=body)
+    response = httpx.post(url, headers={**HEADERS, "content-type": "application/vnd.api+json"}, json=body, timeout=60)
     assert response.status_code == 202, response.text
     validate_response("post", "/api/profile-bulk-import-jobs", response.json(), status="202")
     job_id = response.json()["data"]["id"]
@@ -179,7 +179,7 @@ def test_bulk_import_rejects_oversized_and_empty_jobs(sandbox: Any) -> None:
     url = f"{sandbox.url}/klaviyo/api/profile-bulk-import-jobs"
     headers = {**HEADERS, "content-type": "application/vnd.api+json"}
     empty = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": []}}}}
-    assert httpx.post(url, headers=headers, json=empty).status_code == 400
+    assert httpx.post(url, headers=headers, json=empty, timeout=60).status_code == 400
     too_many = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [
         {"type": "profile", "attributes": {"email": f"p{i}@example.com"}} for i in range(10_001)]}}}}
     assert httpx.post(url, headers=headers, json=too_many, timeout=60).status_code in (400, 413)

@@ -110,7 +110,7 @@ def test_error_bodies_validate_against_spec(module_sandbox: Any) -> None:
     schema = {"$ref": "#/components/schemas/error", "components": components}
     cases = [
         (get(module_sandbox, "/v1/customers", key="sk_test_wrong"), 401),
-        (httpx.get(f"{module_sandbox.url}/stripe/v1/customers"), 401),
+        (httpx.get(f"{module_sandbox.url}/stripe/v1/customers", timeout=60), 401),
         (get(module_sandbox, "/v1/customers/cus_doesnotexist"), 404),
         (get(module_sandbox, "/v1/customers", limit=101), 400),
         (get(module_sandbox, "/v1/customers", limit=0), 400),
