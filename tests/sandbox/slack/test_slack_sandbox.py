@@ -18,6 +18,8 @@ from sandbox.common.specs import load_json_spec
 
 SPEC = load_json_spec("slack/slack_web_openapi_v2.json")
 TOKEN = slack.SANDBOX_CREDENTIALS["bot_token"]
+# Every call waits up to 60 s: httpx's 5 s default can run out while a busy machine runs other tests.
+HTTP = httpx.Client(timeout=60.0)
 
 
 def spec_validator(path: str, verb: str, status: str) -> jsonschema.Draft4Validator:
@@ -32,7 +34,7 @@ def hook(server: Any, channel: str) -> str:
 
 def api(server: Any, method: str, token: str | None = TOKEN, **payload: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(f"{server.url}/slack/api/{method}", json=payload, headers=headers)
+    return HTTP.post(f"{server.url}/slack/api/{method}", json=payload, headers=headers)
 
 
 @pytest.fixture
@@ -43,7 +45,7 @@ def fast_slack(sandbox):  # type: ignore[no-untyped-def]
 
 
 def test_webhook_answers_plain_text_ok_and_records_the_message(fast_slack) -> None:  # type: ignore[no-untyped-def]
-    response = httpx.post(hook(fast_slack, "ops"), json={"text": "hello ops"})
+    response = HTTP.post(hook(fast_slack, "ops"), json={"text": "hello ops"})
     assert response.status_code == 200
     assert response.text == "ok"
     assert response.headers["content-type"].startswith("text/plain")
@@ -52,7 +54,7 @@ def test_webhook_answers_plain_text_ok_and_records_the_message(fast_slack) -> No
     assert recorded[0]["channel"] == "C0SBXOPS01" and recorded[0]["via"] == "webhook"
     assert slack.messages(fast_slack.state, "alerts") == []
     # the read-back endpoint the demo uses
-    body = httpx.get(f"{fast_slack.url}/slack/_sandbox/messages", params={"channel": "ops"}).json()
+    body = HTTP.get(f"{fast_slack.url}/slack/_sandbox/messages", params={"channel": "ops"}).json()
     assert [m["text"] for m in body["messages"]] == ["hello ops"]
 
 
@@ -72,22 +74,22 @@ def test_webhook_errors_are_slacks_plain_text_errors(fast_slack, setup, url_chan
     if setup == "revoke":
         slack.revoke_webhook(fast_slack.state, url_channel)
     if isinstance(payload, str):
-        response = httpx.post(hook(fast_slack, url_channel), content=payload, headers={"content-type": "application/json"})
+        response = HTTP.post(hook(fast_slack, url_channel), content=payload, headers={"content-type": "application/json"})
     else:
-        response = httpx.post(hook(fast_slack, url_channel), json=payload)
+        response = HTTP.post(hook(fast_slack, url_channel), json=payload)
     assert (response.status_code, response.text) == (status, error)
     assert slack.messages(fast_slack.state, url_channel) == []
 
 
 def test_unknown_webhook_is_404_no_service(fast_slack) -> None:  # type: ignore[no-untyped-def]
-    response = httpx.post(f"{fast_slack.url}/slack/services/T0SANDBOX1/B0NOPE/unknownsecret", json={"text": "x"})
+    response = HTTP.post(f"{fast_slack.url}/slack/services/T0SANDBOX1/B0NOPE/unknownsecret", json={"text": "x"})
     assert (response.status_code, response.text) == (404, "no_service")
 
 
 def test_block_limits_at_the_edge_are_accepted(fast_slack) -> None:  # type: ignore[no-untyped-def]
     blocks = [{"type": "header", "text": {"type": "plain_text", "text": "h" * 150}}]
     blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": "s" * 3000}}] * 49
-    assert httpx.post(hook(fast_slack, "ops"), json={"text": "edge", "blocks": blocks}).text == "ok"
+    assert HTTP.post(hook(fast_slack, "ops"), json={"text": "edge", "blocks": blocks}).text == "ok"
 
 
 def test_post_message_success_matches_slacks_spec(fast_slack) -> None:  # type: ignore[no-untyped-def]
@@ -96,7 +98,7 @@ def test_post_message_success_matches_slacks_spec(fast_slack) -> None:  # type: 
     body = response.json()
     spec_validator("/chat.postMessage", "post", "200").validate(body)
     assert body["channel"] == "C0SBXOPS01"
-    history = httpx.get(f"{fast_slack.url}/slack/api/conversations.history", params={"channel": "C0SBXOPS01"},
+    history = HTTP.get(f"{fast_slack.url}/slack/api/conversations.history", params={"channel": "C0SBXOPS01"},
                         headers={"Authorization": f"Bearer {TOKEN}"}).json()
     spec_validator("/conversations.history", "get", "200").validate(history)
     assert [m["ts"] for m in history["messages"]] == [body["ts"]]
@@ -128,17 +130,17 @@ def test_invalid_blocks_envelope(fast_slack) -> None:  # type: ignore[no-untyped
 
 
 def test_one_message_per_second_per_channel_with_retry_after(sandbox) -> None:  # type: ignore[no-untyped-def]
-    assert httpx.post(hook(sandbox, "ops"), json={"text": "first"}).text == "ok"
-    too_soon = httpx.post(hook(sandbox, "ops"), json={"text": "second"})
+    assert HTTP.post(hook(sandbox, "ops"), json={"text": "first"}).text == "ok"
+    too_soon = HTTP.post(hook(sandbox, "ops"), json={"text": "second"})
     assert too_soon.status_code == 429
     assert too_soon.headers["Retry-After"] == "1"  # whole seconds, as Slack sends them
-    assert httpx.post(hook(sandbox, "alerts"), json={"text": "other channel"}).text == "ok"  # limit is per channel
+    assert HTTP.post(hook(sandbox, "alerts"), json={"text": "other channel"}).text == "ok"  # limit is per channel
     api_too_soon = api(sandbox, "chat.postMessage", channel="#ops", text="third")
     assert api_too_soon.status_code == 429
     assert api_too_soon.json() == {"ok": False, "error": "ratelimited"}
     assert int(api_too_soon.headers["Retry-After"]) >= 1
     time.sleep(int(too_soon.headers["Retry-After"]))  # Slack's own pace, not a wait for another process
-    assert httpx.post(hook(sandbox, "ops"), json={"text": "later"}).text == "ok"
+    assert HTTP.post(hook(sandbox, "ops"), json={"text": "later"}).text == "ok"
     assert [m["text"] for m in slack.messages(sandbox.state, "ops")] == ["first", "later"]
     assert sandbox.state.stats["slack"].throttled == 2
 
@@ -146,12 +148,12 @@ def test_one_message_per_second_per_channel_with_retry_after(sandbox) -> None:  
 def test_approval_queue_serves_the_contract_over_the_world(sandbox) -> None:  # type: ignore[no-untyped-def]
     sandbox.world.advance(10)
     url = f"{sandbox.url}/approvals/v1/approvals"
-    assert httpx.get(url).status_code == 401
+    assert HTTP.get(url).status_code == 401
     headers = {"Authorization": f"Bearer {APPROVAL_CREDENTIALS['api_token']}"}
     seen: list[dict[str, Any]] = []
     cursor = None
     while True:
-        body = httpx.get(url, params={"limit": 1, **({"cursor": cursor} if cursor else {})}, headers=headers).json()
+        body = HTTP.get(url, params={"limit": 1, **({"cursor": cursor} if cursor else {})}, headers=headers).json()
         seen += body["data"]
         cursor = body["next_cursor"]
         if not cursor:
