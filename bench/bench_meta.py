@@ -2,7 +2,9 @@
 
 Prints, per run, the calls made against the budgets the usage headers report (`X-App-Usage`,
 `X-Business-Use-Case-Usage` per use case, `X-Ad-Account-Usage`): the highest percentage seen, throttling errors and
-the seconds spent pacing, next to rows loaded and wall time.
+the seconds spent pacing, next to rows loaded and wall time. Each run is a fresh process, as an Airflow task (its peak
+RSS per dlt step), and records a row for `bench/REPORT.md` with the simulator's CPU share of the HTTP span. Meta has no
+request-count limit to turn into a bound: it throttles on the usage percentages, so the row's bound is left empty.
 
     .venv/bin/python -m bench.bench_meta [--scale medium] [--latency realistic] [--advance 1 7]
 """
@@ -26,6 +28,9 @@ def main() -> None:
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--latency", default="realistic")
     parser.add_argument("--advance", type=float, nargs="*", default=[1.0, 7.0], help="days to advance before each incremental run")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results/bench_meta.json alone")
+    parser.add_argument("--memory-only", action="store_true", help="zero latency, usage budgets x100, no incremental runs: "
+                        "peak RSS only")
     args = parser.parse_args()
 
     os.environ.setdefault("OPSDATA_DATA_DIR", tempfile.mkdtemp(prefix="bench-meta-"))
@@ -34,34 +39,54 @@ def main() -> None:
 
     import httpx
 
-    from pipelines.meta.helpers import usage
-    from pipelines.run import run_provider
+    from bench.memory import measured_run
+    from bench.report import Row, machine, record, sandbox_cpu_share
     from sandbox.env import client_env
     from sandbox.process import sandbox_process
     from sandbox.world import World
 
-    with sandbox_process(scale=args.scale, latency=args.latency) as url:
+    options = {}
+    if args.memory_only:
+        args.latency, args.advance = "zero", []
+        options = {"meta_rate_scale": "100"}
+    with sandbox_process(scale=args.scale, latency=args.latency, options=options, startup_seconds=900) as url:
         os.environ.update(client_env(url))
         mw = World(scale=args.scale).extension("meta")
         print(f"world: scale={args.scale} latency={args.latency}: {len(mw.campaigns)} campaigns, {len(mw.ads)} ads, "
               f"{len(mw.posts)} posts/media/stories, {len(mw.people)} people in the audience pool")
+        print(f"machine: {machine()}")
         runs = [("full", 0.0)] + [(f"+{d:g} day(s)", d) for d in args.advance]
         for label, days in runs:
             if days:
                 httpx.post(f"{url}/_sandbox/advance", params={"days": days}, timeout=30).raise_for_status()
             httpx.post(f"{url}/_sandbox/stats/reset", timeout=30).raise_for_status()
-            usage.reset()
+            before = httpx.get(f"{url}/_sandbox/stats", timeout=30).json()
             started = time.monotonic()
-            summary = run_provider("meta")
+            # In a fresh process, as an Airflow task; the client's usage counters are read there after the run.
+            summary, memory = measured_run("meta", collect="pipelines.meta.helpers:usage.summary")
             wall = time.monotonic() - started
-            server = httpx.get(f"{url}/_sandbox/stats", timeout=30).json().get("meta", {})
-            u = usage.summary()
+            after = httpx.get(f"{url}/_sandbox/stats", timeout=30).json()
+            server = after.get("meta", {})
+            span = max(1e-9, (server.get("last_at") or 0) - (server.get("first_at") or 0))
+            cpu_share = sandbox_cpu_share(before, after, span)
+            u = summary.collected
             budgets = ", ".join(f"{k} {v:.0f}%" for k, v in sorted(u["highest_usage_percent"].items()))
+            throttled = sum(u["throttled"].values())
             print(f"{label:>12}: {summary.requests} calls ({u['calls'].get('graph', 0)} Graph, {u['calls'].get('ads', 0)} ads) in "
-                  f"{wall:.1f}s, {summary.total_rows} rows; highest usage: {budgets}; throttled {sum(u['throttled'].values())}, "
+                  f"{wall:.1f}s, {summary.total_rows} rows; highest usage: {budgets}; throttled {throttled}, "
                   f"paced {u['paced_seconds']}s; report runs ok/failed: {server.get('extra', {}).get('async_ok', 0)}/"
-                  f"{server.get('extra', {}).get('async_failed', 0)}")
-
+                  f"{server.get('extra', {}).get('async_failed', 0)}; sandbox CPU {cpu_share or 0:.0%} of the "
+                  f"{span:.1f}s span; {memory.describe()}", flush=True)
+            if args.no_record:
+                continue
+            record("bench_meta", Row(
+                provider="meta", scale=args.scale, run=("full" if not days else f"+{days:g}d") + (" (memory)" if args.memory_only else ""),
+                wall_s=None if args.memory_only else round(wall, 1),
+                requests=server.get("requests"), throttled=throttled, peak_rss_mb=round(memory.peak_mb),
+                sandbox_cpu_share=None if cpu_share is None else round(cpu_share, 3),
+                note=("memory only: zero latency, usage budgets x100; " if args.memory_only else f"{args.latency} latency; ")
+                + f"HTTP span {span:.1f}s; highest usage {budgets}; paced "
+                     f"{u['paced_seconds']}s; {summary.total_rows} rows; {memory.describe()}"))
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,8 @@ incremental loads, then a burst of per-ticket SLA checks (the webhook path) agai
 
 Prints, per limit, the achieved request rate against it (the simulator enforces both with Zendesk's 429s): the
 incremental exports' 10 requests/min and the plan's account limit (Enterprise, 700/min), the 429s the server sent,
-and how many requests each incremental run needed next to how much changed.
+and how many requests each incremental run needed next to how much changed. Each run is a fresh process, as an Airflow
+task (its peak RSS per dlt step), and records a row for `bench/REPORT.md` with the simulator's CPU share of the span.
 
     .venv/bin/python -m bench.bench_zendesk [--scale medium] [--latency realistic] [--advance 1 7] [--checks 1500]
 """
@@ -33,15 +34,25 @@ def main() -> None:
     parser.add_argument("--latency", default="realistic")
     parser.add_argument("--advance", type=float, nargs="*", default=[1.0, 7.0], help="days to advance before each incremental run")
     parser.add_argument("--checks", type=int, default=1500, help="per-ticket SLA checks in the account-limit burst")
+    parser.add_argument("--no-record", action="store_true", help="print only; leave bench/results/bench_zendesk.json alone")
+    parser.add_argument("--memory-only", action="store_true", help="zero latency, limits x100, no incremental runs or "
+                        "SLA checks: peak RSS at a scale whose exports would take hours at 10/min")
     args = parser.parse_args()
 
     os.environ.setdefault("OPSDATA_DATA_DIR", tempfile.mkdtemp(prefix="bench-zendesk-"))
+    options = {}
+    if args.memory_only:
+        # Client and simulator read the same scale, so the client still paces within the (lifted) limits.
+        args.latency, args.advance, args.checks = "zero", [], 0
+        os.environ["ZENDESK_RATE_LIMIT_SCALE"] = "100"
+        options = {"zendesk_rate_scale": "100"}
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     logging.basicConfig(level=logging.WARNING)
 
     import httpx
 
-    from pipelines.run import run_provider
+    from bench.memory import measured_run
+    from bench.report import Row, machine, record, sandbox_cpu_share
     from pipelines.zendesk import helpers, settings
     from sandbox.process import sandbox_process
     from sandbox.world import World
@@ -56,37 +67,55 @@ def main() -> None:
             sent.append((time.monotonic(), "/incremental/" in (response.url or "")))
         return original(response)
 
-    helpers.check_response = recording
+    helpers.check_response = recording  # the SLA-check burst below runs in this process
 
-    def per_minute(times: list[float]) -> float:
-        return 60 * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    def per_minute(count: int, seconds: float) -> float:
+        return 60 * (count - 1) / seconds if count > 1 and seconds > 0 else 0.0
 
-    with sandbox_process(scale=args.scale, latency=args.latency) as url:
+    with sandbox_process(scale=args.scale, latency=args.latency, options=options, startup_seconds=900) as url:
         os.environ.update(client_env(url))
         world = World(scale=args.scale)  # the same deterministic world, for counting what changed
         zw = world.extension("zendesk")
         print(f"world: scale={args.scale} latency={args.latency}; limits: incremental exports {export_limit}/min, "
               f"account {account_limit}/min (Enterprise), both enforced by the simulator")
         print(f"       {len(zw.tickets)} tickets, {len(zw.users)} users, {len(zw.metric_events)} metric events (all time)")
+        print(f"machine: {machine()}")
 
         def stats() -> dict:
-            return httpx.get(f"{url}/_sandbox/stats").json().get("zendesk", {"requests": 0, "by_status": {}})
+            return httpx.get(f"{url}/_sandbox/stats", timeout=60).json()  # type: ignore[no-any-return]
 
-        def run(label: str, changed: str = "") -> None:
-            httpx.post(f"{url}/_sandbox/stats/reset")
-            sent.clear()
+        def run(label: str, key: str, changed: str = "") -> None:
+            httpx.post(f"{url}/_sandbox/stats/reset", timeout=60)
+            before = stats()
             started = time.monotonic()
-            summary = run_provider("zendesk")
+            summary, memory = measured_run("zendesk")  # in a fresh process, as an Airflow task
             seconds = time.monotonic() - started
-            s = stats()
-            exports = [t for t, inc in sent if inc]
-            everything = [t for t, _ in sent]
-            print(f"{label:<18} {s['requests']:4d} requests ({len(exports)} exports) in {seconds:6.1f}s; "
-                  f"exports {per_minute(exports):5.2f}/min = {per_minute(exports) / export_limit:4.2f} of {export_limit}/min; "
-                  f"all {per_minute(everything):6.1f}/min = {per_minute(everything) / account_limit:4.2f} of {account_limit}/min; "
-                  f"429s {s['by_status'].get('429', 0)}; rows {summary.total_rows}{changed}")
+            after = stats()
+            s = after.get("zendesk", {"requests": 0, "by_status": {}, "by_route": {}})
+            exports = sum(n for op, n in s["by_route"].items() if op.startswith("incremental_") and op != "incremental_sample")
+            span = max(1e-9, (s["last_at"] or 0) - (s["first_at"] or 0))
+            # The documented limits as a time: every export at 10/min, every request at the account's 700/min.
+            bound = max(exports * 60 / export_limit, s["requests"] * 60 / account_limit)
+            cpu_share = sandbox_cpu_share(before, after, span)
+            throttled = s["by_status"].get("429", 0)
+            print(f"{label:<18} {s['requests']:4d} requests ({exports} exports) in {seconds:6.1f}s = "
+                  f"{seconds / max(1e-9, bound):4.2f} x the bound {bound:.0f}s; HTTP span {span:.1f}s, exports "
+                  f"{per_minute(exports, span):5.2f}/min; 429s {throttled}; rows {summary.total_rows}{changed}; "
+                  f"sandbox CPU {cpu_share or 0:.0%} of the span; {memory.describe()}", flush=True)
+            if args.no_record:
+                return
+            if args.memory_only:
+                key += " (memory)"
+            record("bench_zendesk", Row(
+                provider="zendesk", scale=args.scale, run=key, wall_s=None if args.memory_only else round(seconds, 1),
+                bound_s=None if args.memory_only else round(bound, 1),
+                requests=s["requests"], throttled=throttled, peak_rss_mb=round(memory.peak_mb),
+                sandbox_cpu_share=None if cpu_share is None else round(cpu_share, 3),
+                note=("memory only: zero latency, limits x100; " if args.memory_only else f"{args.latency} latency, Enterprise limits; ")
+                + f"{exports} exports at {export_limit}/min; HTTP span "
+                     f"{span:.1f}s; {summary.total_rows} rows{changed}; {memory.describe()}"))
 
-        run("full load")
+        run("full load", "full")
         for days in args.advance:
             cut_before = world.now - timedelta(minutes=1)
             world.advance(days)
@@ -94,8 +123,10 @@ def main() -> None:
             cut = world.now - timedelta(minutes=1)
             tickets = sum(1 for t in zw.tickets if t.created_at <= cut and t.updated_at(cut) > cut_before)
             events = sum(1 for e in zw.metric_events if cut_before < e.time <= cut)
-            run(f"incremental +{days:g}d", f"; changed {tickets} tickets, {events} metric events")
+            run(f"incremental +{days:g}d", f"+{days:g}d", f"; changed {tickets} tickets, {events} metric events")
 
+        if not args.checks:
+            return
         # The webhook path at scale: one API read per ticket, eight at a time, paced by the account bucket.
         from pipelines.zendesk.alerts import breach_alerts_for_tickets
 
@@ -106,10 +137,10 @@ def main() -> None:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda i: breach_alerts_for_tickets([i]), ids))
         seconds = time.monotonic() - started
-        s = stats()
-        everything = [t for t, _ in sent]
-        print(f"{'SLA checks':<18} {s['requests']:4d} requests in {seconds:6.1f}s; {per_minute(everything):6.1f}/min = "
-              f"{per_minute(everything) / account_limit:4.2f} of {account_limit}/min; 429s {s['by_status'].get('429', 0)}")
+        s = stats()["zendesk"]
+        rate = per_minute(len(sent), sent[-1][0] - sent[0][0]) if sent else 0.0
+        print(f"{'SLA checks':<18} {s['requests']:4d} requests in {seconds:6.1f}s; {rate:6.1f}/min = "
+              f"{rate / account_limit:4.2f} of {account_limit}/min; 429s {s['by_status'].get('429', 0)}")
 
 
 if __name__ == "__main__":

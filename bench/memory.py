@@ -12,6 +12,7 @@ normalize/load worker pool would be children) and keeps the maximum per step; th
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import threading
 from collections.abc import Iterator
@@ -90,19 +91,31 @@ def peak_rss() -> Iterator[PeakRSS]:
             setattr(dlt.Pipeline, step, method)
 
 
-def _run_in_child(provider: str, options: dict[str, Any]) -> tuple[Any, dict[str, int]]:
+def _run_in_child(provider: str, options: dict[str, Any], collect: str | None) -> tuple[Any, dict[str, int], Any]:
     from pipelines.run import run_provider
 
     with peak_rss() as memory:
         summary = run_provider(provider, **options)
     summary.load_info = None  # not needed by the benchmarks, and not picklable
-    return summary, memory.peaks
+    return summary, memory.peaks, _resolve(collect)() if collect else None
 
 
-def measured_run(provider: str, **options: Any) -> tuple[Any, PeakRSS]:
-    """`run_provider(provider, **options)` in a spawned process: its RunSummary and peak RSS per step."""
+def _resolve(dotted: str) -> Any:
+    """`"package.module:attr.method"` -> that object."""
+    module, _, attrs = dotted.partition(":")
+    found: Any = importlib.import_module(module)
+    for attr in attrs.split("."):
+        found = getattr(found, attr)
+    return found
+
+
+def measured_run(provider: str, collect: str | None = None, **options: Any) -> tuple[Any, PeakRSS]:
+    """`run_provider(provider, **options)` in a spawned process: its RunSummary and peak RSS per step. `collect`
+    (`"module:callable"`) is called in that process after the run, its result kept as `summary.collected` (e.g. a
+    client's own usage counters, which live in the run's process)."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        summary, peaks = pool.apply(_run_in_child, (provider, options))
+        summary, peaks, collected = pool.apply(_run_in_child, (provider, options, collect))
+    summary.collected = collected
     memory = PeakRSS()
     memory.peaks = peaks
     return summary, memory
