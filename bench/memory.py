@@ -12,8 +12,8 @@ normalize/load worker pool would be children) and keeps the maximum per step; th
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing
+import pkgutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,16 +97,7 @@ def _run_in_child(provider: str, options: dict[str, Any], collect: str | None) -
     with peak_rss() as memory:
         summary = run_provider(provider, **options)
     summary.load_info = None  # not needed by the benchmarks, and not picklable
-    return summary, memory.peaks, _resolve(collect)() if collect else None
-
-
-def _resolve(dotted: str) -> Any:
-    """`"package.module:attr.method"` -> that object."""
-    module, _, attrs = dotted.partition(":")
-    found: Any = importlib.import_module(module)
-    for attr in attrs.split("."):
-        found = getattr(found, attr)
-    return found
+    return summary, memory.peaks, pkgutil.resolve_name(collect)() if collect else None
 
 
 def measured_run(provider: str, collect: str | None = None, **options: Any) -> tuple[Any, PeakRSS]:
