@@ -18,7 +18,8 @@ https://developer.zendesk.com/api-reference/):
 - incremental exports exclude the last minute of changes; cursor-based tickets and users (`start_time` first, then
   `cursor`; `end_of_stream`), time-based organizations, ticket events and ticket metric events (`next_page`,
   `end_time`, `count`, `end_of_stream`; items at `end_time` repeat on the next page, as documented);
-  `per_page` up to 1000; a `start_time` within the last minute is a 400.
+  `per_page` up to 1000; a `start_time` within the last minute is a 400. Pages are answered from indexes
+  (sandbox/zendesk/index.py), not by sorting the world per page.
 - list pagination: cursor (`page[size]` 1..100, `page[after]` / `page[before]`, `meta` + `links`) or offset
   (`page`, `per_page` <= 100); offset requests beyond the first 10,000 records are `400 InvalidPaginationDepth`.
 - strictness beyond Zendesk (listed in the README's known differences): an unknown query parameter is a 400 in
