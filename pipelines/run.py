@@ -14,13 +14,16 @@ Every provider gets the same guarantees here, whatever its source does:
   and new columns are kept and reported in the summary.
 - **Clear, fast failures.** A terminal error (`pipelines.common.errors.TerminalError`: configuration, rejected
   credentials, drift, an unknown provider) is raised as itself, not wrapped in dlt's `PipelineStepFailed`, so the
-  message says what to fix and the DAG's retry policy fails the task at once.
+  message says what to fix and the DAG's retry policy fails the task at once. A resource that fails on an HTTP
+  request is reported as `ResourceFailed` naming the resource, the request (URL without its query), what happened and
+  after how many attempts, also when dlt, closing the other parallel resources, raised something else in its place.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,9 +32,11 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.common.runtime.collector import NULL_COLLECTOR
 from dlt.common.schema.exceptions import DataValidationError
+from dlt.extract.exceptions import ResourceExtractionError
+from requests import RequestException
 
 from pipelines.common.config import ProviderConfig, provider_config
-from pipelines.common.errors import SchemaDriftError, causes, terminal_cause
+from pipelines.common.errors import SchemaDriftError, causes, safe_url, terminal_cause
 from pipelines.common.http import request_counts
 from pipelines.common.logs import route_dlt_logging
 from pipelines.common.progress import progress_collector
@@ -132,6 +137,9 @@ def run_provider(provider: str, *, resources: list[str] | None = None, **options
         terminal = terminal_cause(exc)
         if terminal is not None and terminal is not exc:
             raise terminal from None  # its own traceback shows where it was raised; dlt's wrapper adds nothing
+        failed = failed_resource(provider, exc)
+        if failed is not None:
+            raise failed[0] from failed[1]
         raise
     summary = RunSummary(
         provider=provider,
@@ -145,6 +153,39 @@ def run_provider(provider: str, *, resources: list[str] | None = None, **options
         log.warning("%s: new columns kept (no model reads them yet): %s", provider, ", ".join(added))
     log.info(summary.describe())
     return summary
+
+
+class ResourceFailed(Exception):
+    """A resource of the source failed (an HTTP request after the client layer's retries, or the source's own code)."""
+
+
+def failed_resource(provider: str, error: BaseException) -> tuple[ResourceFailed, BaseException] | None:
+    """The failure behind `error` when a resource failed on an HTTP request, or behind what dlt raised instead: when
+    one parallelized resource fails, dlt closes the others, and closing one still executing in a worker thread raises
+    `ValueError: generator already executing`, which dlt reports in place of the failure (dlt 1.31). None otherwise.
+
+    Returns (a `ResourceFailed` naming the provider, the resource, what happened, the URL without its query and the
+    attempts; the original exception, to raise it from)."""
+    chain = list(causes(error))
+    masked = any(isinstance(e, ValueError) and "generator already executing" in str(e) for e in chain)
+    extraction = next((e for e in chain if isinstance(e, ResourceExtractionError)), None)
+    if extraction is None:
+        return None
+    original = extraction.__cause__ or extraction
+    if isinstance(original, RequestException):
+        response = original.response
+        request = original.request or (response.request if response is not None else None)
+        what = f"HTTP {response.status_code}" if response is not None else type(original).__name__
+        timeout = re.search(r"\((read|connect) timeout=[\d.]+\)", str(original))
+        what += f" {timeout.group(0)}" if timeout and response is None else ""
+        method = request.method if request is not None else "GET"
+        url = safe_url(request.url if request is not None else response.url if response is not None else None)
+        attempts = getattr(original, "attempts", None)
+        tail = f" (after {attempts} attempt{'s' if attempts != 1 else ''})" if attempts else ""
+        return ResourceFailed(f"{provider}: the {extraction.pipe_name} resource failed: {what} for {method} {url}{tail}"), original
+    if masked:
+        return ResourceFailed(f"{provider}: the {extraction.pipe_name} resource failed: {type(original).__name__}: {original}"), original
+    return None
 
 
 def _extract_check_load(provider: str, pipeline: dlt.Pipeline, source: Any) -> tuple[LoadInfo, dict[str, int], list[str]]:

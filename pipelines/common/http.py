@@ -41,7 +41,7 @@ from dlt.sources.helpers.requests.retry import (
     wait_exponential_retry_after,
 )
 from dlt.sources.helpers.requests.session import Session
-from requests import HTTPError, PreparedRequest, Response
+from requests import HTTPError, PreparedRequest, RequestException, Response
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from tenacity import RetryCallState, Retrying, retry_any, retry_if_exception_type, stop_after_attempt
@@ -327,6 +327,9 @@ class ProviderSession(Session):
             return self.retrying(self._attempt, request, **kwargs)  # type: ignore[no-any-return]
         except MalformedResponseError as exc:
             exc.args = (f"{exc} (the same after {self.client.max_attempts} attempts)",)
+            raise
+        except RequestException as exc:
+            exc.attempts = self.retrying.statistics.get("attempt_number")  # type: ignore[attr-defined]  # for run.py's message
             raise
 
     def _attempt(self, request: PreparedRequest, **kwargs: Any) -> Response:

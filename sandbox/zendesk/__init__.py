@@ -18,7 +18,8 @@ https://developer.zendesk.com/api-reference/):
 - incremental exports exclude the last minute of changes; cursor-based tickets and users (`start_time` first, then
   `cursor`; `end_of_stream`), time-based organizations, ticket events and ticket metric events (`next_page`,
   `end_time`, `count`, `end_of_stream`; items at `end_time` repeat on the next page, as documented);
-  `per_page` up to 1000; a `start_time` within the last minute is a 400.
+  `per_page` up to 1000; a `start_time` within the last minute is a 400. Pages are answered from indexes
+  (sandbox/zendesk/index.py), not by sorting the world per page.
 - list pagination: cursor (`page[size]` 1..100, `page[after]` / `page[before]`, `meta` + `links`) or offset
   (`page`, `per_page` <= 100); offset requests beyond the first 10,000 records are `400 InvalidPaginationDepth`.
 - strictness beyond Zendesk (listed in the README's known differences): an unknown query parameter is a 400 in
@@ -38,7 +39,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -52,7 +53,8 @@ from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 
 from . import render
-from .world import Ticket, ZendeskWorld
+from .index import ByTime, Window, export_index
+from .world import Rating, Ticket, ZendeskWorld
 
 # Public sandbox-only values, shaped unlike real credentials.
 SANDBOX_CREDENTIALS = {
@@ -118,7 +120,9 @@ def create_app(state: SandboxState) -> FastAPI:
     stats = state.stats["zendesk"]
 
     def zw() -> ZendeskWorld:
-        return state.world.extension("zendesk")
+        world: ZendeskWorld = state.world.extension("zendesk")
+        export_index(world)  # built with the world, on its first request (benchmarks warm both up before measuring)
+        return world
 
     def now() -> datetime:
         return state.world.now
@@ -250,9 +254,9 @@ def create_app(state: SandboxState) -> FastAPI:
             raise bad_request(f"Invalid sideload {bad[0]!r}; supported: {', '.join(sorted(allowed))}", "InvalidSideload")
         return wanted
 
-    def cursor_export(request: Request, key: str, items: list[tuple[int, int, Any]], render_one: Callable[[Any], dict[str, Any]],
+    def cursor_export(request: Request, key: str, items: ByTime, at: datetime, render_one: Callable[[Any], dict[str, Any]],
                       headers: dict[str, str], extra: Callable[[list[Any]], dict[str, Any]] | None = None) -> JSONResponse:
-        """Cursor-based incremental export over (generated_timestamp, id, object), as of the export cutoff."""
+        """Cursor-based incremental export over objects in (generated_timestamp, id) order, as of the export cutoff `at`."""
         per_page = int_param(request, "per_page", EXPORT_PAGE_MAX, 1, EXPORT_PAGE_MAX) or EXPORT_PAGE_MAX
         raw_cursor = request.query_params.get("cursor")
         if raw_cursor and request.query_params.get("start_time"):
@@ -267,10 +271,10 @@ def create_app(state: SandboxState) -> FastAPI:
             start = start_time_param(request)
             assert start is not None
             pos = (start, -1)
-        limit_ts = int(cutoff().timestamp())
-        remaining = sorted((i for i in items if (i[0], i[1]) > pos and i[0] <= limit_ts), key=lambda i: (i[0], i[1]))
-        page = remaining[:per_page]
-        end = len(remaining) <= per_page
+        limit_ts = int(at.timestamp())
+        lo, hi = items.after(*pos), items.upto(limit_ts)
+        page = [items.row(i) for i in range(lo, min(hi, lo + per_page))]
+        end = hi - lo <= per_page
         after = _b64(f"{limit_ts}.0||") if end else _b64(f"{page[-1][0]}.0||{page[-1][1]}|")
         root = f"{base(request)}{request.url.path}"
         body: dict[str, Any] = {key: [render_one(i[2]) for i in page], "after_url": f"{root}?{urlencode({'cursor': after, 'per_page': per_page})}",
@@ -279,16 +283,15 @@ def create_app(state: SandboxState) -> FastAPI:
             body.update(extra([i[2] for i in page]))
         return JSONResponse(body, headers=headers)
 
-    def time_export(request: Request, key: str, items: list[tuple[int, int, Any]], render_one: Callable[[Any], dict[str, Any]],
+    def time_export(request: Request, key: str, items: ByTime, at: datetime, render_one: Callable[[Any], dict[str, Any]],
                     headers: dict[str, str], page_max: int = EXPORT_PAGE_MAX) -> JSONResponse:
-        """Time-based incremental export over (unix time, id, object): items with time >= start_time, up to the cutoff."""
+        """Time-based incremental export over objects in (unix time, id) order: time >= start_time, up to the cutoff `at`."""
         start = start_time_param(request)
         assert start is not None
         per_page = int_param(request, "per_page", page_max, 1, page_max) or page_max
-        limit_ts = int(cutoff().timestamp())
-        found = sorted((i for i in items if start <= i[0] <= limit_ts), key=lambda i: (i[0], i[1]))
-        page = found[:per_page]
-        end = len(found) <= per_page
+        lo, hi = items.since(start), items.upto(int(at.timestamp()))
+        page = [items.row(i) for i in range(lo, min(hi, lo + per_page))]
+        end = hi - lo <= per_page
         end_time = page[-1][0] if page else start
         params = {k: v for k, v in request.query_params.items() if k != "start_time"}
         next_page = f"{base(request)}{request.url.path}?{urlencode({**params, 'start_time': end_time})}"
@@ -301,11 +304,7 @@ def create_app(state: SandboxState) -> FastAPI:
         at = cutoff()
         world = zw()
         exclude_deleted = request.query_params.get("exclude_deleted", "false").lower() == "true"
-        items = []
-        for t in world.visible_tickets(at):
-            if exclude_deleted and t.status_at(at) == "deleted":
-                continue
-            items.append((int(t.updated_at(at).timestamp()), t.id, t))
+        items = export_index(world).tickets(at, exclude_deleted)
         b = base(request)
 
         def extra(page: list[Ticket]) -> dict[str, Any]:
@@ -319,7 +318,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 out["groups"] = [render.group(g, b) for g in world.groups]
             return out
 
-        return cursor_export(request, "tickets", items, lambda t: render.ticket(world, t, at, b), headers, extra)
+        return cursor_export(request, "tickets", items, at, lambda t: render.ticket(world, t, at, b), headers, extra)
 
     route("/api/v2/incremental/tickets/cursor", export_tickets)
 
@@ -328,8 +327,7 @@ def create_app(state: SandboxState) -> FastAPI:
         includes(request, {"organizations", "identities", "roles", "abilities", "groups", "open_ticket_count"})
         at = cutoff()
         world = zw()
-        items = [(int(u.updated_at(at).timestamp()), u.id, u) for u in world.visible_users(at)]
-        return cursor_export(request, "users", items, lambda u: render.user(world, u, at, base(request)), headers)
+        return cursor_export(request, "users", export_index(world).users(at), at, lambda u: render.user(world, u, at, base(request)), headers)
 
     route("/api/v2/incremental/users/cursor", export_users)
 
@@ -337,8 +335,7 @@ def create_app(state: SandboxState) -> FastAPI:
         headers = check(request, "incremental_organizations", {"start_time", "per_page", "include"}, "incremental")
         includes(request, set())
         at = cutoff()
-        items = [(int(o.created_at.timestamp()), o.id, o) for o in zw().organizations if o.created_at <= at]
-        return time_export(request, "organizations", items, lambda o: render.organization(o, base(request)), headers)
+        return time_export(request, "organizations", export_index(zw()).organizations, at, lambda o: render.organization(o, base(request)), headers)
 
     route("/api/v2/incremental/organizations", export_organizations)
 
@@ -347,12 +344,12 @@ def create_app(state: SandboxState) -> FastAPI:
         headers = check(request, "incremental_ticket_metric_events", {"start_time", "per_page", "include_changes", "page[size]", "page[after]"},
                         "incremental")
         at = cutoff()
-        items = [(int(e.time.timestamp()), e.id, e) for e in zw().metric_events if e.time <= at]
+        items = export_index(zw()).metric_events
         if "page[size]" in request.query_params or "page[after]" in request.query_params:
             start = start_time_param(request)
-            found = [i for i in items if i[0] >= (start or 0)]
-            return cursor_list(request, "ticket_metric_events", [i[2] for i in found], render.metric_event, headers)
-        return time_export(request, "ticket_metric_events", items, render.metric_event, headers)
+            found = Window(items.records, items.since(start or 0), items.upto(int(at.timestamp())))
+            return cursor_list(request, "ticket_metric_events", found, render.metric_event, headers)
+        return time_export(request, "ticket_metric_events", items, at, render.metric_event, headers)
 
     route("/api/v2/incremental/ticket_metric_events", export_metric_events)
 
@@ -360,8 +357,8 @@ def create_app(state: SandboxState) -> FastAPI:
         headers = check(request, "incremental_ticket_events", {"start_time", "include", "per_page"}, "incremental")
         comments = "comment_events" in includes(request, {"comment_events"})
         at = cutoff()
-        items = [(int(u.at.timestamp()), u.id, (t, u)) for t in zw().tickets for u in t.updates if u.at <= at]
-        return time_export(request, "ticket_events", items, lambda tu: render.ticket_event(tu[0], tu[1], comments), headers)
+        return time_export(request, "ticket_events", export_index(zw()).ticket_events, at,
+                           lambda tu: render.ticket_event(tu[0], tu[1], comments), headers)
 
     route("/api/v2/incremental/ticket_events", export_ticket_events)
 
@@ -371,25 +368,26 @@ def create_app(state: SandboxState) -> FastAPI:
         world, at, b = zw(), cutoff(), base(request)
         start = start_time_param(request)
         assert start is not None
-        renderers: dict[str, tuple[list[tuple[int, int, Any]], Callable[[Any], dict[str, Any]]]] = {
-            "tickets": ([(int(t.updated_at(at).timestamp()), t.id, t) for t in world.visible_tickets(at)], lambda t: render.ticket(world, t, at, b)),
-            "users": ([(int(u.updated_at(at).timestamp()), u.id, u) for u in world.visible_users(at)], lambda u: render.user(world, u, at, b)),
-            "organizations": ([(int(o.created_at.timestamp()), o.id, o) for o in world.organizations if o.created_at <= at],
-                              lambda o: render.organization(o, b)),
-            "ticket_events": ([(int(u.at.timestamp()), u.id, (t, u)) for t in world.tickets for u in t.updates if u.at <= at],
-                              lambda tu: render.ticket_event(tu[0], tu[1], False)),
+        index = export_index(world)
+        renderers: dict[str, tuple[Callable[[], ByTime], Callable[[Any], dict[str, Any]]]] = {
+            "tickets": (lambda: index.tickets(at), lambda t: render.ticket(world, t, at, b)),
+            "users": (lambda: index.users(at), lambda u: render.user(world, u, at, b)),
+            "organizations": (lambda: index.organizations, lambda o: render.organization(o, b)),
+            "ticket_events": (lambda: index.ticket_events, lambda tu: render.ticket_event(tu[0], tu[1], False)),
         }
         if incremental_resource not in renderers:
             raise ZendeskError(404, {"error": "InvalidEndpoint", "description": "Not found"})
-        items, one = renderers[incremental_resource]
-        found = sorted((i for i in items if i[0] >= start), key=lambda i: (i[0], i[1]))[:50]
+        which, one = renderers[incremental_resource]
+        items = which()
+        lo, hi = items.since(start), items.upto(int(at.timestamp()))
+        found = [items.row(i) for i in range(lo, min(hi, lo + 50))]
         return JSONResponse({incremental_resource: [one(i[2]) for i in found], "count": len(found), "end_of_stream": True,
                              "end_time": found[-1][0] if found else start, "next_page": None}, headers=headers)
 
     route("/api/v2/incremental/{incremental_resource}/sample", export_sample)
 
     # --- lists (cursor or offset pagination) -------------------------------------------------------------------
-    def cursor_list(request: Request, key: str, objects: list[Any], render_one: Callable[[Any], dict[str, Any]],
+    def cursor_list(request: Request, key: str, objects: Sequence[Any], render_one: Callable[[Any], dict[str, Any]],
                     headers: dict[str, str]) -> JSONResponse:
         size = int_param(request, "page[size]", LIST_PAGE_MAX, 1, LIST_PAGE_MAX) or LIST_PAGE_MAX
         after, before = request.query_params.get("page[after]"), request.query_params.get("page[before]")
@@ -412,7 +410,7 @@ def create_app(state: SandboxState) -> FastAPI:
         return JSONResponse({key: [render_one(o) for o in page], "meta": {"has_more": has_more, "after_cursor": after_cursor,
                              "before_cursor": before_cursor}, "links": links}, headers=headers)
 
-    def offset_list(request: Request, key: str, objects: list[Any], render_one: Callable[[Any], dict[str, Any]],
+    def offset_list(request: Request, key: str, objects: Sequence[Any], render_one: Callable[[Any], dict[str, Any]],
                     headers: dict[str, str]) -> JSONResponse:
         page = int_param(request, "page", 1, 1, None) or 1
         per_page = int_param(request, "per_page", LIST_PAGE_MAX, 1, LIST_PAGE_MAX) or LIST_PAGE_MAX
@@ -430,7 +428,7 @@ def create_app(state: SandboxState) -> FastAPI:
                              "previous_page": f"{root}?{urlencode({**params, 'page': page - 1, 'per_page': per_page})}" if page > 1 else None,
                              "count": len(objects)}, headers=headers)
 
-    def paged(request: Request, key: str, objects: list[Any], render_one: Callable[[Any], dict[str, Any]], headers: dict[str, str]) -> JSONResponse:
+    def paged(request: Request, key: str, objects: Sequence[Any], render_one: Callable[[Any], dict[str, Any]], headers: dict[str, str]) -> JSONResponse:
         cursor = any(k in request.query_params for k in ("page[size]", "page[after]", "page[before]"))
         offset = any(k in request.query_params for k in ("page", "per_page"))
         if cursor and offset:
@@ -482,27 +480,33 @@ def create_app(state: SandboxState) -> FastAPI:
         start = int_param(request, "start_time")
         end = int_param(request, "end_time")
         at = now()
-        out = []
-        for r in zw().ratings:
-            if r.offered_at > at:
-                continue
-            created = int(r.offered_at.timestamp())
-            if (start is not None and created < start) or (end is not None and created > end):
-                continue
-            s = r.score_at(at)
-            has_comment = bool(r.comment) and s in ("good", "bad")
-            kind = score or ""
-            if kind:
-                head, _, tail = kind.partition("_")
-                received = s in ("good", "bad")
-                match = {"offered": s == "offered", "unoffered": False, "received": received, "good": s == "good", "bad": s == "bad"}[head]
-                if tail == "with_comment":
-                    match = match and has_comment
-                elif tail == "without_comment":
-                    match = match and not has_comment
-                if not match:
+
+        def matching() -> list[Rating]:
+            out = []
+            for r in zw().ratings:
+                if r.offered_at > at:
                     continue
-            out.append(r)
+                created = int(r.offered_at.timestamp())
+                if (start is not None and created < start) or (end is not None and created > end):
+                    continue
+                s = r.score_at(at)
+                has_comment = bool(r.comment) and s in ("good", "bad")
+                kind = score or ""
+                if kind:
+                    head, _, tail = kind.partition("_")
+                    received = s in ("good", "bad")
+                    match = {"offered": s == "offered", "unoffered": False, "received": received, "good": s == "good", "bad": s == "bad"}[head]
+                    if tail == "with_comment":
+                        match = match and has_comment
+                    elif tail == "without_comment":
+                        match = match and not has_comment
+                    if not match:
+                        continue
+                out.append(r)
+            return out
+
+        # Not a range of the id order: filtered once per `now` and filter, each page slices it (sandbox/zendesk/index.py).
+        out = export_index(zw()).filtered("satisfaction_ratings", at, (score, start, end), matching)
         return paged(request, "satisfaction_ratings", out, lambda r: render.rating(r, at, base(request)), headers)
 
     route("/api/v2/satisfaction_ratings", list_ratings)
@@ -510,9 +514,7 @@ def create_app(state: SandboxState) -> FastAPI:
     def list_survey_responses(request: Request) -> Response:
         """The 1-5 CSAT survey's responses, cursor-paginated (shape from the CSAT survey responses reference page)."""
         headers = check(request, "list_survey_responses", {"page[size]", "page[after]", "page[before]"})
-        at = now()
-        responses = [s for s in zw().survey_responses if s.responded_at <= at]
-        return cursor_list(request, "survey_responses", responses, render.survey_response, headers)
+        return cursor_list(request, "survey_responses", export_index(zw()).visible_surveys(now()), render.survey_response, headers)
 
     route("/api/v2/guide/survey_responses", list_survey_responses)
 

@@ -39,7 +39,16 @@ class Schedule:
     holidays: list[Holiday] = field(default_factory=list)
     created_at: datetime | None = None
 
-    def _day_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _day_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The day's open intervals, computed once per day (the world's SLA clocks ask for the same days again and
+        again; the intervals and holidays never change after the schedule is built)."""
+        cache: dict[date, tuple[tuple[datetime, datetime], ...]] = self.__dict__.setdefault("_days", {})
+        found = cache.get(day)
+        if found is None:
+            found = cache[day] = tuple(self._compute_day_intervals(day))
+        return found
+
+    def _compute_day_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
         if any(h.covers(day) for h in self.holidays):
             return []
         # Python: Monday=0 .. Sunday=6; Zendesk's week starts on Sunday.

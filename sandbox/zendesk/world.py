@@ -404,6 +404,8 @@ class _Builder:
         self.end_users: dict[int, User] = {}
         self.tickets: list[Ticket] = []
         self.seq = {"update": 0, "comment": 0, "metric": 0, "rating": 0}
+        self._people: dict[int, User] = {}
+        self._people_count = -1
 
     # --- ids ---------------------------------------------------------------------------------------------------
     def next_id(self, kind: str) -> int:
@@ -428,6 +430,16 @@ class _Builder:
         user = User(USER_ID_BASE + len(self.end_users) * 13 + 1, name, email, "end-user", at)
         self.end_users[key] = user
         return user
+
+    def person(self, user_id: int) -> User:
+        """Agents and end users by id (a scan per ticket made the large world's build quadratic: 20k x 11k)."""
+        count = len(self.users) + len(self.end_users)
+        if self._people_count != count:  # rebuilt if anyone was added since
+            self._people = {}
+            for u in [*self.users, *self.end_users.values()]:
+                self._people.setdefault(u.id, u)
+            self._people_count = count
+        return self._people[user_id]
 
     # --- time helpers -------------------------------------------------------------------------------------------
     def agent_time(self, after: datetime, priority: str, factor: float = 1.0) -> datetime:
@@ -656,7 +668,7 @@ class _Builder:
 
     # --- metrics and SLAs ---------------------------------------------------------------------------------------
     def policy_for(self, ticket: Ticket) -> SlaPolicy | None:
-        requester = next(u for u in [*self.users, *self.end_users.values()] if u.id == ticket.requester_id)
+        requester = self.person(ticket.requester_id)
         if ticket.type == "task":
             return None
         return self.policies[0] if requester.organization_id is not None else self.policies[1]
