@@ -78,11 +78,15 @@ COUPONS = (
 )
 
 
+_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID_CHARS = bytes(ord(_ID_ALPHABET[b % 62]) for b in range(256))
+"""Digest byte -> id character, for `bytes.translate` (renderers derive ids per object: a Python loop costs more)."""
+
+
 def sid(prefix: str, *parts: Any, length: int = 14) -> str:
     """A Stripe-looking id, stable for its labels."""
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return f"{prefix}_" + "".join(alphabet[b % 62] for b in digest[:length])
+    return f"{prefix}_" + digest[:length].translate(_ID_CHARS).decode()
 
 
 def ts(dt: datetime) -> int:
@@ -400,12 +404,23 @@ class StripeWorld:
     payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 
+    _derived_ids: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+    """Ids derived by hashing, kept: several are named in every charge, invoice and payment intent rendered."""
+
     def payment_intent_of_charge(self, charge_id: str) -> str | None:
         invoice = self.charges[charge_id].invoice
-        return sid("pi", invoice) if invoice else None
+        if not invoice:
+            return None
+        found = self._derived_ids.get(("pi", invoice))
+        if found is None:
+            found = self._derived_ids[("pi", invoice)] = sid("pi", invoice)
+        return found
 
     def payment_method_of(self, customer_id: str) -> str:
-        return sid("pm", customer_id, length=24)
+        found = self._derived_ids.get(("pm", customer_id))
+        if found is None:
+            found = self._derived_ids[("pm", customer_id)] = sid("pm", customer_id, length=24)
+        return found
 
     @property
     def now(self) -> int:
