@@ -409,11 +409,13 @@ class StripeWorld:
 
     def payment_intent_of_charge(self, charge_id: str) -> str | None:
         invoice = self.charges[charge_id].invoice
-        if not invoice:
-            return None
-        found = self._derived_ids.get(("pi", invoice))
+        return self.payment_intent_id(invoice) if invoice else None
+
+    def payment_intent_id(self, invoice_id: str) -> str:
+        """The id the invoice's PaymentIntent has, if it has one (`_payment_objects`: once it has a charge)."""
+        found = self._derived_ids.get(("pi", invoice_id))
         if found is None:
-            found = self._derived_ids[("pi", invoice)] = sid("pi", invoice)
+            found = self._derived_ids[("pi", invoice_id)] = sid("pi", invoice_id)
         return found
 
     def payment_method_of(self, customer_id: str) -> str:
@@ -1141,7 +1143,7 @@ def _payment_objects(sw: StripeWorld) -> None:
             by_invoice.setdefault(charge.invoice, []).append(charge)
     for invoice_id, charges in by_invoice.items():
         invoice = sw.invoices[invoice_id]
-        pi = sid("pi", invoice_id)
+        pi = sw.payment_intent_id(invoice_id)
         sw.payment_intents[pi] = PaymentIntent(
             pi, invoice_id, invoice.customer, invoice.total, invoice.currency, charges[0].created, [c.id for c in charges]
         )
