@@ -346,11 +346,19 @@ def create_app(state: SandboxState) -> FastAPI:
     def params(request: Request) -> dict[str, Any]:
         return request.state.stripe_params  # type: ignore[no-any-return]
 
+    trees: dict[tuple[Any, ...], dict[str, Any]] = {}
+
     def tree(request: Request) -> dict[str, Any]:
-        """`expand[]` checked against the operation's documented response, as a tree."""
-        op = request.state.stripe_op
-        root = objects._targets(SPEC(), op.success_schema)
-        return objects.expansion_tree(SPEC(), root, params(request).get("expand", []), request.state.stripe_version)
+        """`expand[]` checked against the operation's documented response, as a tree (kept: a client pages with the
+        same few expansions; invalid ones raise and are not kept). Read-only for its users."""
+        op, version = request.state.stripe_op, request.state.stripe_version
+        paths = params(request).get("expand", [])
+        key = (op.method, op.template, version.legacy, tuple(paths))
+        found = trees.get(key)
+        if found is None:
+            root = objects._targets(SPEC(), op.success_schema)
+            found = trees[key] = objects.expansion_tree(SPEC(), root, paths, version)
+        return found
 
     def list_response(request: Request, kind: str, url: str, keep: Any = None, lo: int = 0) -> Response:
         p = params(request)
