@@ -21,6 +21,9 @@ How a new simulator plugs in (Stripe and Klaviyo are the worked examples):
 
     install_route_errors(app, not_found=..., method_not_allowed=...)  # Starlette's 404/405 in the provider's shape
 
+(`sandbox.stripe.StripeGate` is the same check as pure ASGI middleware: `@app.middleware("http")` costs more CPU
+per request than a list page's own work, which matters once a simulator serves a large benchmark.)
+
 and `fallback_route(app, SPEC, empty_list=..., not_found=...)` last, so every documented GET the simulator does not
 implement answers an empty collection or the provider's 404 instead of crashing.
 
