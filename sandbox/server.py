@@ -16,8 +16,10 @@ import time
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.registry import integrations
 from sandbox.common.simulator import load_simulator
@@ -71,35 +73,38 @@ async def _sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-async def _record(state: SandboxState, provider: str, request: Request, response: Any) -> Response:
+def _record(state: SandboxState, provider: str, scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     """Keep the exchange for the conformance suite (`sandbox.common.conformance.Exchange.from_record`)."""
-    body = b"".join([chunk async for chunk in response.body_iterator])
     record = {
         "provider": provider,
-        "method": request.method,
-        "path": request.url.path.removeprefix(f"/{provider}"),
-        "query": list(request.query_params.multi_items()),
-        "status": response.status_code,
-        "headers": dict(response.headers),
+        "method": scope["method"],
+        "path": scope["path"].removeprefix(f"/{provider}"),
+        "query": list(QueryParams(scope["query_string"]).multi_items()),
+        "status": status,
+        "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
         "body": body.decode("utf-8", "replace"),
     }
     with state.lock:
         state.store.setdefault("traffic", []).append(record)
-    return Response(body, status_code=response.status_code, headers=dict(response.headers), media_type=response.media_type)
 
 
-def create_app(state: SandboxState) -> FastAPI:
-    app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
-    app.state.sandbox = state
-    simulators = {i.name: load_simulator(i.sandbox) for i in integrations()}
-    providers = list(simulators)
+class ProviderTraffic:
+    """Statistics, injected faults, traffic recording and simulated latency for every request under `/<provider>`.
 
-    @app.middleware("http")
-    async def provider_middleware(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        provider = path.split("/", 2)[1] if path.count("/") >= 1 else ""
-        if provider not in providers:
-            return await call_next(request)
+    Pure ASGI rather than `@app.middleware("http")`: Starlette's `BaseHTTPMiddleware` streams every response through
+    a memory channel and extra tasks, which cost the sandbox more CPU per request than most simulators' handlers.
+    The response passes straight through unless a body fault or `record_traffic` needs its bytes.
+    """
+
+    def __init__(self, app: ASGIApp, state: SandboxState, providers: list[str]) -> None:
+        self.app, self.state, self.providers = app, state, frozenset(providers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        provider = scope["path"].split("/", 2)[1] if scope["type"] == "http" else ""
+        if provider not in self.providers:
+            await self.app(scope, receive, send)
+            return
+        state = self.state
         stats = state.stats[provider]
         now = time.time()
         with state.lock:
@@ -109,30 +114,65 @@ def create_app(state: SandboxState) -> FastAPI:
         # The simulated network latency is spent after the simulator has seen the request: its rate limits count a
         # request when it arrives, so a client pacing exactly at the limit is not punished by the sandbox's jitter.
         delay = state.latency_seconds()
-        fault = state.take_fault(provider, path)
+        fault = state.take_fault(provider, scope["path"])
         if fault and fault.kind == "5xx":
             status = int(fault.params.get("status", 503))
             stats.by_status[status] += 1
             await _sleep(delay)
-            return JSONResponse({"errors": "Service temporarily unavailable (sandbox fault)"}, status_code=status)
+            await JSONResponse({"errors": "Service temporarily unavailable (sandbox fault)"}, status_code=status)(scope, receive, send)
+            return
         if fault and fault.kind == "429":
             stats.by_status[429] += 1
             retry_after = str(fault.params.get("retry_after", 1))
             await _sleep(delay)
-            return JSONResponse({"errors": "Too many requests (sandbox fault)"}, status_code=429, headers={"Retry-After": retry_after})
+            await JSONResponse({"errors": "Too many requests (sandbox fault)"}, status_code=429, headers={"Retry-After": retry_after})(scope, receive, send)
+            return
         if fault and fault.kind == "slow":
             await asyncio.sleep(float(fault.params.get("seconds", 5)))
-        response = await call_next(request)
-        stats.by_status[response.status_code] += 1
-        if fault and fault.kind in ("malformed", "unknown_field", "type_change"):
-            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-            body = _apply_body_fault(fault.kind, fault.params, body)
-            headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-            response = Response(body, status_code=response.status_code, headers=headers, media_type=response.media_type)
-        if state.options.get("record_traffic"):
-            response = await _record(state, provider, request, response)
+        body_fault = fault.kind if fault and fault.kind in ("malformed", "unknown_field", "type_change") else None
+        record = bool(state.options.get("record_traffic"))
+
+        if not body_fault and not record:
+
+            async def send_through(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    stats.by_status[message["status"]] += 1
+                    await _sleep(delay)  # the response is ready (a Response renders its body first); the network is not
+                await send(message)
+
+            await self.app(scope, receive, send_through)
+            return
+
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        status, headers, body = start["status"], list(start.get("headers", [])), b"".join(chunks)
+        stats.by_status[status] += 1
+        if body_fault:
+            assert fault is not None
+            body = _apply_body_fault(body_fault, fault.params, body)
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-length"] + [(b"content-length", str(len(body)).encode())]
+        if record:
+            _record(state, provider, scope, status, headers, body)
         await _sleep(delay)
-        return response
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
+    app.state.sandbox = state
+    simulators = {i.name: load_simulator(i.sandbox) for i in integrations()}
+    providers = list(simulators)
+
+    app.add_middleware(ProviderTraffic, state=state, providers=providers)
 
     @app.get("/_sandbox/health")
     def health() -> dict[str, Any]:

@@ -21,6 +21,9 @@ How a new simulator plugs in (Stripe and Klaviyo are the worked examples):
 
     install_route_errors(app, not_found=..., method_not_allowed=...)  # Starlette's 404/405 in the provider's shape
 
+(`sandbox.stripe.StripeGate` is the same check as pure ASGI middleware: `@app.middleware("http")` costs more CPU
+per request than a list page's own work, which matters once a simulator serves a large benchmark.)
+
 and `fallback_route(app, SPEC, empty_list=..., not_found=...)` last, so every documented GET the simulator does not
 implement answers an empty collection or the provider's 404 instead of crashing.
 
@@ -31,7 +34,6 @@ are not OpenAPI's `deepObject` for arrays. Value checks themselves are jsonschem
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -294,22 +296,45 @@ class Operation:
     raw: dict[str, Any]
     spec: OpenAPISpec
     path_params: dict[str, str] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What is derived from the spec alone (parameters, schemas, validators), one dict per (method, template) that
+    every request's `Operation` shares: deriving it again on each request cost more than the request's own work."""
+
+    def _derived(self, name: str, build: Callable[[], Any]) -> Any:
+        found = self.shared.get(name)
+        if found is None:
+            found = self.shared[name] = build()
+        return found
 
     @property
     def operation_id(self) -> str:
         return str(self.raw.get("operationId") or f"{self.method} {self.template}")
 
-    @functools.cached_property
+    @property
     def parameters(self) -> dict[tuple[str, str], dict[str, Any]]:
-        found = {}
-        for p in self.spec.resolve_list(self.spec.paths[self.template].get("parameters", [])) + self.spec.resolve_list(self.raw.get("parameters", [])):
-            found[(p["in"], p["name"])] = p
-        return found
+        def build() -> dict[tuple[str, str], dict[str, Any]]:
+            found = {}
+            for p in self.spec.resolve_list(self.spec.paths[self.template].get("parameters", [])) + self.spec.resolve_list(self.raw.get("parameters", [])):
+                found[(p["in"], p["name"])] = p
+            return found
 
-    @functools.cached_property
+        return self._derived("parameters", build)  # type: ignore[no-any-return]
+
+    @property
     def _query_schemas(self) -> dict[str, dict[str, Any]]:
         closed = self.spec.query_style == "brackets"
-        return {name: to_json_schema(self.spec.resolve(p.get("schema") or {}), closed=closed) for (where, name), p in self.parameters.items() if where == "query"}
+        return self._derived(  # type: ignore[no-any-return]
+            "query_schemas",
+            lambda: {name: to_json_schema(self.spec.resolve(p.get("schema") or {}), closed=closed) for (where, name), p in self.parameters.items() if where == "query"},
+        )
+
+    def _validator(self, schema: dict[str, Any]) -> Any:
+        """A validator of one query parameter's schema (kept with the schema it was made for: ids can be reused)."""
+        validators: dict[int, tuple[dict[str, Any], Any]] = self._derived("validators", dict)
+        found = validators.get(id(schema))
+        if found is None or found[0] is not schema:
+            found = validators[id(schema)] = (schema, jsonschema.Draft4Validator(schema))
+        return found[1]
 
     def query_schema(self, name: str) -> dict[str, Any] | None:
         return self._query_schemas.get(name)
@@ -358,7 +383,7 @@ class Operation:
                 bad = _at(value, path) if isinstance(value, (dict, list)) else value
                 violations.append(Violation("invalid_type", shown, f"Invalid {expected}: {_show(bad)}", expected))
                 continue
-            violations += _schema_violations(name, typed.value, typed.schema, brackets)
+            violations += _schema_violations(name, typed.value, self._validator(typed.schema), brackets)
         for (where, name), p in self.parameters.items():
             if where == "query" and p.get("required") and name not in query:
                 violations.append(Violation("missing_parameter", name, f"Missing required param: {name}."))
@@ -366,7 +391,7 @@ class Operation:
 
     @property
     def success_schema(self) -> dict[str, Any] | None:
-        return self.spec.response_schema(self, 200)
+        return self._derived("success_schema", lambda: (self.spec.response_schema(self, 200),))[0]  # type: ignore[no-any-return]
 
     def is_collection(self) -> bool:
         """Whether the documented 200 body is a collection (a Stripe list or a JSON:API array of resources)."""
@@ -392,8 +417,7 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def _schema_violations(name: str, value: Any, schema: dict[str, Any], brackets: bool) -> list[Violation]:
-    validator = jsonschema.Draft4Validator(schema)
+def _schema_violations(name: str, value: Any, validator: Any, brackets: bool) -> list[Violation]:
     out = []
     for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
         where = _bracketed(name, error.absolute_path) if brackets else name
@@ -441,8 +465,32 @@ class OpenAPISpec:
         # Literal segments win over parameters (`/v1/customers/search` before `/v1/customers/{customer}`).
         routes.sort(key=lambda r: (r[0], r[1]))
         self._routes = [(t, r, n) for _, t, r, n in routes]
+        # Each request tries only the templates that can match its first two segments (in the order above), not
+        # every template of the spec (hundreds for Stripe): those whose first two segments are literal, by them,
+        # and those with a parameter there, always.
+        self._by_head: dict[tuple[str, ...], list[tuple[str, Any, list[str]]]] = {}
+        self._any_head: list[tuple[int, tuple[str, Any, list[str]]]] = []
+        for i, route in enumerate(self._routes):
+            head = _head(route[0])
+            if any(part.startswith("{") for part in head):
+                self._any_head.append((i, route))
+            else:
+                self._by_head.setdefault(head, []).append(route)
+        self._order = {route[0]: i for i, route in enumerate(self._routes)}
+        self._shared: dict[tuple[str, str], dict[str, Any]] = {}
         self._validators: dict[Any, Any] = {}
         self._lock = threading.Lock()
+
+    def _operation(self, method: str, template: str, path_params: dict[str, str] | None = None) -> Operation:
+        shared = self._shared.setdefault((method, template), {})
+        return Operation(method, template, self.paths[template][method], self, path_params or {}, shared)
+
+    def _candidates(self, path: str) -> list[tuple[str, Any, list[str]]]:
+        literal = self._by_head.get(_head(path), [])
+        if not self._any_head:
+            return literal
+        merged = [(self._order[r[0]], r) for r in literal] + self._any_head
+        return [r for _, r in sorted(merged, key=lambda x: x[0])]
 
     @property
     def version(self) -> str:
@@ -467,23 +515,23 @@ class OpenAPISpec:
         path = path.removeprefix(self.path_prefix) or "/"
         method = method.lower()
         allowed: list[str] = []
-        for template, regex, names in self._routes:
+        for template, regex, names in self._candidates(path):
             m = regex.match(path)
             if not m:
                 continue
             item = self.paths[template]
             if method in item:
-                return Operation(method, template, item[method], self, dict(zip(names, m.groups(), strict=True)))
+                return self._operation(method, template, dict(zip(names, m.groups(), strict=True)))
             allowed += [k.upper() for k in item if k in ("get", "post", "put", "patch", "delete")]
         if allowed:
             raise MethodNotAllowed(sorted(set(allowed)))
         raise NoRoute(path)
 
     def operations(self, method: str = "get") -> list[Operation]:
-        return [Operation(method, t, item[method], self) for t, item in self.paths.items() if method in item]
+        return [self._operation(method, t) for t, item in self.paths.items() if method in item]
 
     def operation(self, method: str, template: str) -> Operation:
-        return Operation(method.lower(), template, self.paths[template][method.lower()], self)
+        return self._operation(method.lower(), template)
 
     # --- responses -------------------------------------------------------------------------------------------------
 
@@ -530,6 +578,11 @@ class OpenAPISpec:
                     overlay(converted)
                 self._validators[key] = Registry().with_resource(SPEC_URI, DRAFT4.create_resource(converted))
             return self._validators[key]  # type: ignore[no-any-return]
+
+
+def _head(path: str) -> tuple[str, ...]:
+    """The first two segments of a path or template (fewer if it has fewer), the key `match` narrows by."""
+    return tuple(path.strip("/").split("/")[:2])
 
 
 def _escape(part: str) -> str:

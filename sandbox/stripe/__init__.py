@@ -23,11 +23,16 @@ from __future__ import annotations
 import base64
 import bisect
 import os
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from dlt.common.json import json as fast_json
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.common.openapi import MethodNotAllowed, NoRoute, Operation, Violation, lazy_spec, local_path, warm
 from sandbox.common.ratelimit import ServerBucket
@@ -63,6 +68,15 @@ class FastJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return fast_json.dumpb(content)
+
+
+def encoded_list(url: str, items: list[bytes], has_more: bool) -> bytes:
+    """`FastJSONResponse(render.list_object(url, data, has_more))`'s body, from its items already encoded."""
+    return b'{"object":"list","data":[%b],"has_more":%b,"url":%b}' % (
+        b",".join(items),
+        b"true" if has_more else b"false",
+        fast_json.dumpb(url),
+    )
 
 
 def stripe_error(
@@ -189,41 +203,54 @@ def _api_key(request: Request) -> str | None:
     return None
 
 
-def create_app(state: SandboxState) -> FastAPI:
-    app = FastAPI(title="Stripe API (sandbox)")
-    stats = state.stats["stripe"]
-    buckets: dict[tuple[str, float], ServerBucket] = {}
-    cache: dict[str, Any] = {}
-    warm(SPEC)
+class StripeGate:
+    """Auth, the per-key rate limit, `Stripe-Version`, and the spec check of every API request, before routing.
 
-    def sw() -> StripeWorld:
-        world: StripeWorld = state.world.extension("stripe")
-        if "index" not in cache:  # built with the world, on its first request, not on the first list page
-            cache["index"] = Index(world)
-        return world
+    Pure ASGI rather than `@app.middleware("http")` (whose streamed responses and extra tasks cost more CPU per
+    request than most handlers). What it checks is handed to the handler in `request.state`: `stripe_version`,
+    `stripe_op` (the spec operation) and `stripe_params` (the query, typed by the spec). Every response the handlers
+    give carries `Request-Id` and `Stripe-Version`.
+    """
 
-    def rendered() -> dict[Any, Any]:
-        """Rendered objects for the current `now` (cleared when the world advances): the simulator's CPU, not the
-        rate limit, would otherwise bound a parallel client."""
-        epoch = state.world.epoch
-        if cache.get("epoch") != epoch:
-            cache["rendered"] = {}
-            cache["epoch"] = epoch
-        return cache["rendered"]  # type: ignore[no-any-return]
+    def __init__(self, app: ASGIApp, state: SandboxState, prepare: Callable[[], object]) -> None:
+        self.app, self.state, self.prepare = app, state, prepare
+        self.prepared = False
+        self.stats = state.stats["stripe"]
+        self.buckets: dict[tuple[str, float], ServerBucket] = {}
 
-    def index() -> Index:
-        if "index" not in cache:
-            cache["index"] = Index(sw())
-        return cache["index"]  # type: ignore[no-any-return]
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        path = local_path(request)
+        if path.startswith("/_sandbox/"):  # the simulator's own controls (webhook delivery), not Stripe's API
+            await self.app(scope, receive, send)
+            return
+        if not self.prepared:
+            # The handlers are `async def` (they only compute, no I/O: no thread hop per request), so the one-off
+            # build of the spec, the Stripe world and its index (seconds, minutes at xlarge) runs in a worker thread
+            # instead, and the other simulators keep answering meanwhile.
+            await run_in_threadpool(self.prepare)
+            self.prepared = True
+        checked = self.check(request, path)
+        if isinstance(checked, JSONResponse):
+            await checked(scope, receive, send)
+            return
+        version, stats = checked, self.stats
 
-    def renderer(request: Request) -> Renderer:
-        world = sw()
-        return Renderer(world, world.now, request.state.stripe_version, SPEC(), rendered())
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Request-Id"] = f"req_sandbox{stats.requests}"
+                headers["Stripe-Version"] = version.name
+            await send(message)
 
-    @app.middleware("http")
-    async def auth_limit_and_spec(request: Request, call_next: Any) -> Any:
-        if request.url.path.startswith("/_sandbox"):
-            return await call_next(request)
+        await self.app(scope, receive, send_with_ids)
+
+    def check(self, request: Request, path: str) -> versions.Version | JSONResponse:
+        """The version the request is answered in, or the error Stripe would answer instead."""
+        state, stats = self.state, self.stats
         key = _api_key(request)
         if not key:
             return stripe_error(
@@ -233,9 +260,9 @@ def create_app(state: SandboxState) -> FastAPI:
         if key != state.options.get("stripe_api_key", SANDBOX_CREDENTIALS["api_key"]):
             return stripe_error(401, f"Invalid API Key provided: {key[:8]}{'*' * 12}{key[-4:]}")
         limit = configured_limit(state, key)
-        bucket = buckets.get((key, limit))
+        bucket = self.buckets.get((key, limit))
         if bucket is None:
-            bucket = buckets[(key, limit)] = ServerBucket(capacity=max(1.0, limit), rate=limit)
+            bucket = self.buckets[(key, limit)] = ServerBucket(capacity=max(1.0, limit), rate=limit)
         taken, _wait = bucket.try_take(1)
         if not taken:
             with state.lock:
@@ -253,24 +280,64 @@ def create_app(state: SandboxState) -> FastAPI:
             return stripe_error(400, str(exc))
         if header:
             stats.extra[f"version:{header}"] += 1
-        path = local_path(request)
         try:
             op = SPEC().match(request.method, path)
         except (NoRoute, MethodNotAllowed):
             return stripe_error(404, UNRECOGNIZED.format(method=request.method, path=path))
-        violations = op.check(request.query_params.multi_items())
+        query = request.query_params.multi_items()
+        violations = op.check(query)
         if violations:
             return violation_error(violations[0])
         request.state.stripe_version = version
-        request.state.stripe_params = op.coerced(request.query_params.multi_items())
+        request.state.stripe_params = op.coerced(query)
         request.state.stripe_op = op
-        try:
-            response = await call_next(request)
-        except StripeRequestError as exc:  # raised in a handler (BaseHTTPMiddleware re-raises it here)
-            response = stripe_error(exc.status, exc.message, code=exc.code, param=exc.param)
-        response.headers["Request-Id"] = f"req_sandbox{stats.requests}"
-        response.headers["Stripe-Version"] = version.name
-        return response
+        return version
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    app = FastAPI(title="Stripe API (sandbox)")
+    stats = state.stats["stripe"]
+    cache: dict[str, Any] = {}
+    warm(SPEC)
+
+    build_lock = threading.Lock()
+
+    def sw() -> StripeWorld:
+        world: StripeWorld = state.world.extension("stripe")
+        if "index" not in cache:  # built with the world, on its first request, not on the first list page
+            with build_lock:
+                if "index" not in cache:
+                    cache["index"] = Index(world)
+        return world
+
+    def rendered() -> dict[Any, Any]:
+        """Rendered objects for the current `now` (cleared when the world advances): the simulator's CPU, not the
+        rate limit, would otherwise bound a parallel client."""
+        return for_epoch("rendered")
+
+    def encoded() -> dict[Any, bytes]:
+        """List items as the JSON they are sent as, for the current `now`. Kept as bytes rather than dicts: bytes
+        are no work for the garbage collector (a cache of nested dicts made its full collections most of the CPU
+        of a large extraction), cost a fraction of the memory, and are not encoded again when a page is re-listed."""
+        return for_epoch("encoded")
+
+    def for_epoch(name: str) -> dict[Any, Any]:
+        epoch = state.world.epoch
+        if cache.get("epoch") != epoch:
+            cache["rendered"], cache["encoded"] = {}, {}
+            cache["epoch"] = epoch
+        return cache[name]  # type: ignore[no-any-return]
+
+    def index() -> Index:
+        if "index" not in cache:
+            cache["index"] = Index(sw())
+        return cache["index"]  # type: ignore[no-any-return]
+
+    def renderer(request: Request) -> Renderer:
+        world = sw()
+        return Renderer(world, world.now, request.state.stripe_version, SPEC(), rendered())
+
+    app.add_middleware(StripeGate, state=state, prepare=lambda: (SPEC(), sw()))
 
     @app.exception_handler(StripeRequestError)
     async def request_error(_request: Request, exc: StripeRequestError) -> JSONResponse:
@@ -279,13 +346,21 @@ def create_app(state: SandboxState) -> FastAPI:
     def params(request: Request) -> dict[str, Any]:
         return request.state.stripe_params  # type: ignore[no-any-return]
 
-    def tree(request: Request) -> dict[str, Any]:
-        """`expand[]` checked against the operation's documented response, as a tree."""
-        op = request.state.stripe_op
-        root = objects._targets(SPEC(), op.success_schema)
-        return objects.expansion_tree(SPEC(), root, params(request).get("expand", []), request.state.stripe_version)
+    trees: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    def list_response(request: Request, kind: str, url: str, keep: Any = None, lo: int = 0) -> JSONResponse:
+    def tree(request: Request) -> dict[str, Any]:
+        """`expand[]` checked against the operation's documented response, as a tree (kept: a client pages with the
+        same few expansions; invalid ones raise and are not kept). Read-only for its users."""
+        op, version = request.state.stripe_op, request.state.stripe_version
+        paths = params(request).get("expand", [])
+        key = (op.method, op.template, version.legacy, tuple(paths))
+        found = trees.get(key)
+        if found is None:
+            root = objects._targets(SPEC(), op.success_schema)
+            found = trees[key] = objects.expansion_tree(SPEC(), root, paths, version)
+        return found
+
+    def list_response(request: Request, kind: str, url: str, keep: Any = None, lo: int = 0) -> Response:
         p = params(request)
         limit, created = list_params(p)
         expand = tree(request).get("data", {})
@@ -307,20 +382,21 @@ def create_app(state: SandboxState) -> FastAPI:
         needed = keep is not None or visible is not None or bool(checks)
         ids, has_more = index().page(kind, low, high, limit, p.get("starting_after"), p.get("ending_before"), keep_all if needed else None)
         r = renderer(request)
-        if kind == "event":
-            shapes = request.state.stripe_version.shapes
-            data = []
-            for i in ids:  # not `cache.setdefault(key, render_event(...))`: that renders every event on every page
-                found = r.cache.get(("event", i, shapes))
-                if found is None:
-                    found = r.cache[("event", i, shapes)] = render_event(index().events[i], r)
-                data.append(found)
-        else:
-            data = [r.object(kind, i, expand) for i in ids]
+        events = index().events
+        tree_key = objects.tree_key(expand)
+        blobs = encoded()
+        items = []
+        for i in ids:  # not `blobs.setdefault(key, render(...))`: that renders every object on every page
+            key = (kind, i, r.version.shapes, tree_key)
+            blob = blobs.get(key)
+            if blob is None:
+                obj = render_event(events[i], r) if kind == "event" else r.build(kind, i, expand)
+                # Not FastAPI's jsonable_encoder nor the standard library's encoder: over 100 nested invoices either
+                # costs more than rendering them (the simulator's CPU must stay a small share of a client's time).
+                blob = blobs[key] = fast_json.dumpb(obj)
+            items.append(blob)
         stats.extra[f"objects:{url.rsplit('/', 1)[-1]}"] += len(ids)
-        # Not FastAPI's jsonable_encoder nor the standard library's encoder: over 100 nested invoices either costs
-        # more than rendering them (the simulator's CPU must stay a small share of a client's time).
-        return FastJSONResponse(render.list_object(url, data, has_more))
+        return Response(encoded_list(url, items, has_more), media_type="application/json")
 
     def render_event(event: Any, r: Renderer) -> dict[str, Any]:
         obj = render.event(event, r.sw)
@@ -333,25 +409,25 @@ def create_app(state: SandboxState) -> FastAPI:
         return found
 
     @app.get("/v1/account")
-    def get_account(request: Request) -> Any:
+    async def get_account(request: Request) -> Any:
         tree(request)
         obj = render.account(sw())
         return legacy.project(SPEC(), obj, SPEC().document["components"]["schemas"]["account"]) if request.state.stripe_version.legacy else obj
 
     @app.get("/v1/balance")
-    def get_balance(request: Request) -> Any:
+    async def get_balance(request: Request) -> Any:
         tree(request)
         return render.balance(sw(), sw().now)
 
     @app.get("/v1/events")
-    def list_events(request: Request) -> Any:
+    async def list_events(request: Request) -> Any:
         stats.by_route["events"] += 1
         _record_params(stats, "events", request)
         now = sw().now
         return list_response(request, "event", "/v1/events", lo=now - EVENT_RETENTION_DAYS * 86400)
 
     @app.get("/v1/events/{event_id}")
-    def get_event(event_id: str, request: Request) -> Any:
+    async def get_event(event_id: str, request: Request) -> Any:
         tree(request)
         event = index().events.get(event_id)
         now = sw().now
@@ -360,7 +436,7 @@ def create_app(state: SandboxState) -> FastAPI:
         return render_event(event, renderer(request))
 
     @app.get("/v1/invoices/{invoice_id}/lines")
-    def invoice_lines(invoice_id: str, request: Request) -> Any:
+    async def invoice_lines(invoice_id: str, request: Request) -> Any:
         inv = require("invoice", invoice_id, "invoice")
         p = params(request)
         limit, _ = list_params(p)
@@ -388,12 +464,12 @@ def create_app(state: SandboxState) -> FastAPI:
         return FastJSONResponse(render.list_object(f"/v1/invoices/{invoice_id}/lines", chunk, len(window) > limit))
 
     @app.get("/v1/charges/{charge_id}/refunds")
-    def charge_refunds(charge_id: str, request: Request) -> Any:
+    async def charge_refunds(charge_id: str, request: Request) -> Any:
         require("charge", charge_id, "charge")
         return list_response(request, "refund", f"/v1/charges/{charge_id}/refunds", keep=lambda rid: sw().refunds[rid].charge == charge_id)
 
     @app.get("/v1/charges/{charge_id}/refunds/{refund_id}")
-    def charge_refund(charge_id: str, refund_id: str, request: Request) -> Any:
+    async def charge_refund(charge_id: str, refund_id: str, request: Request) -> Any:
         require("charge", charge_id, "charge")
         found = require("refund", refund_id)
         if found.charge != charge_id:
@@ -401,12 +477,12 @@ def create_app(state: SandboxState) -> FastAPI:
         return renderer(request).object("refund", refund_id, tree(request))
 
     @app.get("/v1/customers/{customer_id}/payment_methods")
-    def customer_payment_methods(customer_id: str, request: Request) -> Any:
+    async def customer_payment_methods(customer_id: str, request: Request) -> Any:
         require("customer", customer_id, "customer")
         return list_response(request, "payment_method", f"/v1/customers/{customer_id}/payment_methods", keep=lambda pid: sw().payment_methods[pid].customer == customer_id)
 
     @app.get("/v1/customers/{customer_id}/payment_methods/{pm_id}")
-    def customer_payment_method(customer_id: str, pm_id: str, request: Request) -> Any:
+    async def customer_payment_method(customer_id: str, pm_id: str, request: Request) -> Any:
         require("customer", customer_id, "customer")
         found = require("payment_method", pm_id, "payment_method")
         if found.customer != customer_id:
@@ -414,20 +490,20 @@ def create_app(state: SandboxState) -> FastAPI:
         return renderer(request).object("payment_method", pm_id, tree(request))
 
     @app.get("/v1/balance/history")
-    def balance_history(request: Request) -> Any:
+    async def balance_history(request: Request) -> Any:
         return list_response(request, "balance_transaction", "/v1/balance_transactions")
 
     @app.get("/v1/balance/history/{txn_id}")
-    def balance_history_item(txn_id: str, request: Request) -> Any:
+    async def balance_history_item(txn_id: str, request: Request) -> Any:
         require("balance_transaction", txn_id)
         return renderer(request).object("balance_transaction", txn_id, tree(request))
 
     @app.get("/v1/{resource}/search")
-    def search(resource: str, request: Request) -> Any:
+    async def search(resource: str, request: Request) -> Any:
         raise StripeRequestError(400, f"The sandbox does not simulate the Search API (GET /v1/{resource}/search): list /v1/{resource} with its filters instead.")
 
     @app.get("/v1/{resource}")
-    def list_resource(resource: str, request: Request) -> Any:
+    async def list_resource(resource: str, request: Request) -> Any:
         kind = BY_PATH.get(resource)
         if kind is None:
             return fallback_list(request, request.state.stripe_op)
@@ -443,7 +519,7 @@ def create_app(state: SandboxState) -> FastAPI:
         return list_response(request, kind.name, f"/v1/{resource}", keep)
 
     @app.get("/v1/{resource}/{object_id}")
-    def retrieve(resource: str, object_id: str, request: Request) -> Any:
+    async def retrieve(resource: str, object_id: str, request: Request) -> Any:
         kind = BY_PATH.get(resource)
         if kind is None:
             return fallback_get(request, request.state.stripe_op)
@@ -476,13 +552,13 @@ def create_app(state: SandboxState) -> FastAPI:
         from .webhooks import deliver_events
 
         spec = await request.json()
-        sent = deliver_events(
-            sw(),
-            spec["url"],
-            spec.get("secret") or SANDBOX_CREDENTIALS["webhook_secret"],
-            spec.get("since"),
-            spec.get("until"),
-        )
+
+        def send() -> int:  # posts to a receiver (network I/O, perhaps served by this very process): not on the loop
+            return deliver_events(
+                sw(), spec["url"], spec.get("secret") or SANDBOX_CREDENTIALS["webhook_secret"], spec.get("since"), spec.get("until")
+            )
+
+        sent = await run_in_threadpool(send)
         return {"delivered": sent}
 
     async def catch_all(request: Request, rest: str = "") -> Any:

@@ -68,7 +68,8 @@ def _invoice(obj: dict[str, Any], sw: StripeWorld, at: int, spec: OpenAPISpec) -
     obj["paid_out_of_band"] = False
     obj["total_tax_amounts"] = []
     obj["charge"] = inv.charge
-    obj["payment_intent"] = next((pi.id for pi in sw.payment_intents.values() if pi.invoice == inv.id and pi.created <= at), None)
+    pi = sw.payment_intents.get(sw.payment_intent_id(inv.id))  # by its derived id: not a scan of every intent
+    obj["payment_intent"] = pi.id if pi is not None and pi.created <= at else None
     obj["discount"] = None
     lines = obj.get("lines") or {}
     obj["lines"] = {**lines, "data": [downgrade(spec, "line_item", li, sw, at) for li in lines.get("data", [])]}

@@ -214,7 +214,7 @@ class Renderer:
         key = (kind, object_id, self.version.shapes, tree_key(tree or {}))
         found = self.cache.get(key)
         if found is None:
-            found = self.cache[key] = self._build(kind, object_id, tree or {})
+            found = self.cache[key] = self.build(kind, object_id, tree or {})
         return found  # type: ignore[no-any-return]
 
     def by_id(self, object_id: str, tree: dict[str, Any]) -> Any:
@@ -223,7 +223,8 @@ class Renderer:
             return object_id  # not an object the world has (e.g. a bank account id): left as Stripe would fail to
         return self.object(kind, object_id, tree)
 
-    def _build(self, kind: str, object_id: str, tree: dict[str, Any]) -> dict[str, Any]:
+    def build(self, kind: str, object_id: str, tree: dict[str, Any]) -> dict[str, Any]:
+        """A fresh rendering, not kept (`object` keeps it)."""
         obj = base(self.sw, kind, object_id, self.at)
         if self.version.legacy:
             obj = legacy.downgrade(self.spec, kind, obj, self.sw, self.at)

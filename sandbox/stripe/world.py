@@ -78,11 +78,15 @@ COUPONS = (
 )
 
 
+_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ID_CHARS = bytes(ord(_ID_ALPHABET[b % 62]) for b in range(256))
+"""Digest byte -> id character, for `bytes.translate` (renderers derive ids per object: a Python loop costs more)."""
+
+
 def sid(prefix: str, *parts: Any, length: int = 14) -> str:
     """A Stripe-looking id, stable for its labels."""
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return f"{prefix}_" + "".join(alphabet[b % 62] for b in digest[:length])
+    return f"{prefix}_" + digest[:length].translate(_ID_CHARS).decode()
 
 
 def ts(dt: datetime) -> int:
@@ -400,12 +404,25 @@ class StripeWorld:
     payment_methods: dict[str, PaymentMethod] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 
+    _derived_ids: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
+    """Ids derived by hashing, kept: several are named in every charge, invoice and payment intent rendered."""
+
     def payment_intent_of_charge(self, charge_id: str) -> str | None:
         invoice = self.charges[charge_id].invoice
-        return sid("pi", invoice) if invoice else None
+        return self.payment_intent_id(invoice) if invoice else None
+
+    def payment_intent_id(self, invoice_id: str) -> str:
+        """The id the invoice's PaymentIntent has, if it has one (`_payment_objects`: once it has a charge)."""
+        found = self._derived_ids.get(("pi", invoice_id))
+        if found is None:
+            found = self._derived_ids[("pi", invoice_id)] = sid("pi", invoice_id)
+        return found
 
     def payment_method_of(self, customer_id: str) -> str:
-        return sid("pm", customer_id, length=24)
+        found = self._derived_ids.get(("pm", customer_id))
+        if found is None:
+            found = self._derived_ids[("pm", customer_id)] = sid("pm", customer_id, length=24)
+        return found
 
     @property
     def now(self) -> int:
@@ -1126,7 +1143,7 @@ def _payment_objects(sw: StripeWorld) -> None:
             by_invoice.setdefault(charge.invoice, []).append(charge)
     for invoice_id, charges in by_invoice.items():
         invoice = sw.invoices[invoice_id]
-        pi = sid("pi", invoice_id)
+        pi = sw.payment_intent_id(invoice_id)
         sw.payment_intents[pi] = PaymentIntent(
             pi, invoice_id, invoice.customer, invoice.total, invoice.currency, charges[0].created, [c.id for c in charges]
         )
