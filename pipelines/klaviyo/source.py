@@ -44,7 +44,7 @@ from .helpers import (
     split_span,
 )
 from .settings import (
-    EVENT_MAX_WINDOWS,
+    EVENT_MAX_SPLIT,
     EVENT_PAGES_PER_WINDOW,
     EXTRACT_WORKERS,
     EXTRACTED_METRICS,
@@ -219,15 +219,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
 
     def events_of(name: str) -> DltResource:
         """One resource per metric, all into the `events` table: each keeps its own cursor (a metric whose events
-        arrive late is not skipped past by another's), and they page in parallel within the XL tier.
-
-        A metric with more than one page is read as datetime windows in parallel, not one cursor chain: a chain of
-        hundreds of pages is paced by the round trip (~7 pages/s), far below the tier's 58/s. The first page in
-        ascending and in descending order hold every event before the head's last `datetime` and after the tail's
-        last; the span between is cut into windows `[b_i, b_i+1)` (the last one closed) whose pages follow their own
-        cursor. The windows partition the range exactly, whatever the ties at a boundary, and are dlt deferred
-        items (run in the extract thread pool): the cursor is dlt's, committed with the load, so it moves only if
-        every window completed."""
+        arrive late is not skipped past by another's), and they page in parallel within the XL tier."""
 
         @dlt.resource(name=f"events_{name.lower().replace(' ', '_')}", table_name="events", primary_key="id",
                       write_disposition="merge", parallelized=True, columns={"event_properties": {"data_type": "json"}})
@@ -237,41 +229,49 @@ def source(config: ProviderConfig) -> list[DltResource]:
             metric_id = metric_ids().get(name)
             if metric_id is None:
                 return
-            of_metric = f"equals(metric_id,\"{metric_id}\")"
-            within = bounded("datetime", occurred.start_value, "greater-or-equal")
-
-            def query(*conditions: str, sort: str = "datetime") -> dict[str, Any]:
-                return {"filter": all_of(of_metric, *conditions), "sort": sort, "page[size]": PAGE_SIZES["/api/events"]}
-
-            client = rest()
-            head, more = first_page(client, "/api/events", query(*within))
-            if not more:
-                yield event_rows(head, metric_id, name)
-                return
-            tail, _ = first_page(client, "/api/events", query(*within, sort="-datetime"))
-            head_rows, tail_rows = event_rows(head, metric_id, name), event_rows(tail, metric_id, name)
-            head_last, tail_last = head_rows[-1]["datetime"], tail_rows[-1]["datetime"]
-            yield [r for r in head_rows if r["datetime"] < head_last]  # every event before head_last is on this page
-            if tail_last < head_last:  # fewer than two pages: head and tail together hold every event
-                yield [r for r in tail_rows if r["datetime"] >= head_last]
-                return
-            yield [r for r in tail_rows if r["datetime"] > tail_last]  # every event after tail_last is on this page
-            # Pages the middle span [head_last, tail_last] holds, at the density of the head and tail pages.
-            sampled = (head_last - head_rows[0]["datetime"]) + (tail_rows[0]["datetime"] - tail_last)
-            pages = 2 * (tail_last - head_last) / max(sampled, timedelta(seconds=1))
-            parts = max(1, min(EVENT_MAX_WINDOWS, math.ceil(pages / EVENT_PAGES_PER_WINDOW)))
-            edges = split_span(head_last, tail_last, parts)
-            for i, (lo, hi) in enumerate(zip(edges, edges[1:], strict=False)):
-                last = i == len(edges) - 2
-                yield read_window(metric_id, name, query(filter_after("datetime", lo, "greater-or-equal"),
-                                                         filter_after("datetime", hi, "less-or-equal" if last else "less-than")))
+            yield read_span(metric_id, name, occurred.start_value, window.end if window else None, False)
 
         return events
 
+    def event_query(metric_id: str, lo: datetime, hi: datetime | None, hi_closed: bool, sort: str = "datetime") -> dict[str, Any]:
+        """The events of one metric with `lo <= datetime < hi` (`<= hi` if closed; no upper bound without `hi`)."""
+        upper = [filter_after("datetime", hi, "less-or-equal" if hi_closed else "less-than")] if hi is not None else []
+        return {"filter": all_of(f"equals(metric_id,\"{metric_id}\")", filter_after("datetime", lo, "greater-or-equal"), *upper),
+                "sort": sort, "page[size]": PAGE_SIZES["/api/events"]}
+
     @dlt.defer
-    def read_window(metric_id: str, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every event of one window (its own client: a requests session per thread)."""
-        return [row for data, _ in paginate(rest(), "/api/events", params) for row in event_rows(data, metric_id, name)]
+    def read_span(metric_id: str, name: str, lo: datetime, hi: datetime | None, hi_closed: bool) -> Iterator[Any]:
+        """The events of one metric in a datetime span, as row lists and deferred sub-spans (dlt runs both kinds of
+        item from the returned iterator: rows go down the pipe, sub-spans to the extract thread pool).
+
+        A cursor chain of hundreds of pages is paced by its round trips (~7 pages/s), far below the XL tier's 58/s,
+        so a span of more than one page is split: its first page in ascending and in descending order hold every
+        event before the head's last `datetime` and after the tail's last; the span between is cut into sub-spans
+        `[b_i, b_i+1)` (the last one closed) read the same way. They partition the span exactly, whatever the ties
+        at a boundary. The cursor is dlt's incremental, committed with the load: it moves only if every span was read.
+        Hand-split because Klaviyo gives no count to plan windows from and its events come in bursts (campaign sends)."""
+        client = rest()
+        head, more = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed))
+        head_rows = event_rows(head, metric_id, name)
+        if not more:
+            return iter([head_rows])
+        tail, _ = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed, sort="-datetime"))
+        tail_rows = event_rows(tail, metric_id, name)
+        head_last, tail_last = head_rows[-1]["datetime"], tail_rows[-1]["datetime"]
+        # Every event before head_last is on the head page; every event after tail_last on the tail page.
+        before_head = [r for r in head_rows if r["datetime"] < head_last]
+        if tail_last < head_last:  # at most two pages: the tail holds every event from head_last on
+            return iter([before_head, [r for r in tail_rows if r["datetime"] >= head_last]])
+        if (head_last, tail_last, True) == (lo, hi, hi_closed):  # over two pages in one second: no split helps
+            return iter([[row for data, _ in paginate(client, "/api/events", event_query(metric_id, lo, hi, hi_closed))
+                          for row in event_rows(data, metric_id, name)]])
+        found: list[Any] = [before_head, [r for r in tail_rows if r["datetime"] > tail_last]]
+        # Pages between, at the head's and tail's density (a rough guess: sends come in bursts, so at least two parts).
+        sampled = (head_last - head_rows[0]["datetime"]) + (tail_rows[0]["datetime"] - tail_last)
+        pages = 2 * (tail_last - head_last) / max(sampled, timedelta(seconds=1))
+        edges = split_span(head_last, tail_last, max(2, min(EVENT_MAX_SPLIT, math.ceil(pages / EVENT_PAGES_PER_WINDOW))))
+        found += [read_span(metric_id, name, a, b, i == len(edges) - 2) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
+        return iter(found)
 
     @dlt.resource(name="profiles", primary_key="id", write_disposition="merge", parallelized=True,
                   columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"}})
