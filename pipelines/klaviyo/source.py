@@ -240,6 +240,11 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 "sort": sort, "page[size]": PAGE_SIZES["/api/events"]}
 
     @dlt.defer
+    def read_chain(metric_id: str, name: str, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+        """The events of one metric with `lo <= datetime <= hi`, page after page through `links.next`."""
+        return [row for data, _ in paginate(rest(), "/api/events", event_query(metric_id, lo, hi, True)) for row in event_rows(data, metric_id, name)]
+
+    @dlt.defer
     def read_span(metric_id: str, name: str, lo: datetime, hi: datetime | None, hi_closed: bool) -> Iterator[Any]:
         """The events of one metric in a datetime span, as row lists and deferred sub-spans (dlt runs both kinds of
         item from the returned iterator: rows go down the pipe, sub-spans to the extract thread pool).
@@ -262,13 +267,14 @@ def source(config: ProviderConfig) -> list[DltResource]:
         before_head = [r for r in head_rows if r["datetime"] < head_last]
         if tail_last < head_last:  # at most two pages: the tail holds every event from head_last on
             return iter([before_head, [r for r in tail_rows if r["datetime"] >= head_last]])
-        if (head_last, tail_last, True) == (lo, hi, hi_closed):  # over two pages in one second: no split helps
-            return iter([[row for data, _ in paginate(client, "/api/events", event_query(metric_id, lo, hi, hi_closed))
-                          for row in event_rows(data, metric_id, name)]])
         found: list[Any] = [before_head, [r for r in tail_rows if r["datetime"] > tail_last]]
         # Pages between, at the head's and tail's density (a rough guess: sends come in bursts, so at least two parts).
         sampled = (head_last - head_rows[0]["datetime"]) + (tail_rows[0]["datetime"] - tail_last)
         pages = 2 * (tail_last - head_last) / max(sampled, timedelta(seconds=1))
+        if pages <= 2 or (head_last, tail_last, True) == (lo, hi, hi_closed):
+            # A page or two between (a split's head and tail would cost as many requests), or more than two pages in
+            # one second (no split helps): the span between as one cursor chain.
+            return iter([*found, read_chain(metric_id, name, head_last, tail_last)])
         edges = split_span(head_last, tail_last, max(2, min(EVENT_MAX_SPLIT, math.ceil(pages / EVENT_PAGES_PER_WINDOW))))
         found += [read_span(metric_id, name, a, b, i == len(edges) - 2) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
         return iter(found)

@@ -241,6 +241,16 @@ def event_json(root: bytes, e: Any, metric_id: bytes, head: bytes | None = None)
     return (head or event_head(e)) + EVENT_TAIL % (url, url, metric_id, url, url, url)
 
 
+def events_json(root: bytes, page: Sequence[Any], metric_ids: dict[str, bytes], heads: dict[str, bytes]) -> orjson.Fragment:
+    """A page's `data`, `event_json` per event inlined (a 1,000-event page spends its time in this loop)."""
+    api = root + b"/api/events/"
+    parts = []
+    for e in page:
+        url = api + orjson.dumps(e.id)[1:-1]
+        parts.append((heads.get(e.id) or event_head(e)) + EVENT_TAIL % (url, url, metric_ids[e.metric], url, url, url))
+    return orjson.Fragment(b"[" + b",".join(parts) + b"]")
+
+
 def parse_time(value: str, parameter: str = "filter") -> datetime:
     if value.startswith(("'", '"')):
         # Klaviyo rejects quoted datetimes in filters.
@@ -468,7 +478,10 @@ def create_app(state: SandboxState) -> FastAPI:
                 raise ApiError(400, "invalid", "Invalid input.", "Invalid page cursor", "page[cursor]") from exc
         return size, offset
 
-    def paged(request: Request, op: str, items: Sequence[Any], render: Any, headers: dict[str, str], included: Any = None) -> JSONResponse:
+    def paged(request: Request, op: str, items: Sequence[Any], render: Any, headers: dict[str, str], included: Any = None,
+              render_page: Any = None) -> JSONResponse:
+        """One page of `items` with its cursor links; `render` renders an item, or `render_page` the page's whole
+        `data` (as serialised JSON, for the event pages)."""
         size, offset = page_params(request, op)
         page = items[offset: offset + size]
         links: dict[str, str] = {"self": str(request.url)}
@@ -479,7 +492,7 @@ def create_app(state: SandboxState) -> FastAPI:
         if offset > 0:
             params["page[cursor]"] = base64.urlsafe_b64encode(f"bz:{max(0, offset - size)}".encode()).decode()
             links["prev"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(params)}"
-        body: dict[str, Any] = {"data": [render(x) for x in page], "links": links}
+        body: dict[str, Any] = {"data": render_page(page) if render_page else [render(x) for x in page], "links": links}
         if included is not None:
             body["included"] = included(page)
         return document(request, body, headers)
@@ -952,10 +965,9 @@ def create_app(state: SandboxState) -> FastAPI:
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
         quoted_root = orjson.dumps(root)[1:-1]
         encoded_metric = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
-        heads = index.heads
         try:
-            return paged(request, "get_events", items,
-                         lambda e: orjson.Fragment(event_json(quoted_root, e, encoded_metric[e.metric], heads.get(e.id))), headers)
+            return paged(request, "get_events", items, None, headers,
+                         render_page=lambda page: events_json(quoted_root, page, encoded_metric, index.heads))
         except TypeError:  # a property orjson does not write as the standard library would: the dicts, as before
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
 

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from sandbox.klaviyo import SANDBOX_CREDENTIALS, JSONAPIResponse, event_head, event_json, render_event
+from sandbox.klaviyo import SANDBOX_CREDENTIALS, JSONAPIResponse, event_head, event_json, events_json, render_event
 from sandbox.klaviyo.index import EventIndex
 from sandbox.klaviyo.world import KlaviyoWorld
 from sandbox.server import SandboxServer
@@ -96,6 +96,11 @@ def test_pre_rendered_events_are_the_rendered_events_byte_for_byte(sandbox: Sand
             expected = JSONAPIResponse({}).render(render_event(root, e, metric_ids))
             metric = orjson.dumps(metric_ids[e.metric])
             assert event_json(quoted, e, metric, heads[e.id]) == expected == event_json(quoted, e, metric)
+        page = world.events[:300]
+        encoded = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
+        as_dicts = JSONAPIResponse({}).render({"data": [render_event(root, e, metric_ids) for e in page]})
+        assert orjson.dumps({"data": events_json(quoted, page, encoded, heads)}) == as_dicts
+        assert orjson.dumps({"data": events_json(quoted, page, encoded, {})}) == as_dicts
     # Through HTTP: a sparse fieldset naming every attribute takes the dict path; the data must be the same.
     opened = world.metrics_by_name["Opened Email"].id
     params = {"filter": f'equals(metric_id,"{opened}")', "page[size]": "100"}
