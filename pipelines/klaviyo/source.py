@@ -3,7 +3,9 @@ Placed Order, Ordered Product), profiles with consent and suppressions, lists an
 profile counts. All merged on id into `raw_klaviyo`, incremental on each resource's own cursor.
 
 Events are read one metric at a time (`equals(metric_id,...)`): a real account has dozens of metrics (site
-activity, SMS, integrations) we do not need and that would dwarf the email data.
+activity, SMS, integrations) we do not need and that would dwarf the email data. A metric's events are read as
+datetime spans in parallel (`read_span`), and each group's members as a chain of their own, so that the tiers'
+limits pace the run rather than one cursor chain's round trips.
 
 Interval reload (Airflow backfills, contract in `dags/dagkit/extract.py`): with options `interval_start` /
 `interval_end`, each incremental resource reads exactly the records whose own cursor lies in `[start, end)`: campaigns
@@ -229,7 +231,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
             metric_id = metric_ids().get(name)
             if metric_id is None:
                 return
-            yield read_span(metric_id, name, occurred.start_value, window.end if window else None, False)
+            yield read_span(metric_id, name, occurred.start_value or INITIAL_TIME, window.end if window else None, False)
 
         return events
 
