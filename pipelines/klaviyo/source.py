@@ -236,8 +236,11 @@ def source(config: ProviderConfig) -> list[DltResource]:
         return events
 
     def event_query(metric_id: str, lo: datetime, hi: datetime | None, hi_closed: bool, sort: str = "datetime") -> dict[str, Any]:
-        """The events of one metric with `lo <= datetime < hi` (`<= hi` if closed; no upper bound without `hi`)."""
+        """The events of one metric with `lo <= datetime < hi` (`<= hi` if closed; no upper bound without `hi`). In
+        a reload every query also names the interval's end, as every other resource's does."""
         upper = [filter_after("datetime", hi, "less-or-equal" if hi_closed else "less-than")] if hi is not None else []
+        if window is not None and (hi, hi_closed) != (window.end, False):
+            upper.append(filter_before("datetime", window.end))
         return {"filter": all_of(f"equals(metric_id,\"{metric_id}\")", filter_after("datetime", lo, "greater-or-equal"), *upper),
                 "sort": sort, "page[size]": PAGE_SIZES["/api/events"]}
 
