@@ -88,7 +88,7 @@ class EventIndex:
 
     `heads` (optional, `render_head(event)` per event) keeps each event's serialised JSON up to the first part that
     depends on the request (its URLs carry the request's host): a page then costs one join per event, not a render.
-    About 300 bytes an event (some 170 MB at the large world), bought once per world like the rest of the index."""
+    About 500 bytes an event (some 300 MB at the large world), bought once per world like the rest of the index."""
 
     def __init__(self, events: Sequence[Any], metric_ids: dict[str, str], render_head: Callable[[Any], bytes] | None = None) -> None:
         self.all = list(events)
