@@ -14,6 +14,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from dlt.common.json import json as fast_json
@@ -185,3 +186,20 @@ def all_of(*conditions: str) -> str:
 def _iso(value: Any) -> str:
     text = value.isoformat() if hasattr(value, "isoformat") else str(value)
     return text.replace("+00:00", "Z")
+
+
+def first_page(rest: RESTClient, path: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """One page of `path`: its data, and whether `links.next` says more follow."""
+    for page in rest.paginate(path, params=params, paginator=SinglePagePaginator()):
+        body = page.response.json()
+        data = body.get("data") or []
+        return (data if isinstance(data, list) else [data]), bool((body.get("links") or {}).get("next"))
+    raise RuntimeError(f"klaviyo: no response for {path}")
+
+
+def split_span(lo: datetime, hi: datetime, parts: int) -> list[datetime]:
+    """Boundaries `lo = b0 < b1 < ... < bk = hi` cutting `[lo, hi]` into up to `parts` equal spans, inner ones on
+    whole seconds (Klaviyo's datetimes have whole seconds; a filter never needs a fraction)."""
+    step = (hi - lo) / max(1, parts)
+    inner = sorted({(lo + step * i).replace(microsecond=0) for i in range(1, max(1, parts))})
+    return [lo, *(b for b in inner if lo < b < hi), hi]

@@ -82,6 +82,14 @@ PAGE_SIZES = {
     "/api/profile-bulk-import-jobs/{id}/import-errors": 100,
 }
 """Maximum `page[size]` per endpoint (spec). /api/metrics takes no page size."""
+EVENT_PAGES_PER_WINDOW = 4
+"""Pages a datetime span of one metric's events is cut to (source.read_span), by a rough estimate: enough spans to
+fill the extract workers, few enough that each one's partial last page costs little."""
+EVENT_MAX_SPLIT = 8
+"""At most this many sub-spans per split; a sub-span that still holds more than a page splits again."""
+EXTRACT_WORKERS = 12
+"""dlt's extract thread pool for this source (dlt's default is 5): a cursor chain per L-tier stream (profiles and
+each group's members) plus the event windows, each waiting on its round trip most of the time."""
 
 EMAIL_METRICS = (
     "Received Email",

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
-from sandbox.klaviyo import SANDBOX_CREDENTIALS
+from sandbox.klaviyo import SANDBOX_CREDENTIALS, JSONAPIResponse, event_head, event_json, events_json, render_event
+from sandbox.klaviyo.index import EventIndex
 from sandbox.klaviyo.world import KlaviyoWorld
 from sandbox.server import SandboxServer
 
@@ -81,6 +83,32 @@ def test_event_pages_equal_a_straightforward_filter_before_and_after_an_advance(
     # two different metrics: no event has both
     a, b = (world.metrics_by_name[n].id for n in ("Opened Email", "Clicked Email"))
     assert ids_of_all_pages(sandbox, "/api/events", filter=f'and(equals(metric_id,"{a}"),equals(metric_id,"{b}"))') == []
+
+
+def test_pre_rendered_events_are_the_rendered_events_byte_for_byte(sandbox: SandboxServer, world: KlaviyoWorld) -> None:
+    """Event pages are joined from pre-serialised heads (`event_json`); every event must come out as the dict
+    renderer and the response encoder would write it, including characters JSON must escape in the base URL."""
+    metric_ids = {m.name: m.id for m in world.metrics}
+    heads = EventIndex(world.events, metric_ids, event_head).heads
+    for root in ("http://127.0.0.1:8000/klaviyo", 'http://h\u00e9"st/k'):
+        quoted = orjson.dumps(root)[1:-1]
+        for e in world.events:
+            expected = JSONAPIResponse({}).render(render_event(root, e, metric_ids))
+            metric = orjson.dumps(metric_ids[e.metric])
+            assert event_json(quoted, e, metric, heads[e.id]) == expected == event_json(quoted, e, metric)
+        page = world.events[:300]
+        encoded = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
+        as_dicts = JSONAPIResponse({}).render({"data": [render_event(root, e, metric_ids) for e in page]})
+        assert orjson.dumps({"data": events_json(quoted, page, encoded, heads)}) == as_dicts
+        assert orjson.dumps({"data": events_json(quoted, page, encoded, {})}) == as_dicts
+    # Through HTTP: a sparse fieldset naming every attribute takes the dict path; the data must be the same.
+    opened = world.metrics_by_name["Opened Email"].id
+    params = {"filter": f'equals(metric_id,"{opened}")', "page[size]": "100"}
+    fast = httpx.get(f"{sandbox.url}/klaviyo/api/events", headers=HEADERS, params=params, timeout=30)
+    dicts = httpx.get(f"{sandbox.url}/klaviyo/api/events", headers=HEADERS, timeout=30,
+                      params={**params, "fields[event]": "timestamp,event_properties,datetime,uuid"})
+    assert fast.status_code == dicts.status_code == 200
+    assert fast.json()["data"] == dicts.json()["data"] and len(fast.json()["data"]) == 100
 
 
 def profile_order(sandbox: SandboxServer, kw: KlaviyoWorld, since: datetime, key: str = "updated", desc: bool = False) -> list[str]:
