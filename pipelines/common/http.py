@@ -134,7 +134,10 @@ Limiters = TokenBucket | Sequence[TokenBucket] | None
 _limiters: dict[str, TokenBucket] = {}
 _limiters_lock = threading.Lock()
 request_counts: Counter[str] = Counter()
-"""Requests sent per client key in this process (retries included); run summaries, benchmarks and tests read it."""
+"""Requests answered per client key in this process (retries included); run summaries, benchmarks and tests read it.
+An attempt that got no response (a dropped pooled connection, a timeout) is not counted: the provider may never have
+seen it, and the count is compared with what the provider saw."""
+_request_counts_lock = threading.Lock()  # `counter[k] += 1` is a read then a write: parallel extract threads lose counts
 
 
 def shared_limiter(key: str, limit: RateLimit) -> TokenBucket:
@@ -338,19 +341,25 @@ class ProviderSession(Session):
         buckets = [] if found is None else [found] if isinstance(found, TokenBucket) else list(found)
         for bucket in buckets:
             bucket.acquire()
-        request_counts[client.key] += 1
         if client.on_send is not None:
             client.on_send(request)
         try:
             response = super().send(request, **kwargs)
         except HTTPError as exc:  # raised by a response hook (dlt's RESTClient checks statuses in one)
             if exc.response is not None:
+                self._count(client.key)
                 self._classify(exc.response, buckets)
             raise
+        self._count(client.key)
         self._classify(response, buckets)
         if not kwargs.get("stream"):
             check_json(client.key, response)
         return response
+
+    @staticmethod
+    def _count(key: str) -> None:
+        with _request_counts_lock:
+            request_counts[key] += 1
 
     def _classify(self, response: Response, buckets: list[TokenBucket]) -> None:
         if self.client.on_response is not None:
