@@ -15,7 +15,6 @@ import pytest
 from pipelines.common.storage import raw_db_path, warehouse_path
 from pipelines.klaviyo import sync
 from pipelines.klaviyo.sync import lifecycle_thresholds
-from pipelines.run import run_provider
 from pipelines.transform import publish, run_dbt
 from tests.conftest import point_at_sandbox
 
@@ -25,7 +24,7 @@ WINDOW = timedelta(hours=120)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
+def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
     from sandbox.server import SandboxServer
 
     data = tmp_path_factory.mktemp("klaviyo-dbt")
@@ -35,8 +34,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[
         mp.setenv("OPSDATA_FAST_RETRIES", "1")
         mp.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
         server.state.provider_store("klaviyo")["rate_scale"] = 20.0
-        run_provider("shopify")
-        run_provider("klaviyo")
+        small_world_extractions.copy_into(data, "shopify", "klaviyo")  # full loads of this same (unadvanced) world
         as_of = server.world.now.date().isoformat()
         run_dbt("build", "--select", *SELECT, "--indirect-selection", "cautious", as_of_date=as_of,
                 target_path=str(data / "target"))

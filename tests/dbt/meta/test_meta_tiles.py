@@ -13,10 +13,8 @@ import duckdb
 import pytest
 
 from pipelines.common.storage import warehouse_path
-from pipelines.run import run_provider
 from pipelines.transform import run_dbt
 from sandbox.meta.world import ATTRIBUTION_SETTING, days_between
-from tests.conftest import point_at_sandbox
 
 pytestmark = pytest.mark.slow
 # marts/meta includes meta_overview_components, which reads marts.reporting_periods: its parents are built too.
@@ -26,16 +24,13 @@ TILES = ("social_overview", "social_post_performance", "ads_campaign_roi", "ads_
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
+def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
     from sandbox.server import SandboxServer
 
     data = tmp_path_factory.mktemp("meta-dbt")
     with pytest.MonkeyPatch.context() as mp, SandboxServer(scale="small", latency="zero") as server:
         mp.setenv("OPSDATA_DATA_DIR", str(data))
-        point_at_sandbox(mp, server.url)
-        mp.setenv("OPSDATA_FAST_RETRIES", "1")
-        run_provider("shopify")
-        run_provider("meta")
+        small_world_extractions.copy_into(data, "shopify", "meta")  # full loads of this same (unadvanced) world
         run_dbt("build", "--select", *SELECT, "--indirect-selection", "cautious", as_of_date=server.world.now.date().isoformat(),
                 target_path=str(data / "target"))
         con = duckdb.connect(str(warehouse_path()), read_only=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import duckdb
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from pipelines.common.storage import tiles_path
 from pipelines.run import run_provider
 from pipelines.transform import publish, run_dbt
-from sandbox.server import SandboxServer
+from tests.conftest import point_at_sandbox
 from tests.dbt.shopify.ground_truth import expected_sales_daily
 
 
@@ -18,13 +20,22 @@ def _cents(value: Decimal | None) -> int:
     return int((value or Decimal(0)) * 100)
 
 
-@pytest.fixture
-def built(sandbox_env: SandboxServer, tmp_path):  # type: ignore[no-untyped-def]
-    sandbox_env.world.advance(3)  # some refunds and fulfilments happen after the reference date
-    run_provider("shopify")
-    run_dbt("build", "--select", "+shopify_sales_daily", "+dim_customers", as_of_date=sandbox_env.world.now.date().isoformat(), target_path=str(tmp_path / "target"))
-    publish()
-    return sandbox_env.world
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The world advanced past the reference date, extracted and built once for the module's read-only tests."""
+    from sandbox.server import SandboxServer
+
+    data = tmp_path_factory.mktemp("shopify-dbt")
+    with pytest.MonkeyPatch.context() as mp, SandboxServer(scale="small", latency="zero") as server:
+        mp.setenv("OPSDATA_DATA_DIR", str(data))
+        point_at_sandbox(mp, server.url)
+        mp.setenv("OPSDATA_FAST_RETRIES", "1")
+        server.world.advance(3)  # some refunds and fulfilments happen after the reference date
+        run_provider("shopify")
+        run_dbt("build", "--select", "+shopify_sales_daily", "+dim_customers", as_of_date=server.world.now.date().isoformat(),
+                target_path=str(data / "target"))
+        publish()
+        yield server.world
 
 
 MONEY = ("gross_sales", "discounts", "returns", "net_sales", "gift_card_sales", "shipping", "taxes", "orders_total",

@@ -25,7 +25,7 @@ ADVANCE_DAYS = 10.5  # as-of date mid-month, 12:00 UTC: snapshots and events on 
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any) -> Iterator[dict[str, Any]]:
     """One small world, advanced mid-month, loaded (full, then incremental) and built once for the module."""
     from sandbox.server import SandboxServer
 
@@ -36,7 +36,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mp.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "1000")
     with SandboxServer(scale="small", latency="zero") as server:
         point_at_sandbox(mp, server.url)
-        run_provider("stripe")
+        small_world_extractions.copy_into(data, "stripe")  # the full load of this world before the advance
         server.world.advance(ADVANCE_DAYS)
         run_provider("stripe")
         sw = server.world.extension("stripe")
@@ -155,8 +155,9 @@ def test_reruns_and_a_retry_after_a_crash_leave_the_same_tiles(built: dict[str, 
 
 def test_singular_and_unit_tests_exist(built: dict[str, Any]) -> None:
     # The build above ran them; make sure they are really part of it (a silently skipped test proves nothing).
-    result = run_dbt(
-        "ls", "--select", SELECT, "--resource-type", "test", "--resource-type", "unit_test", target_path=built["target"]
+    result = run_dbt(  # the build's vars and target: dbt reuses its parse
+        "ls", "--select", SELECT, "--resource-type", "test", "--resource-type", "unit_test",
+        as_of_date=built["as_of"].isoformat(), target_path=built["target"],
     )
     names = result.stdout
     assert "stripe_mrr_movements_reconcile" in names and "stripe_movements_classify_prior_zero_first" in names

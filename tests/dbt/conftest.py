@@ -1,0 +1,90 @@
+"""One extraction of the unadvanced small world per provider, shared by every dbt test module of the session.
+
+Several modules start from the same full load of the same world (seed 42, small, zero latency): the business overview
+needs every provider, Klaviyo and Meta need Shopify beside their own, Zendesk and Stripe do a full load before they
+advance the world. Each provider is extracted once, by the real `run_provider` against a sandbox of that world, into
+a session cache; each module copies the raw files into its own data folder and goes on from there (dbt, or advancing
+its own sandbox and loading incrementally: dlt's state and cursors travel inside the raw file). The world is rebuilt
+from its seed in every module, so ground truth still comes from the module's own world, never from the copy.
+
+Under pytest-xdist the cache is shared by the workers (the documented pattern: a file lock in the session's common
+temporary folder); one process extracts a provider while the others wait for it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from pipelines.common.storage import published_raw_path, raw_db_path
+from tests.conftest import point_at_sandbox
+
+# Client and simulator limits scaled alike, as every dbt module did for itself: the same client code, shorter waits.
+RATE_ENV = {
+    "OPSDATA_FAST_RETRIES": "1",
+    "STRIPE_RATE_LIMIT_PER_SECOND": "1000",
+    "KLAVIYO_RATE_LIMIT_SCALE": "20",
+    "ZENDESK_RATE_LIMIT_SCALE": "60",
+}
+SANDBOX_OPTIONS = {"klaviyo_rate_scale": 20.0, "zendesk_rate_scale": 60}
+
+
+def _extract(provider: str, data: Path) -> None:
+    from pipelines.run import run_provider
+    from sandbox.server import SandboxServer
+
+    with pytest.MonkeyPatch.context() as mp, SandboxServer(scale="small", latency="zero", options=SANDBOX_OPTIONS) as server:
+        mp.setenv("OPSDATA_DATA_DIR", str(data))
+        point_at_sandbox(mp, server.url)
+        for name, value in RATE_ENV.items():
+            mp.setenv(name, value)
+        run_provider(provider)
+
+
+class SmallWorldExtractions:
+    """`copy_into(data, *providers)`: put each provider's full load of the unadvanced small world in `data/raw/`."""
+
+    def __init__(self, cache: Path) -> None:
+        self.cache = cache
+
+    def _ensure(self, provider: str) -> Path:
+        folder = self.cache / provider
+        done = folder / "complete"
+        with FileLock(str(self.cache / f"{provider}.lock")):
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                _extract(provider, folder)
+                done.touch()
+        return folder
+
+    def copy_into(self, data: Path, *providers: str) -> None:
+        previous = os.environ.get("OPSDATA_DATA_DIR")
+        for provider in providers:
+            folder = self._ensure(provider)
+            try:  # the storage helpers name the files; they read the data folder from the environment
+                os.environ["OPSDATA_DATA_DIR"] = str(folder)
+                sources = raw_db_path(provider), published_raw_path(provider)
+                os.environ["OPSDATA_DATA_DIR"] = str(data)
+                targets = raw_db_path(provider), published_raw_path(provider)
+            finally:
+                if previous is None:
+                    os.environ.pop("OPSDATA_DATA_DIR", None)
+                else:
+                    os.environ["OPSDATA_DATA_DIR"] = previous
+            for source, target in zip(sources, targets, strict=True):
+                shutil.copyfile(source, target)
+
+
+@pytest.fixture(scope="session")
+def small_world_extractions(tmp_path_factory: pytest.TempPathFactory) -> SmallWorldExtractions:
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's basetemp is a folder of the session's: its parent is common to all of them.
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = root / "small-world-extractions"
+    cache.mkdir(exist_ok=True)
+    return SmallWorldExtractions(cache)
