@@ -7,6 +7,10 @@ a session cache; each module copies the raw files into its own data folder and g
 its own sandbox and loading incrementally: dlt's state and cursors travel inside the raw file). The world is rebuilt
 from its seed in every module, so ground truth still comes from the module's own world, never from the copy.
 
+The modules that only read the unadvanced world's tiles (the business overview, Klaviyo, Meta) also share one dbt
+build of the union of their selections, with its source freshness (`small_world_build`): each copies the built data
+folder and reads or goes on from there.
+
 Under pytest-xdist the cache is shared by the workers (the documented pattern: a file lock in the session's common
 temporary folder); one process extracts a provider while the others wait for it.
 """
@@ -88,3 +92,53 @@ def small_world_extractions(tmp_path_factory: pytest.TempPathFactory) -> SmallWo
     cache = root / "small-world-extractions"
     cache.mkdir(exist_ok=True)
     return SmallWorldExtractions(cache)
+
+
+# Each reading module's selection; the shared build is their union (cautious: a test runs when all its parents are built).
+OVERVIEW_SELECT = ["+business_overview"]
+KLAVIYO_SELECT = ["+path:models/tiles/klaviyo", "path:models/staging/klaviyo", "path:models/intermediate/klaviyo",
+                  "+path:models/marts/klaviyo", "path:tests/klaviyo"]
+# marts/meta includes meta_overview_components, which reads marts.reporting_periods: its parents are built too.
+META_SELECT = ["+path:models/tiles/meta", "path:models/staging/meta", "path:models/intermediate/meta", "+path:models/marts/meta"]
+
+
+class SmallWorldBuild:
+    """`copy_into(data)`: a data folder with every provider's full load of the unadvanced small world, dbt built over
+    it (`OVERVIEW_SELECT`, `KLAVIYO_SELECT`, `META_SELECT`) and its source freshness. `as_of` is the build's date."""
+
+    def __init__(self, folder: Path, extractions: SmallWorldExtractions) -> None:
+        self.folder, self.extractions = folder, extractions
+        self.as_of = ""
+
+    def _ensure(self) -> Path:
+        from pipelines.registry import extraction_providers
+        from pipelines.transform import run_dbt, source_freshness
+        from sandbox.world import World
+
+        data = self.folder / "data"
+        done = self.folder / "complete"
+        with FileLock(str(self.folder) + ".lock"):
+            if not done.exists():
+                shutil.rmtree(data, ignore_errors=True)
+                data.mkdir(parents=True)
+                self.extractions.copy_into(data, *(p.name for p in extraction_providers()))
+                as_of = World(seed=42, scale="small").now.date().isoformat()  # the seed and scale SandboxServer defaults to
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setenv("OPSDATA_DATA_DIR", str(data))
+                    # Built into the folder `source_freshness` targets: same vars and profile, so dbt reuses this parse.
+                    run_dbt("build", "--select", *OVERVIEW_SELECT, *KLAVIYO_SELECT, *META_SELECT, "--indirect-selection",
+                            "cautious", as_of_date=as_of, target_path=str(data / "dbt_freshness_target"))
+                    if source_freshness(as_of_date=as_of) is None:
+                        raise RuntimeError("dbt source freshness wrote no sources.json")
+                (self.folder / "as_of").write_text(as_of)
+                done.touch()
+        self.as_of = (self.folder / "as_of").read_text()
+        return data
+
+    def copy_into(self, data: Path) -> None:
+        shutil.copytree(self._ensure(), data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("dbt_freshness_target", "*.lock"))
+
+
+@pytest.fixture(scope="session")
+def small_world_build(small_world_extractions: SmallWorldExtractions) -> SmallWorldBuild:
+    return SmallWorldBuild(small_world_extractions.cache.parent / "small-world-build", small_world_extractions)

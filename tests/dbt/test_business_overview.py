@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.common.storage import REPO_ROOT, tiles_path
 from pipelines.registry import extraction_providers
-from pipelines.transform import publish, run_dbt, source_freshness
+from pipelines.transform import publish
 from tests.dbt.klaviyo.test_klaviyo_tiles import live_orders, our_attribution
 from tests.dbt.shopify.ground_truth import expected_sales_daily
 from tests.dbt.stripe import ground_truth as gt
@@ -25,19 +25,16 @@ PERIODS = (1, 7, 30)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any) -> Iterator[tuple[Any, dict[tuple[str, int, str | None], dict[str, Any]], list[dict[str, Any]]]]:
+def built(tmp_path_factory: pytest.TempPathFactory, small_world_build: Any) -> Iterator[tuple[Any, dict[tuple[str, int, str | None], dict[str, Any]], list[dict[str, Any]]]]:
     from sandbox.server import SandboxServer
 
     data = tmp_path_factory.mktemp("overview")
     with pytest.MonkeyPatch.context() as mp, SandboxServer(scale="small", latency="zero") as server:
         mp.setenv("OPSDATA_DATA_DIR", str(data))
-        # business_overview reads every registered provider's components: full loads of this same (unadvanced) world
-        small_world_extractions.copy_into(data, *(p.name for p in extraction_providers()))
-        as_of = server.world.now.date().isoformat()
-        # Built into the folder `source_freshness` targets: same vars and profile, so dbt reuses this parse there.
-        run_dbt("build", "--select", "+business_overview", "--indirect-selection", "cautious", as_of_date=as_of,
-                target_path=str(data / "dbt_freshness_target"))
-        assert source_freshness(as_of_date=as_of) is not None
+        # business_overview reads every registered provider's components: full loads of this same (unadvanced) world,
+        # built by dbt (`+business_overview`) with its source freshness (tests/dbt/conftest.py)
+        small_world_build.copy_into(data)
+        assert small_world_build.as_of == server.world.now.date().isoformat()
         publish()
         with duckdb.connect(str(tiles_path()), read_only=True) as con:
             cur = con.execute("select * from tiles.business_overview")

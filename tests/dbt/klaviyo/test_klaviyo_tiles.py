@@ -19,12 +19,11 @@ from pipelines.transform import publish, run_dbt
 from tests.conftest import point_at_sandbox
 
 pytestmark = pytest.mark.slow
-SELECT = ["+path:models/tiles/klaviyo", "path:models/staging/klaviyo", "path:models/intermediate/klaviyo", "+path:models/marts/klaviyo", "path:tests/klaviyo"]
 WINDOW = timedelta(hours=120)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
+def built(tmp_path_factory: pytest.TempPathFactory, small_world_build: Any) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
     from sandbox.server import SandboxServer
 
     data = tmp_path_factory.mktemp("klaviyo-dbt")
@@ -34,10 +33,10 @@ def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any
         mp.setenv("OPSDATA_FAST_RETRIES", "1")
         mp.setenv("KLAVIYO_RATE_LIMIT_SCALE", "20")
         server.state.provider_store("klaviyo")["rate_scale"] = 20.0
-        small_world_extractions.copy_into(data, "shopify", "klaviyo")  # full loads of this same (unadvanced) world
+        # Full loads of this same (unadvanced) world, built by dbt (KLAVIYO_SELECT in tests/dbt/conftest.py)
+        small_world_build.copy_into(data)
         as_of = server.world.now.date().isoformat()
-        run_dbt("build", "--select", *SELECT, "--indirect-selection", "cautious", as_of_date=as_of,
-                target_path=str(data / "target"))
+        assert small_world_build.as_of == as_of
         con = duckdb.connect(str(warehouse_path()), read_only=True)
         tiles = {}
         for name in ("klaviyo_campaign_performance", "klaviyo_segment_health", "klaviyo_lifecycle_stages", "klaviyo_email_attribution"):

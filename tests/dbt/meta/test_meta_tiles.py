@@ -13,26 +13,23 @@ import duckdb
 import pytest
 
 from pipelines.common.storage import warehouse_path
-from pipelines.transform import run_dbt
 from sandbox.meta.world import ATTRIBUTION_SETTING, days_between
 
 pytestmark = pytest.mark.slow
-# marts/meta includes meta_overview_components, which reads marts.reporting_periods: its parents are built too.
-SELECT = ["+path:models/tiles/meta", "path:models/staging/meta", "path:models/intermediate/meta", "+path:models/marts/meta"]
 TILES = ("social_overview", "social_post_performance", "ads_campaign_roi", "ads_blended_daily", "social_audience_demographics",
          "meta_token_status")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, small_world_extractions: Any) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
+def built(tmp_path_factory: pytest.TempPathFactory, small_world_build: Any) -> Iterator[tuple[Any, dict[str, list[dict[str, Any]]]]]:
     from sandbox.server import SandboxServer
 
     data = tmp_path_factory.mktemp("meta-dbt")
     with pytest.MonkeyPatch.context() as mp, SandboxServer(scale="small", latency="zero") as server:
         mp.setenv("OPSDATA_DATA_DIR", str(data))
-        small_world_extractions.copy_into(data, "shopify", "meta")  # full loads of this same (unadvanced) world
-        run_dbt("build", "--select", *SELECT, "--indirect-selection", "cautious", as_of_date=server.world.now.date().isoformat(),
-                target_path=str(data / "target"))
+        # Full loads of this same (unadvanced) world, built by dbt (META_SELECT in tests/dbt/conftest.py)
+        small_world_build.copy_into(data)
+        assert small_world_build.as_of == server.world.now.date().isoformat()
         con = duckdb.connect(str(warehouse_path()), read_only=True)
         tiles = {}
         for name in TILES:
