@@ -42,6 +42,36 @@ from sandbox.process import free_port, sandbox_process  # noqa: E402
 PROGRESS_DIR_ENV = "OPSDATA_PROGRESS_DIR"  # pipelines.common.progress (not imported here: it imports dlt)
 
 
+@dataclass(frozen=True)
+class AccountSetting:
+    """One fact about the demo merchant's provider accounts, told to both sides: the simulator (`--option`) and the
+    client (its documented environment variable; None where the client reads it from the API's answers)."""
+
+    sandbox_option: str
+    value: str
+    client_env: str | None
+    why: str
+
+
+DEMO_ACCOUNT = (
+    AccountSetting("zendesk_high_volume", "true", "ZENDESK_HIGH_VOLUME",
+                   "Zendesk Suite with the High Volume API add-on: 2500 requests/min, incremental exports 30/min (the plain "
+                   "plan's 10/min would make the 34 export pages of the medium world 3.5 minutes of the demo)"),
+    AccountSetting("shopify_plan", "plus", None,
+                   "Shopify Plus: a 1000 points/s restore rate; the client paces on each response's throttleStatus"),
+)
+"""How the synthetic merchant (Northwind Roasters) is subscribed in the demo. Only the demo sets these: a real user's
+client keeps its documented defaults (Zendesk: the plain plan limits unless ZENDESK_HIGH_VOLUME says otherwise)."""
+
+
+def demo_sandbox_options() -> dict[str, str]:
+    return {s.sandbox_option: s.value for s in DEMO_ACCOUNT}
+
+
+def demo_account_env() -> dict[str, str]:
+    return {s.client_env: s.value for s in DEMO_ACCOUNT if s.client_env}
+
+
 @dataclass
 class Step:
     name: str
@@ -143,6 +173,7 @@ def demo_env(data_dir: Path, airflow_home: Path, sandbox_url: str) -> dict[str, 
         "PYTHONWARNINGS": "ignore:Could not import graphviz:UserWarning",
     })
     env.update(client_env(sandbox_url))  # every integration's base URL and credentials, as a user would set them
+    env.update(demo_account_env())  # the demo merchant's plans, as the sandbox is started with them (DEMO_ACCOUNT)
     return env
 
 
@@ -302,7 +333,8 @@ def main() -> None:
             sandbox_started = time.monotonic()
             with _Progress(f"sandbox ({args.scale}, {args.latency} latency)"):
                 log_path = logs / "00-sandbox.log"
-                stack.enter_context(sandbox_process(args.scale, args.latency, port=port, env=env, log_path=log_path))
+                stack.enter_context(sandbox_process(args.scale, args.latency, options=demo_sandbox_options(), port=port,
+                                                    env=env, log_path=log_path))
             demo.steps.append(Step("sandbox start", time.monotonic() - sandbox_started, True))
             _print_step(demo.steps[-1])
             # The sandbox world has a fixed "today"; pin the metrics to it (the transform DAG reads it at parse).
