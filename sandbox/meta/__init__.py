@@ -441,9 +441,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 # The people reached, by breakdown value, in one pass (filtering them once per key was most of the
                 # simulator's CPU for a breakdown report, while it blocked every provider's requests).
                 people_by_key: dict[tuple[tuple[str, str], ...], list[int]] = {}
-                for p in imps:
-                    person = w.people[p]
-                    people_by_key.setdefault(tuple((b, getattr(person, b)) for b in ordered), []).append(p)
+                for reached in imps:
+                    who = w.people[reached]
+                    people_by_key.setdefault(tuple((b, getattr(who, b)) for b in ordered), []).append(reached)
                 for key in keys:
                     people = people_by_key.get(key, [])
                     if not people:
