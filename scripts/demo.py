@@ -377,12 +377,14 @@ def write_step_table(demo: Demo, runner: DagRunner, total: float) -> Path:
 
 def dag_stages(*, serial: bool = False) -> list[list[str]]:
     """The DAGs in the order the scheduler would run them: the extractions side by side (`serial`: one after the
-    other), `transform` on their Assets, then on the tiles Asset the reverse syncs and `notify`."""
+    other), `transform` on their Assets, then the reverse syncs and `notify` side by side, both scheduled on the tiles
+    Asset (`serial`: one after the other)."""
     from pipelines.registry import extraction_providers, syncing_providers
 
     extractions = [p.dag_id for p in extraction_providers()]
     stages = [[d] for d in extractions] if serial else [extractions]
-    return [*stages, ["transform"], *([f"sync_{p.name}"] for p in syncing_providers()), ["notify"]]
+    after_tiles = [*(f"sync_{p.name}" for p in syncing_providers()), "notify"]
+    return [*stages, ["transform"], *([[d] for d in after_tiles] if serial else [after_tiles])]
 
 
 STEP_LABELS = {
