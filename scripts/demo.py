@@ -6,7 +6,7 @@
 What it does, in order: points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples) and
 starts `scripts/dag_runner.py`, one Airflow process that sets Airflow up (`airflow db migrate`, the pools, the dbt
 manifest, the DAGs registered in the metadata DB) while the sandbox starts (all provider simulators + Slack, `medium`
-world, realistic 50-150 ms latency, as a subprocess). That process then runs the real DAGs with `DAG.test()`, what
+world, realistic 50-150 ms latency, the demo merchant's plans of `DEMO_ACCOUNT`, as a subprocess). That process then runs the real DAGs with `DAG.test()`, what
 `airflow dags test` runs (the scheduling loop and task runner the scheduler uses, tasks in the run's process), each
 run a fork of it so none pays Airflow's start-up again: the extraction DAGs side by side as a scheduler would run them
 (`--serial`: one after the other), then `transform`, the reverse syncs (`sync_<provider>`, e.g. Shopify customers to
