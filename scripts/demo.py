@@ -6,7 +6,7 @@
 What it does, in order: points Airflow at `<repo>/airflow_home` (git-ignored, SQLite metadata DB, no examples) and
 starts `scripts/dag_runner.py`, one Airflow process that sets Airflow up (`airflow db migrate`, the pools, the dbt
 manifest, the DAGs registered in the metadata DB) while the sandbox starts (all provider simulators + Slack, `medium`
-world, realistic 50-150 ms latency, as a subprocess). That process then runs the real DAGs with `DAG.test()`, what
+world, realistic 50-150 ms latency, the demo merchant's plans of `DEMO_ACCOUNT`, as a subprocess). That process then runs the real DAGs with `DAG.test()`, what
 `airflow dags test` runs (the scheduling loop and task runner the scheduler uses, tasks in the run's process), each
 run a fork of it so none pays Airflow's start-up again: the extraction DAGs side by side as a scheduler would run them
 (`--serial`: one after the other), then `transform`, the reverse syncs (`sync_<provider>`, e.g. Shopify customers to
@@ -40,6 +40,36 @@ from sandbox.env import client_env  # noqa: E402 (needs the repo on sys.path)
 from sandbox.process import free_port, sandbox_process  # noqa: E402
 
 PROGRESS_DIR_ENV = "OPSDATA_PROGRESS_DIR"  # pipelines.common.progress (not imported here: it imports dlt)
+
+
+@dataclass(frozen=True)
+class AccountSetting:
+    """One fact about the demo merchant's provider accounts, told to both sides: the simulator (`--option`) and the
+    client (its documented environment variable; None where the client reads it from the API's answers)."""
+
+    sandbox_option: str
+    value: str
+    client_env: str | None
+    why: str
+
+
+DEMO_ACCOUNT = (
+    AccountSetting("zendesk_high_volume", "true", "ZENDESK_HIGH_VOLUME",
+                   "Zendesk Suite with the High Volume API add-on: 2500 requests/min, incremental exports 30/min (the plain "
+                   "plan's 10/min would make the 34 export pages of the medium world 3.5 minutes of the demo)"),
+    AccountSetting("shopify_plan", "plus", None,
+                   "Shopify Plus: a 1000 points/s restore rate; the client paces on each response's throttleStatus"),
+)
+"""How the synthetic merchant (Northwind Roasters) is subscribed in the demo. Only the demo sets these: a real user's
+client keeps its documented defaults (Zendesk: the plain plan limits unless ZENDESK_HIGH_VOLUME says otherwise)."""
+
+
+def demo_sandbox_options() -> dict[str, str]:
+    return {s.sandbox_option: s.value for s in DEMO_ACCOUNT}
+
+
+def demo_account_env() -> dict[str, str]:
+    return {s.client_env: s.value for s in DEMO_ACCOUNT if s.client_env}
 
 
 @dataclass
@@ -143,6 +173,7 @@ def demo_env(data_dir: Path, airflow_home: Path, sandbox_url: str) -> dict[str, 
         "PYTHONWARNINGS": "ignore:Could not import graphviz:UserWarning",
     })
     env.update(client_env(sandbox_url))  # every integration's base URL and credentials, as a user would set them
+    env.update(demo_account_env())  # the demo merchant's plans, as the sandbox is started with them (DEMO_ACCOUNT)
     return env
 
 
@@ -302,7 +333,8 @@ def main() -> None:
             sandbox_started = time.monotonic()
             with _Progress(f"sandbox ({args.scale}, {args.latency} latency)"):
                 log_path = logs / "00-sandbox.log"
-                stack.enter_context(sandbox_process(args.scale, args.latency, port=port, env=env, log_path=log_path))
+                stack.enter_context(sandbox_process(args.scale, args.latency, options=demo_sandbox_options(), port=port,
+                                                    env=env, log_path=log_path))
             demo.steps.append(Step("sandbox start", time.monotonic() - sandbox_started, True))
             _print_step(demo.steps[-1])
             # The sandbox world has a fixed "today"; pin the metrics to it (the transform DAG reads it at parse).
@@ -345,12 +377,14 @@ def write_step_table(demo: Demo, runner: DagRunner, total: float) -> Path:
 
 def dag_stages(*, serial: bool = False) -> list[list[str]]:
     """The DAGs in the order the scheduler would run them: the extractions side by side (`serial`: one after the
-    other), `transform` on their Assets, then on the tiles Asset the reverse syncs and `notify`."""
+    other), `transform` on their Assets, then the reverse syncs and `notify` side by side, both scheduled on the tiles
+    Asset (`serial`: one after the other)."""
     from pipelines.registry import extraction_providers, syncing_providers
 
     extractions = [p.dag_id for p in extraction_providers()]
     stages = [[d] for d in extractions] if serial else [extractions]
-    return [*stages, ["transform"], *([f"sync_{p.name}"] for p in syncing_providers()), ["notify"]]
+    after_tiles = [*(f"sync_{p.name}" for p in syncing_providers()), "notify"]
+    return [*stages, ["transform"], *([[d] for d in after_tiles] if serial else [after_tiles])]
 
 
 STEP_LABELS = {

@@ -8,7 +8,8 @@ reporter, which posts tracebacks to Meta.
 Insights go through async report runs (`POST /act_{id}/insights`): create, poll `async_status` /
 `async_percent_completion` until `Job Completed`, read the rows page by page. A `Job Failed` or `Job Skipped` run,
 or one still running after `async_timeout_seconds`, is retried with a new run up to `async_attempts` times; then the
-run fails naming the report and the dates. Long ranges are split into chunks of `async_chunk_days`.
+run fails naming the report and the dates. Long ranges are split into chunks of `async_chunk_days`, whose runs are in
+flight together (up to `async_concurrent_jobs`) and polled in one round.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -89,39 +91,94 @@ def chunks(since: date, until: date, days: int) -> Iterator[tuple[date, date]]:
         start = stop + timedelta(days=1)
 
 
+@dataclass
+class _Run:
+    """One report's async run in flight: its parameters, the attempt it is, the job and when to give up on it."""
+
+    params: dict[str, Any]
+    attempt: int = 0
+    job: AdReportRun | None = None
+    deadline: float = 0.0
+
+
+def run_reports(acct: AdAccount, name: str, params_list: list[dict[str, Any]], *, poll_seconds: float,
+                timeout_seconds: float, attempts: int, concurrent: int = 1) -> Iterator[list[dict[str, Any]]]:
+    """The rows of each report of `params_list` (e.g. the 90-day chunks of one insights table), in that order.
+
+    Up to `concurrent` async runs are in flight at once and polled in one round every `poll_seconds`: Meta computes
+    report runs on its side, so a year in five chunks waits about one run's time instead of five, for the same
+    number of calls (each run is created once and polled until done, as before). A failed, skipped or timed-out run
+    is retried with a new run, up to `attempts` runs per report; then the whole read fails naming that report."""
+    if os.environ.get("OPSDATA_FAST_RETRIES"):
+        poll_seconds = min(poll_seconds, 0.01)
+    runs = [_Run(dict(params)) for params in params_list]
+    done: dict[int, list[dict[str, Any]]] = {}
+    waiting = list(range(len(runs)))  # not started yet, in order
+    active: list[int] = []
+    next_out = 0
+    while next_out < len(runs):
+        while waiting and len(active) < max(1, concurrent):
+            i = waiting.pop(0)
+            _start(acct, runs[i], timeout_seconds)
+            active.append(i)
+        for i in list(active):
+            rows = _poll(acct, name, runs[i], timeout_seconds, attempts)
+            if rows is not None:
+                done[i] = rows
+                active.remove(i)
+        while next_out in done:
+            yield done.pop(next_out)
+            next_out += 1
+        if active:
+            time.sleep(poll_seconds)
+
+
 def run_report(acct: AdAccount, name: str, params: dict[str, Any], *, poll_seconds: float, timeout_seconds: float,
                attempts: int) -> list[dict[str, Any]]:
     """Create an async report run, wait for it, return its rows; retry failed, skipped and timed-out runs."""
-    if os.environ.get("OPSDATA_FAST_RETRIES"):
-        poll_seconds = min(poll_seconds, 0.01)
-    what = f"{name} {params.get('time_range') or params.get('date_preset')}"
-    last = "not started"
-    for attempt in range(1, attempts + 1):
-        job: AdReportRun = _sdk(lambda: acct.get_insights(params=dict(params), is_async=True), f"/{acct['id']}/insights")
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            job = _sdk(lambda j=job: j.api_get(fields=[AdReportRun.Field.async_status, AdReportRun.Field.async_percent_completion]),
-                       f"/{job['id']}")
-            status = job[AdReportRun.Field.async_status]
-            if status == "Job Completed":
-                cursor = _sdk(lambda j=job: j.get_insights(params={"limit": 500}), f"/{job['id']}/insights")
-                rows = []
-                try:
-                    for row in cursor:
-                        rows.append(row.export_all_data())
-                except FacebookRequestError as exc:
-                    raise error_from(exc.http_status(), exc.body(), f"/{job['id']}/insights") from None
-                return rows
-            if status not in RUNNING:
-                last = f"{status} at {job.get(AdReportRun.Field.async_percent_completion)}%"
-                break
-            if time.monotonic() > deadline:
-                last = f"still '{status}' ({job.get(AdReportRun.Field.async_percent_completion)}%) after {timeout_seconds:.0f}s"
-                break
-            time.sleep(poll_seconds)
-        log.warning("meta: report run %s for %s ended %s (attempt %d of %d)", job["id"], what, last, attempt, attempts)
-    raise AsyncReportError(f"meta: the async report {what} did not complete after {attempts} attempts (last: {last}); "
-                           "Meta may be overloaded: the next run retries the same dates")
+    (rows,) = run_reports(acct, name, [params], poll_seconds=poll_seconds, timeout_seconds=timeout_seconds,
+                          attempts=attempts)
+    return rows
+
+
+def _what(name: str, params: dict[str, Any]) -> str:
+    return f"{name} {params.get('time_range') or params.get('date_preset')}"
+
+
+def _start(acct: AdAccount, run: _Run, timeout_seconds: float) -> None:
+    run.attempt += 1
+    run.job = _sdk(lambda: acct.get_insights(params=dict(run.params), is_async=True), f"/{acct['id']}/insights")
+    run.deadline = time.monotonic() + timeout_seconds
+
+
+def _poll(acct: AdAccount, name: str, run: _Run, timeout_seconds: float, attempts: int) -> list[dict[str, Any]] | None:
+    """Poll the run once: its rows once completed; None while it runs (or after starting a new attempt)."""
+    job = run.job
+    assert job is not None
+    job = _sdk(lambda: job.api_get(fields=[AdReportRun.Field.async_status, AdReportRun.Field.async_percent_completion]),
+               f"/{job['id']}")
+    status = job[AdReportRun.Field.async_status]
+    if status == "Job Completed":
+        cursor = _sdk(lambda: job.get_insights(params={"limit": 500}), f"/{job['id']}/insights")
+        rows = []
+        try:
+            for row in cursor:
+                rows.append(row.export_all_data())
+        except FacebookRequestError as exc:
+            raise error_from(exc.http_status(), exc.body(), f"/{job['id']}/insights") from None
+        return rows
+    if status in RUNNING and time.monotonic() <= run.deadline:
+        return None
+    percent = job.get(AdReportRun.Field.async_percent_completion)
+    last = (f"{status} at {percent}%" if status not in RUNNING
+            else f"still '{status}' ({percent}%) after {timeout_seconds:.0f}s")
+    log.warning("meta: report run %s for %s ended %s (attempt %d of %d)", job["id"], _what(name, run.params), last,
+                run.attempt, attempts)
+    if run.attempt >= attempts:
+        raise AsyncReportError(f"meta: the async report {_what(name, run.params)} did not complete after {attempts} "
+                               f"attempts (last: {last}); Meta may be overloaded: the next run retries the same dates")
+    _start(acct, run, timeout_seconds)
+    return None
 
 
 def _stat(entries: Any, action_type: str, key: str) -> Decimal:
@@ -173,4 +230,4 @@ def report_params(level: str, breakdowns: list[str], time_increment: str, since:
 
 
 __all__ = ["AsyncReportError", "GraphApiError", "account", "account_row", "chunks", "insight_row", "marketing_api", "objects",
-           "report_params", "run_report"]
+           "report_params", "run_report", "run_reports"]

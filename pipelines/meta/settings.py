@@ -93,9 +93,13 @@ DEFAULTS: dict[str, Any] = {
     "async_poll_seconds": 5.0,
     "async_timeout_seconds": 900.0,
     "async_attempts": 3,
+    "async_concurrent_jobs": 5,
     "token_warn_days": 7,
 }
 """Options (source options or META_<NAME> environment variables): `reread_days` re-reads the last N days of ad insights
 every run (conversions arrive late; 28 = the longest click window), `organic_reread_days` the Page/Instagram daily
 insights (Meta may take 48 h), `post_refresh_days` re-reads insights of posts younger than that. Breakdowns with reach
-only go back 13 months (2025-06-10 change), hence the shorter breakdown backfill."""
+only go back 13 months (2025-06-10 change), hence the shorter breakdown backfill. `async_concurrent_jobs`: report runs of
+one table in flight at once (its `async_chunk_days` chunks; 5 = a year's backfill in one round). Meta documents no
+per-account cap on concurrent insights runs; each run still costs its create and polls, counted in the usage headers
+the client paces on."""

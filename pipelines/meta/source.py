@@ -311,11 +311,13 @@ def source(config: ProviderConfig) -> list[DltResource]:
             since = max(start, date.fromisoformat(last) - timedelta(days=int(opts["reread_days"]) - 1)) if last else start
             until = today() - timedelta(days=1)
             newest = last
-            for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"])):
-                params = ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
-                rows = [ads.insight_row(r, breakdowns, spec_attr) for r in ads.run_report(
-                    acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
-                    timeout_seconds=float(opts["async_timeout_seconds"]), attempts=int(opts["async_attempts"]))]
+            params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
+                           for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
+            for raw_rows in ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
+                                            timeout_seconds=float(opts["async_timeout_seconds"]),
+                                            attempts=int(opts["async_attempts"]),
+                                            concurrent=int(opts["async_concurrent_jobs"])):
+                rows = [ads.insight_row(r, breakdowns, spec_attr) for r in raw_rows]
                 if rows:
                     newest = max(newest or "", max(r["date"] for r in rows).isoformat())
                     yield rows

@@ -98,3 +98,30 @@ def test_progress_lines_say_which_provider_and_how_far(sandbox_env: Any, tmp_pat
     rows = raw_count("shopify", "customers") + raw_count("shopify", "orders")
     assert status == f"shopify: {summary.requests:,} pages, {rows:,} rows", status
     assert summary.requests > 1 and rows > 100
+
+
+def test_the_demo_merchant_is_a_zendesk_high_volume_account_on_both_sides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox the demo starts and the client env it sets agree on the limits (a mismatch would either idle the
+    client or make it hit 429s); a real user's default stays the plain incremental limit."""
+    import requests
+
+    from pipelines.zendesk import settings as zendesk_settings
+    from sandbox.server import SandboxServer
+    from sandbox.zendesk import SANDBOX_CREDENTIALS as ZENDESK
+
+    demo_script = _demo_module()
+    monkeypatch.delenv("ZENDESK_HIGH_VOLUME", raising=False)
+    monkeypatch.delenv("ZENDESK_RATE_LIMIT_SCALE", raising=False)
+    assert zendesk_settings.incremental_limit_per_minute() == zendesk_settings.INCREMENTAL_PER_MINUTE == 10
+    env = demo_script.demo_env(Path("/nonexistent/data"), Path("/nonexistent/home"), "http://127.0.0.1:9")
+    for name, value in demo_script.demo_account_env().items():
+        assert env[name] == value
+        monkeypatch.setenv(name, value)
+    with SandboxServer(options=demo_script.demo_sandbox_options()) as server:
+        auth = (f"{ZENDESK['email']}/token", ZENDESK["api_token"])
+        found = requests.get(f"{server.url}/zendesk/api/v2/incremental/tickets/cursor.json", auth=auth,
+                             params={"start_time": 1_600_000_000}, timeout=30)
+    found.raise_for_status()
+    served = dict(kv.split("=") for kv in found.headers["zendesk-ratelimit-incremental-exports"].replace(" ", "").split(";"))
+    assert int(served["total"]) == zendesk_settings.incremental_limit_per_minute() == 30
+    assert int(found.headers["X-Rate-Limit"]) == zendesk_settings.account_limit_per_minute() == 2500

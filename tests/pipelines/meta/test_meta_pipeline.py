@@ -63,11 +63,20 @@ def test_failed_and_skipped_report_runs_are_retried(sandbox_env) -> None:  # typ
     world = sandbox_env.world.extension("meta")
     days = raw_query("meta", "select count(distinct date) from raw_meta.ads_insights_campaign")[0][0]
     assert days > 300 and raw_query("meta", "select max(date) from raw_meta.ads_insights_campaign")[0][0] == world.last_complete_day()
+    # The table's chunks were in flight together: runs for several date ranges were created before any result was read
+    # (one after the other, only the first range and its retries would come before the first read).
+    log = list(sandbox_env.state.provider_store("meta")["requests"])
+    first_read = min(i for i, r in enumerate(log) if r["method"] == "GET" and r["path"].endswith("/insights"))
+    ranges = {r["params"].get("time_range") for r in log[:first_read] if r["method"] == "POST" and r["path"].endswith("/insights")}
+    assert len(ranges) >= 2, ranges
 
 
 def test_a_report_run_that_never_finishes_times_out_clearly(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     script(sandbox_env, "stuck", "stuck", "stuck")
     monkeypatch.setenv("META_ASYNC_TIMEOUT_SECONDS", "0.2")
+    # One run in flight at a time, so the three scripted runs are one chunk's three attempts (several in flight would
+    # share them out, and a 0.2 s deadline would also catch healthy runs waiting for their turn in a poll round).
+    monkeypatch.setenv("META_ASYNC_CONCURRENT_JOBS", "1")
     with pytest.raises(Exception) as failed:
         run_provider("meta", resources=["ads_insights_campaign"])
     message = str(failed.value)
