@@ -75,7 +75,13 @@ def check_source_freshness() -> str:
 
     from pipelines.transform import source_freshness
 
-    path = source_freshness(as_of_date=dbt_vars().get("as_of_date"), dbt_command=[sys.executable, str(DBT_WRAPPER)])
+    parse_from = None
+    if cosmos_mode() == "build":  # the build task's parse, which Cosmos keeps in its cache after the run
+        from cosmos.dbt.project import get_partial_parse_path
+
+        parse_from = get_partial_parse_path(build_cache_dir())
+    path = source_freshness(as_of_date=dbt_vars().get("as_of_date"), dbt_command=[sys.executable, str(DBT_WRAPPER)],
+                            parse_from=parse_from)
     return str(path) if path else "dbt wrote no freshness result"
 
 
@@ -104,14 +110,22 @@ def publish_tiles(**context: Any) -> dict[str, Any]:
 def _profile_config() -> Any:
     from cosmos import ProfileConfig
 
-    return ProfileConfig(profile_name="opsdata", target_name="dev", profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml")
+    from pipelines.transform import DBT_PROFILE, DBT_TARGET
+
+    return ProfileConfig(profile_name=DBT_PROFILE, target_name=DBT_TARGET, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml")
+
+
+def build_cache_dir() -> Path:
+    """Where Cosmos keeps the build task's last `partial_parse.msgpack`."""
+    from cosmos import settings as cosmos_settings
+
+    return Path(cosmos_settings.cache_dir) / f"{DAG_ID}__dbt_build"
 
 
 def dbt_build_task(dag: DAG) -> Any:
     """One Cosmos `dbt build` of the whole project (`DbtBuildLocalOperator`): models, tests, seeds, in dbt's order,
     with dbt's own fail-fast (a failing test skips what depends on it, and fails the task, so `publish` never runs).
     Every model's and test's result is in the task log, as dbt prints it."""
-    from cosmos import settings as cosmos_settings
     from cosmos.constants import InvocationMode
     from cosmos.operators.local import DbtBuildLocalOperator
 
@@ -129,7 +143,7 @@ def dbt_build_task(dag: DAG) -> Any:
         emit_datasets=False,  # we declare our own Assets
         # Where Cosmos keeps the last run's `partial_parse.msgpack`, so the next `dbt build` may re-parse only what
         # changed (dbt decides; it parses in full when the vars or the profile differ).
-        cache_dir=cosmos_settings.cache_dir / f"{DAG_ID}__dbt_build",
+        cache_dir=build_cache_dir(),
         pool=WAREHOUSE_POOL,
     )
 
