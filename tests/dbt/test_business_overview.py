@@ -226,8 +226,20 @@ def declared_warn_after(provider: str) -> str:
     return f"{warn['count']} {warn['period']}"
 
 
+def declared_fresh_tables(provider: str) -> set[str]:
+    """The provider's source tables whose freshness dbt checks: all but those declaring `freshness: null`."""
+    import yaml
+
+    path = REPO_ROOT / "dbt_project" / "models" / "staging" / provider / f"_{provider}__sources.yml"
+    (source,) = yaml.safe_load(path.read_text())["sources"]
+    return {t["name"] for t in source["tables"] if "freshness" not in t or t["freshness"] is not None}
+
+
 def test_dbt_source_freshness_is_published_per_provider(built: Any) -> None:
     _, _, freshness = built
+    # Every checked table has its row: a table dbt cannot check (a runtime error) is missing from sources.json
+    assert {(r["provider"], r["source_table"]) for r in freshness} == {
+        (p.name, t) for p in extraction_providers() for t in declared_fresh_tables(p.name)}
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for r in freshness:
         by_provider.setdefault(r["provider"], []).append(r)
