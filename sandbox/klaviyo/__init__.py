@@ -50,8 +50,9 @@ from sandbox.common.openapi import (
 from sandbox.common.ratelimit import WindowCounter
 from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
+from sandbox.common.window import Window
 
-from .index import Compiled, EventIndex, SortedRecords, Window
+from .index import Compiled, EventIndex, SortedRecords
 from .world import Group, KlaviyoWorld, Profile, kid
 
 # Public sandbox-only values, shaped unlike real keys so nobody (and no secret scanner) takes them for one.

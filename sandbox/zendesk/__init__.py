@@ -51,9 +51,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sandbox.common.ratelimit import WindowCounter
 from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
+from sandbox.common.window import Window
 
 from . import render
-from .index import ByTime, Window, export_index
+from .index import ByTime, export_index
 from .world import Rating, Ticket, ZendeskWorld
 
 # Public sandbox-only values, shaped unlike real credentials.

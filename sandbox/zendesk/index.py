@@ -20,41 +20,16 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
-from typing import Any, overload
+from typing import Any
+
+from sandbox.common.window import Window
 
 from .world import ZendeskWorld
 
 CUTOFFS_KEPT = 4
 """Per-cutoff indexes kept: the current `now` and a few before it (a test may set `now` back)."""
-
-
-class Window(Sequence[Any]):
-    """`items[lo:hi]` without copying it: a page slices one page out of it and asks its length."""
-
-    def __init__(self, items: Sequence[Any], lo: int, hi: int) -> None:
-        self.items, self.lo, self.hi = items, lo, max(lo, hi)
-
-    def __len__(self) -> int:
-        return self.hi - self.lo
-
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Any]: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            start, stop, step = index.indices(len(self))
-            return list(self.items[self.lo + start : self.lo + stop : step])
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return self.items[self.lo + index]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.items[self.lo : self.hi])
 
 
 class ByTime:
