@@ -82,7 +82,9 @@ def _line_item(obj: dict[str, Any], sw: StripeWorld, at: int, spec: OpenAPISpec)
     obj["proration"] = bool(details.get("proration"))
     obj["proration_details"] = {"credited_items": None}
     obj["subscription"] = details.get("subscription")
-    obj["subscription_item"] = details.get("subscription_item")
+    obj.pop("subscription_item", None)
+    if details.get("subscription_item"):  # neither nullable nor required: absent on one-off (invoice item) lines
+        obj["subscription_item"] = details["subscription_item"]
     if details.get("invoice_item"):  # neither nullable nor required: absent on subscription lines
         obj["invoice_item"] = details["invoice_item"]
     price_id = ((obj.get("pricing") or {}).get("price_details") or {}).get("price")
