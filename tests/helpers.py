@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
+import httpx
 
 from pipelines.common.storage import raw_db_path
+
+
+@functools.cache
+def http() -> httpx.Client:
+    """One HTTP client per test process. `httpx.get()` builds a client per call, and with it an SSL context that loads
+    every CA certificate (about 35 ms of CPU): the conformance tests alone made 1,000 such calls. Callers pass their
+    own timeout and headers."""
+    return httpx.Client()
 
 
 def raw_count(provider: str, table: str) -> int:

@@ -136,7 +136,12 @@ class SmallWorldBuild:
         return data
 
     def copy_into(self, data: Path) -> None:
-        shutil.copytree(self._ensure(), data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("dbt_freshness_target", "*.lock"))
+        """...and the build's parse as `data/target/partial_parse.msgpack`: a dbt command there with this `as_of`
+        re-parses nothing."""
+        built = self._ensure()
+        shutil.copytree(built, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("dbt_freshness_target", "*.lock"))
+        (data / "target").mkdir(exist_ok=True)
+        shutil.copyfile(built / "dbt_freshness_target" / "partial_parse.msgpack", data / "target" / "partial_parse.msgpack")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -15,6 +14,7 @@ from sandbox.klaviyo import SANDBOX_CREDENTIALS, JSONAPIResponse, event_head, ev
 from sandbox.klaviyo.index import EventIndex
 from sandbox.klaviyo.world import KlaviyoWorld
 from sandbox.server import SandboxServer
+from tests.helpers import http
 
 HEADERS = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
 
@@ -25,7 +25,7 @@ def ids_of_all_pages(server: SandboxServer, path: str, **params: str) -> list[st
     url: str | None = f"{server.url}/klaviyo{path}"
     query: dict[str, str] | None = params
     while url:
-        response = httpx.get(url, headers=HEADERS, params=query, timeout=30)
+        response = http().get(url, headers=HEADERS, params=query, timeout=30)
         assert response.status_code == 200, response.text
         body = response.json()
         ids += [r["id"] for r in body["data"]]
@@ -104,8 +104,8 @@ def test_pre_rendered_events_are_the_rendered_events_byte_for_byte(sandbox: Sand
     # Through HTTP: a sparse fieldset naming every attribute takes the dict path; the data must be the same.
     opened = world.metrics_by_name["Opened Email"].id
     params = {"filter": f'equals(metric_id,"{opened}")', "page[size]": "100"}
-    fast = httpx.get(f"{sandbox.url}/klaviyo/api/events", headers=HEADERS, params=params, timeout=30)
-    dicts = httpx.get(f"{sandbox.url}/klaviyo/api/events", headers=HEADERS, timeout=30,
+    fast = http().get(f"{sandbox.url}/klaviyo/api/events", headers=HEADERS, params=params, timeout=30)
+    dicts = http().get(f"{sandbox.url}/klaviyo/api/events", headers=HEADERS, timeout=30,
                       params={**params, "fields[event]": "timestamp,event_properties,datetime,uuid"})
     assert fast.status_code == dicts.status_code == 200
     assert fast.json()["data"] == dicts.json()["data"] and len(fast.json()["data"]) == 100

@@ -10,12 +10,13 @@ import pytest
 
 from sandbox.klaviyo import SANDBOX_CREDENTIALS
 from tests.sandbox.klaviyo.klaviyo_spec import validate_response
+from tests.helpers import http
 
 HEADERS = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
 
 
 def get(server: Any, path: str, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
-    return httpx.get(f"{server.url}/klaviyo{path}", headers=HEADERS if headers is None else headers, params=params, timeout=30)
+    return http().get(f"{server.url}/klaviyo{path}", headers=HEADERS if headers is None else headers, params=params, timeout=30)
 
 
 def all_pages(server: Any, path: str, **params: Any) -> list[dict[str, Any]]:
@@ -28,7 +29,7 @@ def all_pages(server: Any, path: str, **params: Any) -> list[dict[str, Any]]:
         nxt = body["links"].get("next")
         if not nxt:
             return items
-        response = httpx.get(nxt, headers=HEADERS, timeout=30)
+        response = http().get(nxt, headers=HEADERS, timeout=30)
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +153,7 @@ def test_bulk_import_completes_asynchronously_and_reports_bad_rows(sandbox: Any)
     bad_phone = {"type": "profile", "attributes": {"email": "ok@example.com", "phone_number": "555-1234"}}
     body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [good, bad_email, bad_phone]}}}}
     url = f"{sandbox.url}/klaviyo/api/profile-bulk-import-jobs"
-    response = httpx.post(url, headers={**HEADERS, "content-type": "application/vnd.api+json"}, json=body, timeout=60)
+    response = http().post(url, headers={**HEADERS, "content-type": "application/vnd.api+json"}, json=body, timeout=60)
     assert response.status_code == 202, response.text
     validate_response("post", "/api/profile-bulk-import-jobs", response.json(), status="202")
     job_id = response.json()["data"]["id"]
@@ -179,10 +180,10 @@ def test_bulk_import_rejects_oversized_and_empty_jobs(sandbox: Any) -> None:
     url = f"{sandbox.url}/klaviyo/api/profile-bulk-import-jobs"
     headers = {**HEADERS, "content-type": "application/vnd.api+json"}
     empty = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": []}}}}
-    assert httpx.post(url, headers=headers, json=empty, timeout=60).status_code == 400
+    assert http().post(url, headers=headers, json=empty, timeout=60).status_code == 400
     too_many = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [
         {"type": "profile", "attributes": {"email": f"p{i}@example.com"}} for i in range(10_001)]}}}}
-    assert httpx.post(url, headers=headers, json=too_many, timeout=60).status_code in (400, 413)
+    assert http().post(url, headers=headers, json=too_many, timeout=60).status_code in (400, 413)
 
 
 def test_world_is_consistent(module_sandbox: Any) -> None:

@@ -16,6 +16,7 @@ from sandbox.common.specs import load_json_spec, read_spec_text
 from sandbox.stripe import SANDBOX_CREDENTIALS
 from sandbox.stripe.versions import INCLUDABLE
 from sandbox.stripe.webhooks import event_payload, signature_header
+from tests.helpers import http
 
 KEY = SANDBOX_CREDENTIALS["api_key"]
 
@@ -38,7 +39,7 @@ def spec() -> dict[str, Any]:
 
 
 def get(sandbox: Any, path: str, key: str = KEY, **params: Any) -> httpx.Response:
-    return httpx.get(
+    return http().get(
         f"{sandbox.url}/stripe{path}", params=params, headers={"Authorization": f"Bearer {key}"}, timeout=10
     )
 
@@ -110,7 +111,7 @@ def test_error_bodies_validate_against_spec(module_sandbox: Any) -> None:
     schema = {"$ref": "#/components/schemas/error", "components": components}
     cases = [
         (get(module_sandbox, "/v1/customers", key="sk_test_wrong"), 401),
-        (httpx.get(f"{module_sandbox.url}/stripe/v1/customers", timeout=60), 401),
+        (http().get(f"{module_sandbox.url}/stripe/v1/customers", timeout=60), 401),
         (get(module_sandbox, "/v1/customers/cus_doesnotexist"), 404),
         (get(module_sandbox, "/v1/customers", limit=101), 400),
         (get(module_sandbox, "/v1/customers", limit=0), 400),
