@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from sandbox.klaviyo import SANDBOX_CREDENTIALS
-from tests.sandbox.klaviyo.klaviyo_spec import validate_response
 from tests.helpers import http
+from tests.sandbox.klaviyo.klaviyo_spec import validate_response
 
 HEADERS = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
 
