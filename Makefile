@@ -53,13 +53,11 @@ test: env lint typecheck ## Lint and type-check, then every test (sandbox, pipel
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The inner loop: no Airflow, no lint. Files are spread over one worker per core (pytest-xdist); `--dist loadfile` keeps
-# a module's tests on one worker, so a module-scoped fixture (a dbt build) runs once. Files go out in the order given
-# (`--no-loadscope-reorder`; xdist's default sends the files with most tests first): the business overview first, since
-# it extracts every provider and runs the dbt build that Klaviyo and Meta read (tests/dbt/conftest.py); the modules that
-# need only extractions next; the many short tests while that build runs; Klaviyo and Meta last, when it is done.
+# a module's tests on one worker, so a module-scoped fixture (a dbt build) runs once. Files go out in collection order
+# (`--no-loadscope-reorder`; xdist's default sends the files with most tests first), which tests/dbt/conftest.py sets:
+# a reader of the shared dbt build first, the extraction-only dbt modules, the short tests, the other readers last.
 # `make test-fast FAST_TESTS=tests/x`.
-FAST_TESTS ?= tests/dbt/test_business_overview.py tests/dbt/zendesk tests/dbt/stripe tests/dbt/shopify tests/sandbox tests/unit \
-	tests/dbt/klaviyo tests/dbt/meta tests/dbt
+FAST_TESTS ?= tests/dbt tests/sandbox tests/unit
 test-fast: env ## Unit, simulator and dbt tests, in parallel: under two minutes on a quiet 2-core VM. `make test` is the full suite.
 	$(VENV)/bin/pytest -n auto --dist loadfile --no-loadscope-reorder $(FAST_TESTS)
 
