@@ -136,8 +136,8 @@ class SmallWorldBuild:
         return data
 
     def copy_into(self, data: Path) -> None:
-        """...and the build's parse as `data/target/partial_parse.msgpack`: a dbt command there with this `as_of`
-        re-parses nothing."""
+        """Copy the built data folder into `data`, with the build's parse as `data/target/partial_parse.msgpack`, so a
+        dbt command there (`--target-path data/target`, this `as_of`) re-parses nothing."""
         built = self._ensure()
         shutil.copytree(built, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("dbt_freshness_target", "*.lock"))
         (data / "target").mkdir(exist_ok=True)
