@@ -179,7 +179,7 @@ def check_json(key: str, response: Response) -> None:
     if not body:
         return
     try:
-        fast_json.loadb(body)  # dlt's JSON (orjson when installed): a few ms per MB
+        parsed = fast_json.loadb(body)  # dlt's JSON (orjson when installed): a few ms per MB
     except ValueError:
         try:  # the fast parser reports a character position; the standard parser's, turned into bytes, is exact
             json.loads(body.decode(response.encoding or "utf-8", errors="replace"))
@@ -188,6 +188,21 @@ def check_json(key: str, response: Response) -> None:
             offset, reason = len(exc.doc[: exc.pos].encode("utf-8")), exc.msg
         request = response.request
         raise MalformedResponseError(key, request.method or "GET", request.url or response.url, offset, len(body), reason) from None
+    keep_parsed(response, parsed)
+
+
+def keep_parsed(response: Response, parsed: Any) -> None:
+    """Serve `parsed` to every `response.json()` without arguments. requests parses the body again on each call (with
+    the standard parser, several times slower), and a page is asked several times: dlt's RESTClient selects the data
+    and its paginator reads the next link, then the source reads the rest. For a page of 1,000 Klaviyo events (about
+    1 MB) the second and third parse were the client's largest CPU cost. Callers get the same object: read it, don't
+    mutate it in place. With arguments (`parse_float=...`), requests parses as it would."""
+    parse = response.json
+
+    def json(**kwargs: Any) -> Any:
+        return parse(**kwargs) if kwargs else parsed
+
+    response.json = json  # type: ignore[method-assign]
 
 
 class ProviderClient:

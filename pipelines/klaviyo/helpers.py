@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from dlt.common.json import json as fast_json
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.specs import RuntimeConfiguration
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator, SinglePagePaginator
-from requests import PreparedRequest, Response
+from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from pipelines.common.config import ConfigurationError, ProviderConfig, env_float
@@ -122,36 +124,39 @@ def auth_for(config: ProviderConfig) -> AuthBase:
     raise ConfigurationError(f"klaviyo: unknown auth mode {mode!r} (use 'api_key' or 'oauth')")
 
 
-def parse_once(response: Response) -> None:
-    """Parse a JSON:API page once, with dlt's fast JSON (orjson), for everyone who asks `response.json()`.
-
-    requests parses the body again on every `.json()` call (with simplejson when that is installed), and a page is
-    asked three times: dlt's RESTClient selects `data` and its paginator reads `links.next`, then `paginate` reads
-    `included`. For a 1,000-event page (about 1 MB) that was the client's largest CPU cost. A body that does not
-    parse is left alone: the shared layer's check reports it (`MalformedResponseError`) and the attempt is retried."""
-    if not (200 <= response.status_code < 300) or not response.content:
-        return
-    try:
-        parsed = fast_json.loadb(response.content)
-    except ValueError:
-        return
-    response.json = lambda **_: parsed  # type: ignore[method-assign]
-
-
 def make_client(config: ProviderConfig, auth: AuthBase | None = None) -> ProviderClient:
     """The shared client with Klaviyo's auth, revision header and per-tier buckets on every session."""
-    return ProviderClient(config.name, None, limiter_for=bucket_for, on_send=note_sent, on_response=parse_once,
+    return ProviderClient(config.name, None, limiter_for=bucket_for, on_send=note_sent,
                           auth=auth or auth_for(config), headers={"revision": REVISION, "accept": JSONAPI})
 
 
-def rest_client(config: ProviderConfig, client: ProviderClient | None = None) -> RESTClient:
+def rest_client(config: ProviderConfig, client: ProviderClient | None = None, runtime: RuntimeConfiguration | None = None) -> RESTClient:
+    """A RESTClient on `client`'s session for this thread. `runtime`: dlt's runtime configuration, resolved once by
+    the caller; without it RESTClient resolves it from every config provider on each construction (~50 ms)."""
     client = client or make_client(config)
     return RESTClient(
         base_url=config.base_url,
         session=client.session,
         paginator=JSONLinkPaginator(next_url_path="links.next"),
         data_selector="data",
+        config=runtime,
     )
+
+
+def thread_rest_clients(config: ProviderConfig, auth: AuthBase) -> Callable[[], RESTClient]:
+    """`rest()` for a source: one `ProviderClient` (one connection pool, kept alive across requests) and one
+    RESTClient per thread of dlt's extract pool, made on first use."""
+    client = make_client(config, auth)
+    runtime = resolve_configuration(RuntimeConfiguration())
+    local = threading.local()
+
+    def rest() -> RESTClient:
+        found: RESTClient | None = getattr(local, "rest", None)
+        if found is None:
+            found = local.rest = rest_client(config, client, runtime)
+        return found
+
+    return rest
 
 
 def paginate(rest: RESTClient, path: str, params: dict[str, Any] | None = None) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:

@@ -40,10 +40,9 @@ from .helpers import (
     filter_before,
     first_page,
     get_one,
-    make_client,
     paginate,
-    rest_client,
     split_span,
+    thread_rest_clients,
 )
 from .settings import (
     EVENT_MAX_SPLIT,
@@ -125,8 +124,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
         """`operator(field,start)`, plus `less-than(field,end)` in a reload."""
         return [filter_after(field, start, operator)] + ([filter_before(field, window.end)] if window else [])
 
-    def rest() -> Any:
-        return rest_client(config, make_client(config, auth))
+    rest = thread_rest_clients(config, auth)
 
     @dlt.resource(name="metrics", primary_key="id", write_disposition="merge", parallelized=True)
     def metrics() -> Iterator[dict[str, Any]]:
