@@ -36,14 +36,14 @@ from dlt.extract.exceptions import ResourceExtractionError
 from requests import RequestException
 
 from pipelines.common.config import ProviderConfig, provider_config
-from pipelines.common.errors import SchemaDriftError, causes, safe_url, terminal_cause
+from pipelines.common.errors import causes, safe_url, terminal_cause
 from pipelines.common.http import request_counts
 from pipelines.common.logs import route_dlt_logging
 from pipelines.common.progress import progress_collector
 from pipelines.common.raw_schema import (
     RAW_TABLE_NESTING,
     SCHEMA_CONTRACT,
-    Drift,
+    drift_error,
     find_drift,
     new_columns,
     snapshot,
@@ -75,6 +75,9 @@ DLT_DEFAULTS = {
     # zlib was 20 s of the run's 72 s of CPU, all on the extract thread. Normalized files are parquet (compressed
     # by pyarrow either way). The cost is transient disk: about 3x the gzipped size, for one run's extracted data.
     "DATA_WRITER__DISABLE_COMPRESSION": "true",
+    # Arrow tables (Klaviyo's events) get the same dlt columns as rows, so one table can be written by either.
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
 }
 """dlt settings, as dlt reads them from the environment: an operator's own value for any of them wins."""
 
@@ -205,23 +208,15 @@ def _extract_check_load(provider: str, pipeline: dlt.Pipeline, source: Any) -> t
             raise
         drift = variant_drift(violation.table_name, violation.column_name, violation.data_item, committed)
         pipeline.drop()  # the normalised package goes, unloaded (the next run starts from a wiped folder anyway)
-        raise _drift_error(provider, [drift]) from None  # dlt's message quotes the row's keys: never propagated
+        raise drift_error(provider, [drift]) from None  # dlt's message quotes the row's keys: never propagated
     normalized = snapshot(pipeline.default_schema.tables)
     drifts = find_drift(committed, normalized)
     if drifts:
         pipeline.drop()
-        raise _drift_error(provider, drifts)
+        raise drift_error(provider, drifts)
     load_info = pipeline.load()
     if load_info.has_failed_jobs:
         raise RuntimeError(f"{provider}: {len(load_info.load_packages)} load package(s) had failed jobs; not published")
     publish_raw(provider)
     rows = {t: n for t, n in normalize_info.row_counts.items() if not t.startswith("_dlt")}
     return load_info, rows, new_columns(committed, normalized)
-
-
-def _drift_error(provider: str, drifts: list[Drift]) -> SchemaDriftError:
-    listed = "; ".join(d.describe() for d in drifts[:10]) + (f"; and {len(drifts) - 10} more" if len(drifts) > 10 else "")
-    return SchemaDriftError(
-        f"{provider}: schema drift, nothing of this load was written: {listed}. The API changed the type of a field "
-        f"we load; update pipelines/{provider}/ (and the dbt staging model reading it) for the new type, then re-run"
-    )

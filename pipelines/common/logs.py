@@ -19,9 +19,14 @@ import logging
 NULL_ONLY_COLUMNS = "did not receive any data during this load and therefore could not have their types inferred"
 
 
+ARROW_HINTS_KEPT = "when merging arrow schema with dlt schema, several column hints were different"
+"""Logged for every arrow table whose resource declares a column hint: Klaviyo's events declare their JSON column
+(a string in arrow) on purpose, and dlt keeps the hint (pipelines/klaviyo/source.py `EVENT_HINTS`)."""
+
+
 class _DemoteKnownNoise(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.WARNING and NULL_ONLY_COLUMNS in record.getMessage():
+        if record.levelno == logging.WARNING and any(known in record.getMessage() for known in (NULL_ONLY_COLUMNS, ARROW_HINTS_KEPT)):
             record.levelno, record.levelname = logging.INFO, "INFO"
             return logging.getLogger("dlt").isEnabledFor(logging.INFO)
         return True

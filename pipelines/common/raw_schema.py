@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.common.errors import SchemaDriftError
+
 RAW_TABLE_NESTING = 3
 """Levels of nested objects/lists below a root row that get their own columns/tables; deeper ones are JSON."""
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
@@ -138,3 +140,12 @@ def _unique(found: list[Drift]) -> list[Drift]:
             seen.add((drift.table, drift.column))
             out.append(drift)
     return out
+
+
+def drift_error(provider: str, drifts: list[Drift]) -> SchemaDriftError:
+    """The run's error for type changes: names provider, tables, columns and types, never a value."""
+    listed = "; ".join(d.describe() for d in drifts[:10]) + (f"; and {len(drifts) - 10} more" if len(drifts) > 10 else "")
+    return SchemaDriftError(
+        f"{provider}: schema drift, nothing of this load was written: {listed}. The API changed the type of a field "
+        f"we load; update pipelines/{provider}/ (and the dbt staging model reading it) for the new type, then re-run"
+    )

@@ -87,6 +87,10 @@ EVENT_PAGES_PER_WINDOW = 4
 fill the extract workers, few enough that each one's partial last page costs little."""
 EVENT_MAX_SPLIT = 8
 """At most this many sub-spans per split; a sub-span that still holds more than a page splits again."""
+PROFILE_PAGES_PER_CHAIN = 10
+"""Pages per parallel cursor chain of changed profiles (source.profile_span), by the same rough estimate."""
+PROFILE_MAX_SPLIT = 8
+"""At most this many chains for one profiles read: with the groups' member chains, enough to keep the L tier busy."""
 EXTRACT_WORKERS = 12
 """dlt's extract thread pool for this source (dlt's default is 5): a cursor chain per L-tier stream (profiles and
 each group's members) plus the event windows, each waiting on its round trip most of the time."""

@@ -28,10 +28,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.json import json as fast_json
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
 from pipelines.common.interval import reload_interval
+from pipelines.common.raw_schema import Drift, drift_error
 
 from .helpers import (
     all_of,
@@ -51,6 +55,8 @@ from .settings import (
     EXTRACTED_METRICS,
     INITIAL_CURSOR,
     PAGE_SIZES,
+    PROFILE_MAX_SPLIT,
+    PROFILE_PAGES_PER_CHAIN,
 )
 
 INITIAL_TIME = datetime.fromisoformat(INITIAL_CURSOR)
@@ -105,11 +111,78 @@ def _profile_row(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+EVENT_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("metric_id", pa.string()),
+    pa.field("metric_name", pa.string()),
+    pa.field("profile_id", pa.string()),
+    pa.field("datetime", pa.timestamp("us", tz="UTC")),
+    pa.field("timestamp", pa.int64()),
+    pa.field("uuid", pa.string()),
+    pa.field("event_properties", pa.string()),
+])
+"""The `events` table's columns as the arrow tables the event resources yield: typed here, so dlt writes them to
+parquet as they come and normalize only adds `_dlt_id` / `_dlt_load_id` (pipelines/run.py), where rows went through
+dlt's per-row extract, normalize and type coercion (at the large world that was half the client's CPU). A value of
+another type fails the run as schema drift (`_event_column`), as the shared contract does for rows."""
+EVENT_HINTS: dict[str, Any] = {
+    # A JSON column, as a string in arrow (its keys differ per event): the hint wins over arrow's `text`. dlt also
+    # reads `nullable` from the arrow field, and its `freeze` contract compares it with the committed column, which
+    # rows created without it: None keeps the committed value (no type change).
+    "event_properties": {"data_type": "json", "nullable": None},
+}
+
+
+def _event_time(value: Any) -> datetime:
+    """An event's `datetime`: ISO 8601 text, or schema drift (arrow would take an integer as an epoch offset)."""
+    if not isinstance(value, str):
+        raise drift_error("klaviyo", [Drift("events", "datetime", "timestamp", _kind(value), "an event's attributes.datetime")])
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _event_column(values: list[Any], field: pa.Field) -> pa.Array:
+    try:
+        return pa.array(values, type=field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arrived = next((_kind(v) for v in values if v is not None and not _fits(v, field.type)), "other")
+        raise drift_error("klaviyo", [Drift("events", field.name, str(field.type), arrived, f"an event's {field.name}")]) from None
+
+
+def _fits(value: Any, kind: pa.DataType) -> bool:
+    try:
+        pa.array([value], type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    """A value's JSON kind, for drift messages (never the value)."""
+    return {str: "text", bool: "bool", int: "bigint", float: "double", dict: "object", list: "array"}.get(type(value), type(value).__name__)
+
+
+def _first_last(table: pa.Table) -> tuple[datetime, datetime]:
+    times = table["datetime"]
+    return times[0].as_py(), times[-1].as_py()
+
+
+def _rows_only(tables: list[pa.Table]) -> list[pa.Table]:
+    return [t for t in tables if t.num_rows]
+
+
+def _where(table: pa.Table, compare: Any, moment: datetime) -> pa.Table:
+    """The rows of `table` whose `datetime` compares so with `moment`."""
+    return table.filter(compare(table["datetime"], pa.scalar(moment, type=EVENT_SCHEMA.field("datetime").type)))
+
+
 @dlt.source(name="klaviyo")  # nesting depth: one for all sources, pipelines/common/raw_schema.py
 def source(config: ProviderConfig) -> list[DltResource]:
     """The Klaviyo source for a resolved config (private key or OAuth, see helpers.auth_for); with options
     `interval_start` / `interval_end`, a reload of that interval (see the module docstring)."""
     window = reload_interval("klaviyo", config.options)  # a bad interval fails here, before any request
+    # pyarrow imports pandas on its first conversion; extract threads doing that first one at once break the import
+    # ("partially initialized module 'pandas'"), so it happens here, before the pool starts.
+    pa.array([], type=pa.string())
     auth = auth_for(config)  # one auth object for every thread: OAuth refreshes are serialised inside it
 
     def cursor(field: str, initial: Any) -> Any:
@@ -211,18 +284,28 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 metric_cache.update({m["attributes"]["name"]: m["id"] for data, _ in paginate(rest(), "/api/metrics") for m in data})
             return metric_cache
 
-    def event_rows(data: list[dict[str, Any]], metric_id: str, name: str) -> list[dict[str, Any]]:
-        return [{"id": e["id"], "metric_id": metric_id, "metric_name": name, "profile_id": _rel_id(e, "profile"),
-                 "datetime": _ts(e["attributes"]["datetime"]), "timestamp": e["attributes"].get("timestamp"),
-                 "uuid": e["attributes"].get("uuid"), "event_properties": e["attributes"].get("event_properties") or {}}
-                for e in data]
+    def event_table(data: list[dict[str, Any]], metric_id: str, name: str) -> pa.Table:
+        """One page of a metric's events as an arrow table (events are nearly all of Klaviyo's rows: as arrow they
+        skip dlt's row-by-row extract and normalize, see `EVENT_SCHEMA`)."""
+        attributes = [e["attributes"] for e in data]
+        columns = {
+            "id": [e["id"] for e in data],
+            "metric_id": [metric_id] * len(data),
+            "metric_name": [name] * len(data),
+            "profile_id": [_rel_id(e, "profile") for e in data],
+            "datetime": [_event_time(a.get("datetime")) for a in attributes],
+            "timestamp": [a.get("timestamp") for a in attributes],
+            "uuid": [a.get("uuid") for a in attributes],
+            "event_properties": [fast_json.dumps(a.get("event_properties") or {}) for a in attributes],
+        }
+        return pa.Table.from_arrays([_event_column(columns[f.name], f) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
 
     def events_of(name: str) -> DltResource:
         """One resource per metric, all into the `events` table: each keeps its own cursor (a metric whose events
         arrive late is not skipped past by another's), and they page in parallel within the XL tier."""
 
         @dlt.resource(name=f"events_{name.lower().replace(' ', '_')}", table_name="events", primary_key="id",
-                      write_disposition="merge", parallelized=True, columns={"event_properties": {"data_type": "json"}})
+                      write_disposition="merge", parallelized=True, columns=EVENT_HINTS)
         def events(
             occurred: dlt.sources.incremental[datetime] = cursor("datetime", INITIAL_TIME),  # noqa: B008
         ) -> Iterator[Any]:
@@ -243,14 +326,15 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 "sort": sort, "page[size]": PAGE_SIZES["/api/events"]}
 
     @dlt.defer
-    def read_chain(metric_id: str, name: str, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+    def read_chain(metric_id: str, name: str, lo: datetime, hi: datetime) -> list[pa.Table]:
         """The events of one metric with `lo <= datetime <= hi`, page after page through `links.next`."""
-        return [row for data, _ in paginate(rest(), "/api/events", event_query(metric_id, lo, hi, True)) for row in event_rows(data, metric_id, name)]
+        pages = (event_table(data, metric_id, name) for data, _ in paginate(rest(), "/api/events", event_query(metric_id, lo, hi, True)))
+        return [page for page in pages if page.num_rows]
 
     @dlt.defer
     def read_span(metric_id: str, name: str, lo: datetime, hi: datetime | None, hi_closed: bool) -> Iterator[Any]:
-        """The events of one metric in a datetime span, as row lists and deferred sub-spans (dlt runs both kinds of
-        item from the returned iterator: rows go down the pipe, sub-spans to the extract thread pool).
+        """The events of one metric in a datetime span, as arrow tables and deferred sub-spans (dlt runs both kinds
+        of item from the returned iterator: tables go down the pipe, sub-spans to the extract thread pool).
 
         A cursor chain of hundreds of pages is paced by its round trips (~7 pages/s), far below the XL tier's 58/s,
         so a span of more than one page is split: its first page in ascending and in descending order hold every
@@ -259,20 +343,21 @@ def source(config: ProviderConfig) -> list[DltResource]:
         at a boundary. The cursor is dlt's incremental, committed with the load: it moves only if every span was read.
         Hand-split because Klaviyo gives no count to plan windows from and its events come in bursts (campaign sends)."""
         client = rest()
-        head, more = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed))
-        head_rows = event_rows(head, metric_id, name)
+        head_data, more = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed))
+        head = event_table(head_data, metric_id, name)
         if not more:
-            return iter([head_rows])
-        tail, _ = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed, sort="-datetime"))
-        tail_rows = event_rows(tail, metric_id, name)
-        head_last, tail_last = head_rows[-1]["datetime"], tail_rows[-1]["datetime"]
+            return iter([head] if head.num_rows else [])
+        tail_data, _ = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed, sort="-datetime"))
+        tail = event_table(tail_data, metric_id, name)
+        head_first, head_last = _first_last(head)
+        tail_first, tail_last = _first_last(tail)
         # Every event before head_last is on the head page; every event after tail_last on the tail page.
-        before_head = [r for r in head_rows if r["datetime"] < head_last]
+        before_head = _where(head, pc.less, head_last)
         if tail_last < head_last:  # at most two pages: the tail holds every event from head_last on
-            return iter([before_head, [r for r in tail_rows if r["datetime"] >= head_last]])
-        found: list[Any] = [before_head, [r for r in tail_rows if r["datetime"] > tail_last]]
+            return iter(_rows_only([before_head, _where(tail, pc.greater_equal, head_last)]))
+        found: list[Any] = _rows_only([before_head, _where(tail, pc.greater, tail_last)])
         # Pages between, at the head's and tail's density (a rough guess: sends come in bursts, so at least two parts).
-        sampled = (head_last - head_rows[0]["datetime"]) + (tail_rows[0]["datetime"] - tail_last)
+        sampled = (head_last - head_first) + (tail_first - tail_last)
         pages = 2 * (tail_last - head_last) / max(sampled, timedelta(seconds=1))
         if pages <= 2 or (head_last, tail_last, True) == (lo, hi, hi_closed):
             # A page or two between (a split's head and tail would cost as many requests), or more than two pages in
@@ -283,18 +368,55 @@ def source(config: ProviderConfig) -> list[DltResource]:
         return iter(found)
 
     @dlt.resource(name="profiles", primary_key="id", write_disposition="merge", parallelized=True,
-                  columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"}})
+                  columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"},
+                           # Spans overlap by a second (`profile_query`), and a profile changed mid-run can be read
+                           # twice: the merge keeps its latest version.
+                           "updated": {"dedup_sort": "desc"}})
     def profiles(
         updated: dlt.sources.incremental[datetime] = cursor("updated", INITIAL_TIME),  # noqa: B008
-    ) -> Iterator[list[dict[str, Any]]]:
-        # `updated` allows only greater-than / less-than, so ask from 1 s before the start (a margin that holds even
-        # if Klaviyo compares whole seconds): a profile stamped exactly at the saved cursor but not yet loaded is not
-        # skipped. The incremental's closed start drops what precedes the start, and dedups what was already loaded.
-        since = (window.start if window else updated.start_value or INITIAL_TIME) - timedelta(seconds=1)
-        params = {"filter": all_of(*bounded("updated", since, "greater-than")), "sort": "updated",
-                  "additional-fields[profile]": "subscriptions", "page[size]": PAGE_SIZES["/api/profiles"]}
-        for data, _ in paginate(rest(), "/api/profiles", params):
-            yield [_profile_row(p) for p in data]
+    ) -> Iterator[Any]:
+        yield profile_span(window.start if window else updated.start_value or INITIAL_TIME, window.end if window else None)
+
+    def profile_query(lo: datetime, hi: datetime | None, sort: str = "updated") -> dict[str, Any]:
+        """Profiles with `lo <= updated < hi`, give or take a second below `lo`: `updated` allows only greater-than /
+        less-than, so they are asked from one second before `lo` (a margin that holds even if Klaviyo compares whole
+        seconds): a profile stamped exactly at the saved cursor but not yet loaded is not skipped. The incremental's
+        closed start drops what precedes the start, and dedups what was already loaded."""
+        upper = [b for b in dict.fromkeys([hi, window.end if window else None]) if b is not None]
+        conditions = [filter_after("updated", lo - timedelta(seconds=1)), *(filter_before("updated", b) for b in upper)]
+        return {"filter": all_of(*conditions), "sort": sort, "additional-fields[profile]": "subscriptions",
+                "page[size]": PAGE_SIZES["/api/profiles"]}
+
+    @dlt.defer
+    def profile_chain(lo: datetime, hi: datetime | None) -> list[dict[str, Any]]:
+        return [_profile_row(p) for data, _ in paginate(rest(), "/api/profiles", profile_query(lo, hi)) for p in data]
+
+    @dlt.defer
+    def profile_span(lo: datetime, hi: datetime | None) -> Iterator[Any]:
+        """Profiles changed since `lo`, as one cursor chain per part of the span, in parallel: the L tier (profiles
+        and every group's members) is paced by the chains' round trips otherwise (at the large world, one chain of
+        135 pages took 45 s where the tier allows 28). The parts are cut as `read_span` cuts events: the first page
+        in ascending and in descending order bound the span between, which is cut in equal parts of time."""
+        client = rest()
+        head_data, more = first_page(client, "/api/profiles", profile_query(lo, hi))
+        head = [_profile_row(p) for p in head_data]
+        if not more:
+            return iter([head] if head else [])
+        tail = [_profile_row(p) for p in first_page(client, "/api/profiles", profile_query(lo, hi, sort="-updated"))[0]]
+        if not all(isinstance(r["updated"], datetime) for r in (head[0], head[-1], tail[0], tail[-1])):
+            return iter([profile_chain(lo, hi)])  # a drifted `updated`: read as one chain, the drift check names it
+        head_first, head_last, tail_first, tail_last = head[0]["updated"], head[-1]["updated"], tail[0]["updated"], tail[-1]["updated"]
+        # Before head_last, every profile is on the head page; after tail_last, on the tail page.
+        before_head = [r for r in head if r["updated"] < head_last]
+        if tail_last < head_last:  # at most two pages: the tail holds every profile from head_last on
+            return iter([before_head, [r for r in tail if r["updated"] >= head_last]])
+        sampled = (head_last - head_first) + (tail_first - tail_last)
+        pages = 2 * (tail_last - head_last) / max(sampled, timedelta(seconds=1))
+        parts = max(1, min(PROFILE_MAX_SPLIT, math.ceil(pages / PROFILE_PAGES_PER_CHAIN)))
+        edges = split_span(head_last, tail_last + timedelta(seconds=1), parts)
+        found: list[Any] = [before_head, [r for r in tail if r["updated"] > tail_last]]
+        # Chains from head_last to tail_last; Klaviyo's whole-second stamps make the second below each start empty.
+        return iter(found + [profile_chain(a, b) for a, b in zip(edges, edges[1:], strict=False)])
 
     @dlt.resource(name="groups", primary_key="id", write_disposition="merge", parallelized=True)
     def groups() -> Iterator[Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pipelines.common.errors import SchemaDriftError
 from pipelines.klaviyo import settings
 from pipelines.klaviyo.helpers import split_span
 from pipelines.run import run_provider
@@ -94,3 +95,20 @@ def test_split_span_cuts_contiguous_whole_second_spans() -> None:
     short = split_span(lo, lo + timedelta(seconds=2), 8)
     assert short[0] == lo and short[-1] == lo + timedelta(seconds=2) and all(a < b for a, b in zip(short, short[1:], strict=False))
     assert split_span(lo, lo, 4) == [lo, lo]
+
+
+@pytest.mark.parametrize("field", ["timestamp", "datetime", "uuid"])
+def test_an_event_field_that_changes_type_fails_the_run_naming_it(small_pages: Any, field: str) -> None:
+    """Events are arrow tables with typed columns (source.EVENT_SCHEMA), not rows under dlt's contract: a value of
+    another type is drift all the same, named by table and column, and nothing of the run is loaded."""
+    run_provider("klaviyo", resources=EVENT_RESOURCES)
+    before = raw_count("klaviyo", "events")
+    small_pages.world.advance(30)
+    small_pages.state.add_fault("klaviyo", "type_change", count=100_000, path_contains="/api/events", field=field)
+    with pytest.raises(SchemaDriftError) as failure:
+        run_provider("klaviyo", resources=EVENT_RESOURCES)
+    message = str(failure.value)
+    assert message.startswith("klaviyo: schema drift, nothing of this load was written: table events, column "
+                              f"{field}: an object arrived"), message
+    assert "unexpected" not in message  # the drifted value's key is never quoted
+    assert raw_count("klaviyo", "events") == before
