@@ -202,6 +202,16 @@ def first_page(rest: RESTClient, path: str, params: dict[str, Any]) -> tuple[lis
     raise RuntimeError(f"klaviyo: no response for {path}")
 
 
+def page_and_next(rest: RESTClient, path_or_url: str, params: dict[str, Any] | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page: its data and its `links.next` URL (None on the last page). `path_or_url` is a path with `params`, or
+    the absolute next URL of an earlier page (its query is the cursor)."""
+    for page in rest.paginate(path_or_url, params=params or {}, paginator=SinglePagePaginator()):
+        body = page.response.json()
+        data = body.get("data") or []
+        return (data if isinstance(data, list) else [data]), (body.get("links") or {}).get("next") or None
+    raise RuntimeError(f"klaviyo: no response for {path_or_url.split('?', 1)[0]}")
+
+
 def split_span(lo: datetime, hi: datetime, parts: int) -> list[datetime]:
     """Boundaries `lo = b0 < b1 < ... < bk = hi` cutting `[lo, hi]` into up to `parts` equal spans, inner ones on
     whole seconds (Klaviyo's datetimes have whole seconds; a filter never needs a fraction)."""

@@ -242,8 +242,12 @@ def event_json(root: bytes, e: Any, metric_id: bytes, head: bytes | None = None)
     return (head or event_head(e)) + EVENT_TAIL % (url, url, metric_id, url, url, url)
 
 
-def events_json(root: bytes, page: Sequence[Any], metric_ids: dict[str, bytes], heads: dict[str, bytes]) -> orjson.Fragment:
-    """A page's `data`, `event_json` per event inlined (a 1,000-event page spends its time in this loop)."""
+def events_json(root: bytes, page: Sequence[Any], metric_ids: dict[str, bytes], heads: dict[str, bytes],
+                bodies: dict[str, bytes] | None = None) -> orjson.Fragment:
+    """A page's `data`: the events' pre-rendered `bodies` for this root when there are, else `event_json` per event
+    inlined (a 1,000-event page spends its time in this loop)."""
+    if bodies is not None:
+        return orjson.Fragment(b"[" + b",".join([bodies[e.id] for e in page]) + b"]")
     api = root + b"/api/events/"
     parts = []
     for e in page:
@@ -967,8 +971,9 @@ def create_app(state: SandboxState) -> FastAPI:
         quoted_root = orjson.dumps(root)[1:-1]
         encoded_metric = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
         try:
+            bodies = index.bodies(quoted_root, lambda r, e, head: event_json(r, e, encoded_metric[e.metric], head))
             return paged(request, "get_events", items, None, headers,
-                         render_page=lambda page: events_json(quoted_root, page, encoded_metric, index.heads))
+                         render_page=lambda page: events_json(quoted_root, page, encoded_metric, index.heads, bodies))
         except TypeError:  # a property orjson does not write as the standard library would: the dicts, as before
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
 

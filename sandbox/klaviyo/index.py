@@ -64,6 +64,19 @@ class EventIndex:
         for e in self.all:
             self.by_metric.setdefault(metric_ids[e.metric], []).append(e)
         self.times = {mid: [e.datetime for e in evs] for mid, evs in self.by_metric.items()}
+        self._bodies_root: bytes | None = None
+        self._bodies: dict[str, bytes] = {}
+
+    def bodies(self, root: bytes, render_body: Callable[[bytes, Any, bytes], bytes]) -> dict[str, bytes] | None:
+        """Each event's whole JSON for the base URL `root`, `render_body(root, event, head)` once per event, for the
+        first root asked (a server is reached under one; a page for another root is joined from the heads, or
+        rendered once the heads are gone). Built on the first page, as the heads with the world: a page is then one
+        join, where the per-event tail (six URLs) was most of the simulator's CPU in a large benchmark. The bodies
+        replace the heads, so the memory stays about what the heads took."""
+        if self._bodies_root is None and self.heads:
+            self._bodies = {e.id: render_body(root, e, self.heads[e.id]) for e in self.all}
+            self._bodies_root, self.heads = root, {}
+        return self._bodies if root == self._bodies_root else None
 
     def select(self, conditions: list[Compiled], now: datetime) -> tuple[Sequence[Any], int, int, list[Compiled]] | None:
         """`(events, lo, hi, rest)`: `events[lo:hi]` are the visible events satisfying the indexed conditions, `rest`

@@ -65,3 +65,21 @@ def test_incremental_after_split_spans_loads_every_changed_profile(small_pages: 
     third = run_provider("klaviyo", resources=["profiles"])
     assert third.rows_extracted.get("profiles", 0) == 0
     assert dict(loaded()) == rows
+
+
+def test_a_cursor_chain_read_a_few_pages_per_item_loads_every_member(klaviyo_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cursor chain is read a few pages per extract-pool item, the rest handed on as the next item
+    (`source.page_chain`): with two pages per item and small pages, every group's members arrive, each once."""
+    for plural in ("lists", "segments"):
+        monkeypatch.setitem(settings.PAGE_SIZES, f"/api/{plural}/{{id}}/profiles", SMALL_PAGE)
+    monkeypatch.setattr(settings, "CHAIN_PAGES_PER_ITEM", 2)
+    monkeypatch.setattr("pipelines.klaviyo.source.CHAIN_PAGES_PER_ITEM", 2)
+    world = klaviyo_env.world
+    kw = world.extension("klaviyo")
+    expected = {(g.id, pid) for g in kw.groups for pid, joined in g.members
+                if joined <= world.now and kw.profiles_by_id[pid].created <= world.now}
+    assert max(sum(1 for gid, _ in expected if gid == g.id) for g in kw.groups) > SMALL_PAGE * 2 * 2  # several items
+    summary = run_provider("klaviyo", resources=["group_members"])
+    loaded_pairs = raw_query("klaviyo", "select group_id, profile_id from raw_klaviyo.group_members")
+    assert set(loaded_pairs) == expected and len(loaded_pairs) == len(expected)
+    assert summary.rows_extracted["group_members"] == len(expected)

@@ -101,6 +101,12 @@ def test_pre_rendered_events_are_the_rendered_events_byte_for_byte(sandbox: Sand
         as_dicts = JSONAPIResponse({}).render({"data": [render_event(root, e, metric_ids) for e in page]})
         assert orjson.dumps({"data": events_json(quoted, page, encoded, heads)}) == as_dicts
         assert orjson.dumps({"data": events_json(quoted, page, encoded, {})}) == as_dicts
+        # The whole bodies kept for a server's root (`EventIndex.bodies`), built from the heads.
+        index = EventIndex(world.events, metric_ids, event_head)
+        bodies = index.bodies(quoted, lambda r, e, head, encoded=encoded: event_json(r, e, encoded[e.metric], head))
+        assert bodies is not None and index.heads == {}
+        assert orjson.dumps({"data": events_json(quoted, page, encoded, {}, bodies)}) == as_dicts
+        assert index.bodies(quoted + b"/other", event_json) is None  # another root: not these bodies
     # Through HTTP: a sparse fieldset naming every attribute takes the dict path; the data must be the same.
     opened = world.metrics_by_name["Opened Email"].id
     params = {"filter": f'equals(metric_id,"{opened}")', "page[size]": "100"}
