@@ -12,8 +12,10 @@ RATE_LIMIT = RateLimit(per_second=25, burst=5, scope="account, test mode")
 """Test mode (sk_test_/rk_test_) global limit. Live keys get `LIVE_RATE_LIMIT` unless STRIPE_RATE_LIMIT_PER_SECOND
 is set. https://docs.stripe.com/rate-limits"""
 LIVE_RATE_LIMIT = RateLimit(per_second=100, burst=10, scope="account, live mode")
-RATE_LIMIT_HEADROOM = 0.95
-"""The client aims just under the limit: the server's bucket and ours don't share a clock."""
+RATE_LIMIT_HEADROOM = 0.98
+"""The client aims just under the limit. Stripe's per-second bucket (one second of burst, as the simulator enforces
+it) absorbs our burst plus requests arriving bunched by up to ~0.8 s at this rate (tests/pipelines/stripe/
+test_stripe_pacing.py); at 0.95 a large extraction used only 0.93-0.94 of the limit."""
 
 PAGE_SIZE = 100
 """Stripe's maximum `limit`."""

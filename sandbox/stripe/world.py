@@ -102,7 +102,7 @@ def add_months(anchor: int, months: int) -> int:
     return ts(dt.replace(year=year, month=month, day=day))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Price:
     id: str
     key: str
@@ -141,7 +141,7 @@ class Price:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Coupon:
     id: str
     name: str
@@ -153,7 +153,7 @@ class Coupon:
     created: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Customer:
     id: str
     world_customer_id: int
@@ -166,7 +166,7 @@ class Customer:
     created: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Discount:
     id: str
     coupon: str
@@ -176,7 +176,7 @@ class Discount:
     end: int | None
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     id: str
     price: str
@@ -184,7 +184,7 @@ class Item:
     created: int
 
 
-@dataclass
+@dataclass(slots=True)
 class SubVersion:
     at: int
     status: str
@@ -201,7 +201,7 @@ class SubVersion:
     """What changed at `at` (for event types and previous_attributes)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Subscription:
     id: str
     customer: str
@@ -224,7 +224,7 @@ class Subscription:
         return self.versions[i] if i >= 0 else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     id: str
     amount: int
@@ -238,7 +238,7 @@ class Line:
     discount_amounts: list[tuple[str, int]] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class Invoice:
     id: str
     number: str
@@ -264,7 +264,7 @@ class Invoice:
         return max(0, self.subtotal - sum(a for line in self.lines for _, a in line.discount_amounts))
 
 
-@dataclass
+@dataclass(slots=True)
 class Charge:
     id: str
     customer: str
@@ -279,7 +279,7 @@ class Charge:
     dispute: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Refund:
     id: str
     charge: str
@@ -290,7 +290,7 @@ class Refund:
     balance_transaction: str
 
 
-@dataclass
+@dataclass(slots=True)
 class BalanceTransaction:
     id: str
     amount: int
@@ -308,7 +308,7 @@ class BalanceTransaction:
         return self.amount - self.fee
 
 
-@dataclass
+@dataclass(slots=True)
 class Dispute:
     id: str
     charge: str
@@ -328,7 +328,7 @@ class Dispute:
         return status
 
 
-@dataclass
+@dataclass(slots=True)
 class Payout:
     id: str
     amount: int
@@ -351,7 +351,7 @@ class Payout:
         return status
 
 
-@dataclass
+@dataclass(slots=True)
 class PaymentIntent:
     """The PaymentIntent behind an invoice's charges: every attempt (failed or not) on one invoice is a charge of it."""
 
@@ -364,7 +364,7 @@ class PaymentIntent:
     charges: list[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class PaymentMethod:
     """The card each customer pays with (the default payment method of their invoices)."""
 
@@ -374,7 +374,7 @@ class PaymentMethod:
     fingerprint: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     id: str
     created: int

@@ -13,7 +13,7 @@ import stripe
 import yaml
 
 from sandbox.common.specs import load_json_spec, read_spec_text
-from sandbox.stripe import SANDBOX_CREDENTIALS
+from sandbox.stripe import SANDBOX_CREDENTIALS, Index
 from sandbox.stripe.versions import INCLUDABLE
 from sandbox.stripe.webhooks import event_payload, signature_header
 from tests.helpers import http
@@ -155,6 +155,36 @@ def test_pagination_walks_everything_newest_first_both_directions(module_sandbox
     assert [c["id"] for c in back["data"]] == seen[15:20] and back["has_more"] is True
     # The SDK's auto-pager agrees.
     assert [c.id for c in client(module_sandbox).v1.charges.list(params={"limit": 100}).auto_paging_iter()] == seen
+
+
+def test_index_pages_equal_slicing_the_filtered_list(module_sandbox: Any) -> None:
+    """The unfiltered page index slices only the page out of the `created` range: the same pages as filtering every
+    key by the range and the cursor, then taking the page next to the cursor (newest first)."""
+    sw = module_sandbox.world.extension("stripe")
+    index = Index(sw)
+    keys = index.keys["invoice"]
+    created = sorted({c for c, _ in keys})
+    cuts = [created[0] - 1, created[len(created) // 3], created[len(created) // 2], created[-1], created[-1] + 1]
+    cursors = [None, keys[0][1], keys[len(keys) // 2][1], keys[-1][1]]
+
+    def expected(lo: int, hi: int, limit: int, after: str | None, before: str | None) -> tuple[list[str], bool]:
+        found = [k for k in keys if lo <= k[0] <= hi]
+        if after is not None:
+            found = [k for k in found if k < (index.created["invoice"][after], after)]
+        if before is not None:
+            found = [k for k in found if k > (index.created["invoice"][before], before)]
+        chunk = found[:limit] if before is not None else found[-limit:]
+        return [oid for _, oid in reversed(chunk)], len(found) > limit
+
+    checked = 0
+    for lo in cuts:
+        for hi in cuts:
+            for limit in (1, 7, 100):
+                for cursor in cursors:
+                    for after, before in ((cursor, None), (None, cursor)):
+                        assert index.page("invoice", lo, hi, limit, after, before) == expected(lo, hi, limit, after, before)
+                        checked += 1
+    assert checked == len(cuts) ** 2 * 3 * len(cursors) * 2
 
 
 def test_created_filters_and_subscription_status_filter(module_sandbox: Any) -> None:
