@@ -91,8 +91,11 @@ PROFILE_PAGES_PER_CHAIN = 10
 """Pages per parallel cursor chain of changed profiles (source.profile_span), by the same rough estimate."""
 PROFILE_MAX_SPLIT = 8
 """At most this many chains for one profiles read: with the groups' member chains, enough to keep the L tier busy."""
-CHAIN_PAGES_PER_ITEM = 5
-"""Pages of a cursor chain read per extract-pool item (source.page_chain): its memory is bounded by these pages."""
+CHAIN_PAGES_PER_ITEM = 20
+"""Pages of a cursor chain read per extract-pool item (source.page_chain): its memory is bounded by these pages
+(2,000 profiles); more items cost more turns in the pool's queue."""
+MEMBER_PAGES_PER_ITEM = 1_000
+"""The same for a group's members, whose rows are small: in practice one item per group."""
 EXTRACT_WORKERS = 12
 """dlt's extract thread pool for this source (dlt's default is 5): a cursor chain per L-tier stream (profiles and
 each group's members) plus the event windows, each waiting on its round trip most of the time."""

@@ -56,6 +56,7 @@ from .settings import (
     EXTRACT_WORKERS,
     EXTRACTED_METRICS,
     INITIAL_CURSOR,
+    MEMBER_PAGES_PER_ITEM,
     PAGE_SIZES,
     PROFILE_MAX_SPLIT,
     PROFILE_PAGES_PER_CHAIN,
@@ -331,20 +332,20 @@ def source(config: ProviderConfig) -> list[DltResource]:
 
     @dlt.defer
     def page_chain(path: str, params: dict[str, Any] | None, to_items: Callable[[list[dict[str, Any]]], Any],
-                   next_url: str | None = None) -> Iterator[Any]:
+                   next_url: str | None = None, pages_per_item: int = CHAIN_PAGES_PER_ITEM) -> Iterator[Any]:
         """A few pages of a cursor chain (`to_items` of each page's data), and the rest of the chain as the next
         deferred item: the extract pool holds a few pages per chain in flight, not whole chains (at the xlarge world,
         eight chains of profiles held 400 MB as rows). A few, not one: each deferred item waits its turn in the pool's
         queue, which one page per turn made the L tier's chains pay on every page."""
         found: list[Any] = []
         link = next_url
-        for _ in range(CHAIN_PAGES_PER_ITEM):
+        for _ in range(pages_per_item):
             data, link = page_and_next(rest(), link or path, None if link else params)
             items = to_items(data)
             found += [items] if len(items) else []
             if not link:
                 return iter(found)
-        return iter([*found, page_chain(path, params, to_items, link)])
+        return iter([*found, page_chain(path, params, to_items, link, pages_per_item)])
 
     def read_chain(metric_id: str, name: str, lo: datetime, hi: datetime) -> Any:
         """The events of one metric with `lo <= datetime <= hi`, page after page through `links.next`."""
@@ -470,7 +471,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
             return [{"group_id": gid, "group_type": kind, "profile_id": p["id"], "email": p["attributes"].get("email"),
                      "joined_group_at": _ts(p["attributes"].get("joined_group_at"))} for p in data]
 
-        return page_chain(f"/api/{plural}/{gid}/profiles", {"page[size]": PAGE_SIZES[f"/api/{plural}/{{id}}/profiles"]}, rows)
+        # A member row is small (ids and a date: ~12 MB for the xlarge world's largest list), and a chain handed on
+        # through the pool's queue waits its turn on every item: the largest list's chain was the L tier's last.
+        return page_chain(f"/api/{plural}/{gid}/profiles", {"page[size]": PAGE_SIZES[f"/api/{plural}/{{id}}/profiles"]}, rows,
+                          pages_per_item=MEMBER_PAGES_PER_ITEM)
 
     # dlt reads its extract settings per source section, so this sizes Klaviyo's pool only; an operator's own
     # value (environment or config.toml) wins.

@@ -18,6 +18,7 @@ SMALL_PAGE = 10
 @pytest.fixture
 def small_pages(klaviyo_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setitem(settings.PAGE_SIZES, "/api/profiles", SMALL_PAGE)
+    monkeypatch.setattr("pipelines.klaviyo.source.CHAIN_PAGES_PER_ITEM", 1)  # each chain handed on page by page
     return klaviyo_env
 
 
@@ -72,8 +73,7 @@ def test_a_cursor_chain_read_a_few_pages_per_item_loads_every_member(klaviyo_env
     (`source.page_chain`): with two pages per item and small pages, every group's members arrive, each once."""
     for plural in ("lists", "segments"):
         monkeypatch.setitem(settings.PAGE_SIZES, f"/api/{plural}/{{id}}/profiles", SMALL_PAGE)
-    monkeypatch.setattr(settings, "CHAIN_PAGES_PER_ITEM", 2)
-    monkeypatch.setattr("pipelines.klaviyo.source.CHAIN_PAGES_PER_ITEM", 2)
+    monkeypatch.setattr("pipelines.klaviyo.source.MEMBER_PAGES_PER_ITEM", 2)
     world = klaviyo_env.world
     kw = world.extension("klaviyo")
     expected = {(g.id, pid) for g in kw.groups for pid, joined in g.members
