@@ -31,6 +31,7 @@ import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.json import json as fast_json
+from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
@@ -148,7 +149,8 @@ def _event_column(values: list[Any], field: pa.Field) -> pa.Array:
         return pa.array(values, type=field.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arrived = next((_kind(v) for v in values if v is not None and not _fits(v, field.type)), "other")
-        raise drift_error("klaviyo", [Drift("events", field.name, str(field.type), arrived, f"an event's {field.name}")]) from None
+        expected = get_column_type_from_py_arrow(field.type).get("data_type", str(field.type))  # dlt's name: `bigint`, `text`
+        raise drift_error("klaviyo", [Drift("events", field.name, str(expected), arrived, f"an event's {field.name}")]) from None
 
 
 def _fits(value: Any, kind: pa.DataType) -> bool:
