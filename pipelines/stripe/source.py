@@ -46,6 +46,7 @@ from dlt.sources import DltResource
 from pipelines.common.config import ProviderConfig
 from pipelines.common.errors import TerminalError
 from pipelines.common.interval import reload_interval as parse_reload_interval
+from pipelines.common.raw_schema import Drift, drift_error
 
 from . import settings
 from .helpers import (
@@ -299,7 +300,7 @@ def _events_resource(plan: _Plan) -> DltResource:
         state = dlt.current.source_state()
         if plan.incremental():
             changes = plan.changes()
-            yield from changes.pages()
+            yield from map(_event_table, changes.pages())
             # The lists refresh the objects of their own paths; those of lists not selected in this run are ours.
             yield from _refetch(plan, changes.unclaimed(_selected_paths()))
             state["events_cursor"] = changes.newest
@@ -327,7 +328,7 @@ def _events_resource(plan: _Plan) -> DltResource:
                 newest = _advance(newest, event)
             events_read += len(batch)
             if batch:
-                yield batch
+                yield _event_table(batch)
 
         # 2. Webhook deliveries stored by the receiver since the last drained sequence number.
         webhook_events, last_seq = _webhook_deliveries(plan, int(state.get("inbox_seq", 0)))
@@ -335,7 +336,7 @@ def _events_resource(plan: _Plan) -> DltResource:
             for event in webhook_events:
                 _note_change(event, changed)
         if webhook_events:
-            yield [_event_row(event, "webhook") for event in webhook_events]
+            yield _event_table([_event_row(event, "webhook") for event in webhook_events])
         if last_seq is not None:
             state["inbox_seq"] = last_seq
 
@@ -361,7 +362,7 @@ def _interval_events(plan: _Plan, start: int, end: int) -> Iterator[Any]:
             batch.append(_event_row(event, "api"))
             _note_change(event, changed)
     if batch:
-        yield batch
+        yield _event_table(batch)
     yield from _refetch(plan, changed)
 
 
@@ -549,6 +550,60 @@ def _event_row(event: dict[str, Any], via: str) -> dict[str, Any]:
         "_received_via": via,
         "_fetched_at": fetched_at(),
     }
+
+
+EVENT_COLUMNS: dict[str, str] = {
+    "id": "text",
+    "type": "text",
+    "created": "bigint",
+    "api_version": "text",
+    "object_type": "text",
+    "object_id": "text",
+    "data": "text",
+    "_received_via": "text",
+    "_fetched_at": "bigint",
+}
+"""The `events` table's columns (`_event_row`) and their dlt types, as rows gave them. Event pages are yielded as
+arrow tables of these types: dlt writes them to its files as they come, where rows went through its per-row extract,
+normalize and type coercion after the last request (a medium full load's 5,200 events). A value of another type
+fails the run as schema drift naming `events.<column>`, as the shared contract does for rows."""
+
+
+def _event_table(rows: list[dict[str, Any]]) -> Any:
+    """`_event_row`s as one `pyarrow.Table` of `EVENT_COLUMNS`' types, or `SchemaDriftError` naming the column."""
+    import pyarrow as pa  # here, not at import: the first events page arrives while the lists are still being read
+
+    if pa.default_memory_pool().backend_name != "system":
+        # pyarrow's own pool (jemalloc/mimalloc) keeps what it frees, out of reach of the malloc_trim before the load
+        # (pipelines/run.py): 100 MB more peak RSS at the xlarge world. The same process-wide choice as Klaviyo's.
+        pa.set_memory_pool(pa.system_memory_pool())
+    types = {"text": pa.string(), "bigint": pa.int64()}
+    arrays = []
+    for column, kind in EVENT_COLUMNS.items():
+        values = [row.get(column) for row in rows]
+        try:
+            arrays.append(pa.array(values, type=types[kind]))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrived = next((_kind(v) for v in values if v is not None and not _fits(v, types[kind])), "other")
+            raise drift_error("stripe", [Drift("events", column, kind, arrived, f"an event's {column}")]) from None
+    return pa.Table.from_arrays(arrays, names=list(EVENT_COLUMNS))
+
+
+def _fits(value: Any, kind: Any) -> bool:
+    import pyarrow as pa
+
+    try:
+        pa.array([value], type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    """A value's JSON kind, for drift messages (never the value). isinstance, not type: the SDK's JSON objects are
+    OrderedDicts."""
+    kinds = ((bool, "bool"), (int, "bigint"), (float, "double"), (str, "text"), (dict, "object"), (list, "array"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 def _note_change(event: dict[str, Any], changed: dict[tuple[str, str], dict[str, Any]]) -> None:

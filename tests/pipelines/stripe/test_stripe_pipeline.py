@@ -209,3 +209,27 @@ def test_a_load_is_quiet_and_dlt_logs_at_its_own_level(sandbox_env: Any, capfd: 
     assert not [h for h in logging.getLogger("dlt").handlers if type(h) is logging.StreamHandler]
     customers = dict(raw("select column_name, data_type from information_schema.columns where table_name = 'customers'"))
     assert customers["email"] == "VARCHAR" and customers["currency"] == "VARCHAR"  # both declared hints kept
+
+
+def test_an_event_field_that_changes_type_fails_the_run_naming_it(sandbox_env: Any) -> None:
+    """Event pages are arrow tables of typed columns (source.EVENT_COLUMNS), not rows under dlt's contract: a value
+    of another type is drift all the same, named by table and column, on a first load and on an incremental one
+    (whose events come back from the run's spool file), and nothing of the run is loaded."""
+    from pipelines.common.errors import SchemaDriftError
+
+    expected = ("stripe: schema drift, nothing of this load was written: table events, column api_version: "
+                "an object arrived where the column holds text values")
+    sandbox_env.state.add_fault("stripe", "type_change", count=100_000, path_contains="/v1/events", field="api_version")
+    with pytest.raises(SchemaDriftError) as failure:
+        run_provider("stripe")
+    assert str(failure.value).startswith(expected), str(failure.value)
+    assert "unexpected" not in str(failure.value)  # the drifted value's key is never quoted
+    sandbox_env.state.clear_faults("stripe")
+    run_provider("stripe")
+    events = raw("select count(*) from raw_stripe.events")[0][0]
+    sandbox_env.world.advance(3)
+    sandbox_env.state.add_fault("stripe", "type_change", count=100_000, path_contains="/v1/events", field="api_version")
+    with pytest.raises(SchemaDriftError) as failure:
+        run_provider("stripe")
+    assert str(failure.value).startswith(expected), str(failure.value)
+    assert raw("select count(*) from raw_stripe.events")[0][0] == events

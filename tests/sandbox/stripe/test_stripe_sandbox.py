@@ -12,8 +12,9 @@ import pytest
 import stripe
 import yaml
 
+import sandbox.stripe as stripe_simulator
 from sandbox.common.specs import load_json_spec, read_spec_text
-from sandbox.stripe import SANDBOX_CREDENTIALS, Index
+from sandbox.stripe import SANDBOX_CREDENTIALS, BlobCache, Index
 from sandbox.stripe.versions import INCLUDABLE
 from sandbox.stripe.webhooks import event_payload, signature_header
 from tests.helpers import http
@@ -155,6 +156,27 @@ def test_pagination_walks_everything_newest_first_both_directions(module_sandbox
     assert [c["id"] for c in back["data"]] == seen[15:20] and back["has_more"] is True
     # The SDK's auto-pager agrees.
     assert [c.id for c in client(module_sandbox).v1.charges.list(params={"limit": 100}).auto_paging_iter()] == seen
+
+
+def test_blob_cache_keeps_at_most_its_bytes_oldest_dropped_first() -> None:
+    cache = BlobCache(max_bytes=10)
+    for key in "abcd":
+        cache.put(key, b"xxxx")
+    assert len(cache) == 2 and cache.size == 8  # a and b dropped, oldest first
+    assert cache.get("a") is None and cache.get("d") == b"xxxx"
+    cache.put("d", b"yy")  # replacing an item counts its new size only
+    assert cache.size == 6 and cache.get("d") == b"yy"
+
+
+def test_pages_are_the_same_when_the_encoded_cache_keeps_nothing(
+    sandbox: Any, module_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Memory follows the pages served, not the world: a full cache drops items, and a page rendered again reads the
+    # same as one served from the cache (both fixtures hold the same small world).
+    monkeypatch.setattr(stripe_simulator, "ENCODED_CACHE_BYTES", 0)
+    uncached = [get(sandbox, "/v1/invoices", limit=100).json() for _ in range(2)]
+    cached = [get(module_sandbox, "/v1/invoices", limit=100).json() for _ in range(2)]
+    assert uncached[0] == uncached[1] == cached[0] == cached[1] and cached[0]["data"]
 
 
 def test_index_pages_equal_slicing_the_filtered_list(module_sandbox: Any) -> None:
