@@ -25,7 +25,6 @@ import ctypes
 import logging
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,28 +132,10 @@ def release_freed_memory() -> None:
         pass
 
 
-def init_dlt_config() -> None:
-    """Create dlt's configuration providers without importing Streamlit: with no `secrets.toml` to read, dlt looks
-    for Streamlit's secrets and imports `streamlit` (installed here for the dashboard) to do so, 0.15 s of every
-    run's start. A no-op once dlt's providers exist or in a process that already imported Streamlit (the dashboard,
-    whose secrets dlt then reads as before)."""
-    from dlt.common.configuration.container import Container
-    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
-
-    if "streamlit" in sys.modules or PluggableRunContext in Container():
-        return
-    sys.modules["streamlit"] = None  # type: ignore[assignment]  # `import streamlit` raises ImportError meanwhile
-    try:
-        Container()[PluggableRunContext]
-    finally:
-        del sys.modules["streamlit"]
-
-
 def build_source(provider: str, config: ProviderConfig | None = None, **options: Any) -> Any:
     """The provider's dlt source, from its registry entry, for a resolved configuration."""
     from pipelines.registry import get_provider
 
-    init_dlt_config()
     entry = get_provider(provider)  # an unknown name fails here, naming the registered ones
     assert entry.source is not None  # validated by the registry
     source = entry.source(config or provider_config(provider, **options))
