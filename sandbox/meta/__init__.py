@@ -34,9 +34,11 @@ import math
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -403,55 +405,35 @@ def create_app(state: SandboxState) -> FastAPI:
             groups = [({}, [a.id for a in w.ads])]
         keys: list[tuple[tuple[str, str], ...]] = [()]
         ordered = sorted(breakdowns, key=["age", "gender", "country"].index)
-        if breakdowns:
-            from .world import AGE_BUCKETS, GENDERS
-            values_of = {"age": AGE_BUCKETS, "gender": GENDERS, "country": sorted({p.country for p in w.people})}
-            keys = [()]
-            for b in ordered:
-                keys = [k + ((b, v),) for k in keys for v in values_of[b]]
+        for b in ordered:
+            keys = [k + ((b, v),) for k in keys for v in w.people.column(b)[1]]
         rows: list[dict[str, Any]] = []
         for ident, ad_ids in groups:
             for start, stop in buckets:
                 days = list(days_between(start, stop))
-                # Per person over the bucket: impressions, spend share, clicks; a breakdown then sums people, never days.
-                imps: dict[int, int] = {}
-                spend: dict[int, float] = {}
-                clicks: dict[int, int] = {}
-                links: dict[int, int] = {}
-                for a in ad_ids:
-                    for d in days:
-                        dv = w.delivery(a, d)
-                        if dv is None:
-                            continue
-                        per_imp = dv.spend_cents / sum(dv.impressions.values())
-                        for person, n in dv.impressions.items():
-                            imps[person] = imps.get(person, 0) + n
-                            spend[person] = spend.get(person, 0.0) + n * per_imp
-                        for person in dv.clickers:
-                            clicks[person] = clicks.get(person, 0) + 1
-                        for person in dv.link_clickers:
-                            links[person] = links.get(person, 0) + 1
-                if not imps:
+                # Per person over the bucket, then per breakdown value over its people (a breakdown sums people, never
+                # days), in numpy over the deliveries' arrays: a Python loop per person made this report's CPU grow
+                # with the audience, while it blocked every provider's requests.
+                cells, reached, cell_of = w.breakdown_cells(ad_ids, days, ordered)
+                if not cells:
                     continue
                 if report_time == "conversion":
                     ad_set, day_set = set(ad_ids), set(days)
                     touches = [t for t in w.touches if t.ad_id in ad_set and t.order_at.date() in day_set and t.order_at <= now]
                 else:
                     touches = [t for d in days for t in w.conversions(ad_ids, d, now)]
-                # The people reached, by breakdown value, in one pass (filtering them once per key was most of the
-                # simulator's CPU for a breakdown report, while it blocked every provider's requests).
-                people_by_key: dict[tuple[tuple[str, str], ...], list[int]] = {}
-                for reached in imps:
-                    who = w.people[reached]
-                    people_by_key.setdefault(tuple((b, getattr(who, b)) for b in ordered), []).append(reached)
-                for key in keys:
-                    people = people_by_key.get(key, [])
-                    if not people:
+                by_cell: dict[int, list[Touch]] = {}
+                if touches:  # a conversion counts in the cell of its person, if the bucket reached that person
+                    persons = np.array([t.person for t in touches], dtype=np.int64)
+                    at = np.minimum(np.searchsorted(reached, persons), len(reached) - 1)
+                    for t, hit, c in zip(touches, (reached[at] == persons).tolist(), cell_of[at].tolist(), strict=True):
+                        if hit:
+                            by_cell.setdefault(c, []).append(t)
+                for i, key in enumerate(keys):
+                    agg = cells.get(key)
+                    if agg is None:
                         continue
-                    agg = {"impressions": sum(imps[p] for p in people), "spend": sum(spend[p] for p in people), "reach": len(people),
-                           "clicks": sum(clicks.get(p, 0) for p in people), "links": sum(links.get(p, 0) for p in people)}
-                    wanted = set(people) if key else None
-                    mine = [t for t in touches if wanted is None or t.person in wanted]
+                    mine = touches if not key else by_cell.get(i, [])
                     row = insights_row(w, ident, key, agg, mine, windows, unified, account)
                     row.update({"date_start": start.isoformat(), "date_stop": stop.isoformat()})
                     rows.append({k: v for k, v in row.items() if k in fields or k in ("date_start", "date_stop") or k in dict(key)})
@@ -474,11 +456,18 @@ def create_app(state: SandboxState) -> FastAPI:
                     entry[x] = str(measure(x))
             return entry
 
+        won: dict[str | None, list[Touch]] = {}  # per window, counted once for the three action types that repeat it
+
+        def winners(window: str | None) -> list[Touch]:
+            if window not in won:
+                won[window] = [t for t in touches if counted(t, window)]
+            return won[window]
+
         def n_purchases(window: str | None) -> int:
-            return sum(1 for t in touches if counted(t, window))
+            return len(winners(window))
 
         def value(window: str | None) -> str:
-            return _money(sum(t.value_cents for t in touches if counted(t, window)))
+            return _money(sum(t.value_cents for t in winners(window)))
 
         actions = [{"action_type": "link_click", "value": str(link_clicks)},
                    {"action_type": "landing_page_view", "value": str(int(link_clicks * 0.8))}]
@@ -641,8 +630,14 @@ def create_app(state: SandboxState) -> FastAPI:
             if record["type"] != "PAGE":
                 raise g.GraphError("(#190) This method must be called with a Page Access Token", 190)
 
-        def listing(items: list[dict[str, Any]], headers: dict[str, str], max_limit: int = 100, summary: bool = False) -> JSONResponse:
+        def listing(items: list[Any], headers: dict[str, str], max_limit: int = 100, summary: bool = False,
+                    render: Callable[[Any], dict[str, Any]] | None = None) -> JSONResponse:
+            """One page of `items`; with `render`, only that page's items are rendered (a post's metrics, insights)."""
             chunk, paging = g.page(items, params, url, max_limit=max_limit)
+            if render is not None:
+                if items and not chunk:
+                    render(items[0])  # a bad field modifier fails past the last page too, as when every item was rendered
+                chunk = [render(o) for o in chunk]
             body: dict[str, Any] = {"data": chunk, "paging": paging}
             if summary and str(params.get("summary", "")).lower() == "true":
                 body["summary"] = {"total_count": len(items)}
@@ -702,9 +697,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 g.check_fields(g.node("PagePost"), requested)
                 since, until = time_bounds(params)
                 posts = sorted((p for p in w.visible_posts("facebook", now) if since <= p.created < until), key=lambda p: p.created, reverse=True)
-                items = [pick("PagePost", post_values(p, requested, now, base_url(request, served), served), requested,
-                              ("created_time", "message", "id")) for p in posts]
-                return listing(items, headers)
+                base = base_url(request, served)
+                return listing(posts, headers, render=lambda p: pick("PagePost", post_values(p, requested, now, base, served), requested,
+                                                                     ("created_time", "message", "id")))
             if edge == "insights":
                 need_page()
                 return page_insights(request, params, tail, headers, served)
@@ -742,7 +737,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 else:
                     media = [p for p in w.visible_posts("instagram", now, stories=True) if p.expires_at() and p.expires_at() > now]  # type: ignore[operator]
                 media.sort(key=lambda p: p.created, reverse=True)
-                return listing([pick("IGMedia", media_values(p, now, requested), requested, ("id",)) for p in media], headers)
+                return listing(media, headers, render=lambda p: pick("IGMedia", media_values(p, now, requested), requested, ("id",)))
             if edge == "insights":
                 return ig_user_insights(params, headers)
             if edge in g.node("IGUser").edges:
@@ -777,8 +772,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 spec_name = {"campaigns": "Campaign", "adsets": "AdSet", "ads": "Ad"}[edge]
                 g.check_fields(g.node(spec_name), requested)
                 objects: list[Any] = w.campaigns if edge == "campaigns" else (w.adsets if edge == "adsets" else w.ads)
-                items = [pick(spec_name, ad_object_values(o, now), requested, ("id",)) for o in objects if o.created_time <= now]
-                return listing(items, headers, summary=True)
+                created = [o for o in objects if o.created_time <= now]
+                return listing(created, headers, summary=True,
+                               render=lambda o: pick(spec_name, ad_object_values(o, now), requested, ("id",)))
             if edge == "insights":
                 if request.method == "POST":
                     job = new_job(account_id, params, now)

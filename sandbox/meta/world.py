@@ -24,11 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable
+import random
+import threading
+from bisect import bisect
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
-from typing import Any
+from functools import cached_property, lru_cache
+from itertools import accumulate
+from typing import Any, overload
+
+import numpy as np
 
 from sandbox.world.core import World, stable_rng
 
@@ -143,15 +149,207 @@ class Touch:
     value_cents: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Delivery:
-    """One ad on one day: what it spent and whom it reached."""
+    """One ad on one day: what it spent and whom it reached.
+
+    Held as arrays (the people reached, ascending; their impressions; who clicked) so that a report sums them without a
+    Python loop per person; `impressions`, `clickers` and `link_clickers` give the same as dict and sets."""
 
     spend_cents: int
-    impressions: dict[int, int]
-    """Person index -> impressions."""
-    clickers: frozenset[int]
-    link_clickers: frozenset[int]
+    persons: np.ndarray
+    """Person indexes reached, ascending (int32)."""
+    counts: np.ndarray
+    """Impressions of each of `persons` (1 or 2)."""
+    clicked: np.ndarray
+    """Whether each of `persons` clicked (bool)."""
+    link_clicked: np.ndarray
+    """Whether each of `persons` clicked a link (bool)."""
+
+    @cached_property
+    def impressions(self) -> dict[int, int]:
+        """Person index -> impressions, ascending by person."""
+        return dict(zip(self.persons.tolist(), self.counts.tolist(), strict=True))
+
+    @cached_property
+    def clickers(self) -> frozenset[int]:
+        return frozenset(self.persons[self.clicked].tolist())
+
+    @cached_property
+    def link_clickers(self) -> frozenset[int]:
+        return frozenset(self.persons[self.link_clicked].tolist())
+
+    @cached_property
+    def total_impressions(self) -> int:
+        return int(self.counts.sum())
+
+    @cached_property
+    def spend_shares(self) -> np.ndarray:
+        """Each person's share of the spend: impressions x spend per impression."""
+        return self.counts * (self.spend_cents / self.total_impressions)
+
+    @cached_property
+    def cell(self) -> dict[str, Any]:
+        """This delivery alone as one cell (no breakdown); the spend summed person after person, as a report sums it."""
+        return {"impressions": self.total_impressions, "spend": float(np.cumsum(self.spend_shares)[-1]),
+                "reach": len(self.persons), "clicks": int(self.clicked.sum()), "links": int(self.link_clicked.sum())}
+
+
+class _Words:
+    """The stream of `random.Random(seed)`, drawn in bulk through numpy.
+
+    CPython's `random` and numpy's `RandomState` are the same Mersenne Twister, seeded alike from an array of
+    32-bit words, and `random()` (two words: a >> 5, b >> 6) and `getrandbits(k <= 32)` (one word >> (32 - k)) are
+    fixed functions of its words; so a per-person draw of a delivery gives exactly what the per-person Python loop
+    gave, without a Python call per person (which made the simulator's CPU grow with the audience pool)."""
+
+    _local = threading.local()
+    """One `RandomState` per thread, reseeded for every stream (a fresh one costs 15 times a reseed); a thread draws
+    one stream at a time."""
+
+    def __init__(self, seed: int, ahead: int = 1024) -> None:
+        self._ahead = ahead
+        if not hasattr(self._local, "state"):
+            self._local.state = np.random.RandomState(0)
+        self._state: np.random.RandomState = self._local.state
+        key = np.frombuffer(seed.to_bytes(max(1, (seed.bit_length() + 31) // 32) * 4, "little"), dtype="<u4")
+        self._state.seed(key)  # CPython's `random_seed`: init_by_array over the 32-bit words of the seed, low first
+        self._buf = np.empty(0, dtype=np.uint64)
+        self._pos = 0
+
+    def peek(self, n: int) -> np.ndarray:
+        """The next `n` words, not consumed."""
+        have = len(self._buf) - self._pos
+        if have < n:
+            more = self._state.randint(0, 2**32, size=max(n - have, self._ahead), dtype=np.uint32).astype(np.uint64)
+            self._buf = np.concatenate((self._buf[self._pos:], more))
+            self._pos = 0
+        return self._buf[self._pos:self._pos + n]
+
+    def skip(self, n: int) -> None:
+        self._pos += n
+
+    def sync(self, rng: random.Random) -> None:
+        """Move `rng` past the words consumed here (needs `ahead=0`: nothing drawn and not consumed)."""
+        assert self._pos == len(self._buf), "words drawn ahead"
+        state: Any = self._state.get_state(legacy=True)  # ("MT19937", key, pos, has_gauss, gauss)
+        version, _, gauss = rng.getstate()
+        rng.setstate((version, (*state[1].tolist(), int(state[2])), gauss))
+
+    def uniform(self, a: float, b: float) -> float:
+        """`random.uniform(a, b)`."""
+        return a + (b - a) * float(self.randoms(1)[0])
+
+    def randoms(self, n: int) -> np.ndarray:
+        """`n` values of `random()`, in order."""
+        w = self.peek(2 * n)
+        self.skip(2 * n)
+        return ((w[0::2] >> 5).astype(np.float64) * 67108864.0 + (w[1::2] >> 6).astype(np.float64)) * (1.0 / 9007199254740992.0)
+
+    def sample_indexes(self, n: int, k: int) -> np.ndarray:
+        """The indexes `random.sample(population of n, k)` picks when it uses its set method (n > its set size):
+        `randbelow(n)` draws (`getrandbits(n.bit_length())`, again while >= n), an index drawn before drawn again,
+        until k are picked."""
+        shift = np.uint64(32 - n.bit_length())
+        chunk = k + k // 2 + 64
+        while k:
+            j = self.peek(chunk) >> shift
+            ok = np.flatnonzero(j < n)
+            drawn = j[ok]
+            new = np.flatnonzero(~_repeats(drawn))
+            if len(new) >= k:
+                self.skip(int(ok[new[k - 1]]) + 1)
+                return drawn[new[:k]]
+            chunk *= 2
+        return np.empty(0, dtype=np.uint64)
+
+    def reserve(self, n: int) -> None:
+        """Draw the next `n` words at once (fewer, larger draws)."""
+        self.peek(n)
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """The distinct values of `a`, ascending (`np.unique` without its hashing, which is many times slower here)."""
+    s = np.sort(a)
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
+
+
+def _by_value_then_position(a: np.ndarray) -> np.ndarray:
+    """The positions of `a` sorted by value, then by position (a stable argsort), from one sort of int64 keys."""
+    bits = max(1, len(a).bit_length())
+    return (np.sort((a.astype(np.int64) << bits) | np.arange(len(a), dtype=np.int64)) & ((1 << bits) - 1))
+
+
+def _repeats(a: np.ndarray) -> np.ndarray:
+    """Whether each value of `a` (non-negative, < 2**32) occurred at an earlier position."""
+    order = _by_value_then_position(a)
+    again = np.zeros(len(a), dtype=bool)
+    again[order[1:]] = a[order[1:]] == a[order[:-1]]
+    return again
+
+
+def _first_occurrences(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`np.unique(a, return_index=True, return_inverse=True)` for non-negative values < 2**32."""
+    if not len(a):
+        return a, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    order = _by_value_then_position(a)
+    ordered = a[order]
+    starts = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    inverse = np.empty(len(a), dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    return ordered[starts], order[starts], inverse
+
+
+def _stable_seed(*parts: Any) -> int:
+    """The seed of `stable_rng(*parts)` (sandbox.world.core), for a stream drawn through `_Words`."""
+    return int(hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()[:16], 16)
+
+
+def _sample_uses_set(n: int, k: int) -> bool:
+    """Whether `random.sample` (CPython 3.11) picks with a set of drawn indexes rather than from a shrinking pool."""
+    setsize = 21
+    if k > 5:
+        setsize += 4 ** math.ceil(math.log(k * 3, 4))
+    return n > setsize
+
+
+class People(Sequence[Person]):
+    """The audience pool as columns (an index per age bucket, gender and country per person): the xlarge pool is
+    9 million people, too many to hold as objects or to build one by one. Indexing gives a `Person`."""
+
+    def __init__(self, age: np.ndarray, gender: np.ndarray, country: np.ndarray, countries: tuple[str, ...],
+                 customer_ids: list[int]) -> None:
+        self.age, self.gender, self.country = age, gender, country
+        self.countries = countries
+        """The distinct countries of the pool, sorted; `country` indexes into it."""
+        self.customer_ids = customer_ids
+        """The first `len(customer_ids)` people are these customers."""
+
+    def __len__(self) -> int:
+        return len(self.age)
+
+    @overload
+    def __getitem__(self, i: int) -> Person: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Person]: ...
+    def __getitem__(self, i: int | slice) -> Person | list[Person]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        i = int(i)
+        return Person(i, AGE_BUCKETS[self.age[i]], GENDERS[self.gender[i]], self.countries[self.country[i]],
+                      self.customer_ids[i] if i < len(self.customer_ids) else None)
+
+    def __iter__(self) -> Iterator[Person]:
+        return (self[i] for i in range(len(self)))
+
+    def column(self, dimension: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The column of `dimension` (age, gender or country) and the values its indexes stand for."""
+        return {"age": (self.age, AGE_BUCKETS), "gender": (self.gender, GENDERS),
+                "country": (self.country, self.countries)}[dimension]
 
 
 @dataclass
@@ -188,7 +386,7 @@ class Post:
 @dataclass
 class MetaWorld:
     world: World
-    people: list[Person]
+    people: People
     page_id: str
     page_name: str
     ig_user_id: str
@@ -212,9 +410,12 @@ class MetaWorld:
         self.touches_by_ad_day: dict[tuple[str, date], list[Touch]] = {}
         for t in self.touches:
             self.touches_by_ad_day.setdefault((t.ad_id, t.at.date()), []).append(t)
-        self.customer_person = {p.customer_id: p.index for p in self.people if p.customer_id is not None}
+        self.customer_person = {c: i for i, c in enumerate(self.people.customer_ids)}
         self._delivery = lru_cache(maxsize=200_000)(self._delivery_uncached)
-        self._eligible_cache: dict[tuple[str, ...], list[int]] = {}
+        self._eligible_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._paid_reach: dict[date, int] = {}
+        self._follows: dict[tuple[str, date], tuple[int, int]] = {}
+        self._demographic_weights: dict[str, dict[str, int]] | None = None
         self._followers_cache: dict[str, dict[date, int]] = {}
         self._page_days: dict[date, dict[str, int]] = {}
         self._ig_days: dict[date, dict[str, int]] = {}
@@ -243,27 +444,98 @@ class MetaWorld:
         adset = self.adsets_by_id[ad.adset_id]
         if not adset.start <= d <= adset.stop:
             return None
-        rng = stable_rng(self.world.seed, self.world.scale.name, "meta-delivery", ad_id, d.isoformat())
-        spend = int(adset.daily_budget_cents / len(adset.ads) * rng.uniform(0.85, 1.1))
-        cpm = rng.uniform(*CPM_CENTS)
+        labels = (self.world.seed, self.world.scale.name, "meta-delivery", ad_id, d.isoformat())
+        words = _Words(_stable_seed(*labels), ahead=6)  # the stream of `stable_rng(*labels)`
+        spend = int(adset.daily_budget_cents / len(adset.ads) * words.uniform(0.85, 1.1))
+        cpm = words.uniform(*CPM_CENTS)
         impressions_target = max(1, int(spend / cpm * 1000))
         eligible = self._eligible(adset.countries)
-        reach_target = min(len(eligible), max(1, int(impressions_target / rng.uniform(1.2, 1.7))))
-        reached = set(rng.sample(eligible, reach_target))
-        touched = {t.person for t in self.touches_by_ad_day.get((ad_id, d), [])}
-        reached |= touched
-        impressions = {p: 1 + (1 if rng.random() < 0.45 else 0) for p in sorted(reached)}
-        ordered = sorted(reached)
-        clickers = {p for p in ordered if rng.random() < 0.018}
-        clickers |= {t.person for t in self.touches_by_ad_day.get((ad_id, d), []) if t.kind == "click"}
-        link_clickers = {p for p in sorted(clickers) if rng.random() < 0.7}
-        link_clickers |= {t.person for t in self.touches_by_ad_day.get((ad_id, d), []) if t.kind == "click"}
-        return Delivery(spend, impressions, frozenset(clickers), frozenset(link_clickers))
+        reach_target = min(len(eligible), max(1, int(impressions_target / words.uniform(1.2, 1.7))))
+        touches = self.touches_by_ad_day.get((ad_id, d), [])
+        touched = np.array(sorted({t.person for t in touches}), dtype=np.int32)
+        click_touched = np.array(sorted({t.person for t in touches if t.kind == "click"}), dtype=np.int32)
+        if not _sample_uses_set(len(eligible), reach_target):  # a pool this small only in tiny worlds: Python's own draw
+            rng = stable_rng(*labels)
+            rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0, 1)
+            return self._delivery_small(rng, spend, eligible, reach_target, touched, click_touched)
+        # Draw for draw what `random.sample`, then a `random()` per person reached (impressions), per person (click)
+        # and per clicker (link click) gave in the per-person loop (`tests/sandbox/meta` holds that loop as reference).
+        words.reserve(7 * reach_target + 4 * len(touched) + 256)
+        picked = eligible[words.sample_indexes(len(eligible), reach_target)]
+        persons = _distinct(np.concatenate((picked, touched))) if len(touched) else np.sort(picked)
+        counts = (1 + (words.randoms(len(persons)) < 0.45)).astype(np.int8)
+        clicked = words.randoms(len(persons)) < 0.018
+        at_touch = np.searchsorted(persons, click_touched)  # the touched are among the reached
+        clicked[at_touch] = True
+        where = np.flatnonzero(clicked)
+        link_clicked = np.zeros(len(persons), dtype=bool)
+        link_clicked[where] = words.randoms(len(where)) < 0.7
+        link_clicked[at_touch] = True
+        return Delivery(spend, persons, counts, clicked, link_clicked)
 
-    def _eligible(self, countries: tuple[str, ...]) -> list[int]:
+    @staticmethod
+    def _delivery_small(rng: random.Random, spend: int, eligible: np.ndarray, reach_target: int, touched: np.ndarray,
+                        click_touched: np.ndarray) -> Delivery:
+        reached = set(rng.sample(eligible.tolist(), reach_target)) | set(touched.tolist())
+        ordered = sorted(reached)
+        counts = [1 + (1 if rng.random() < 0.45 else 0) for _ in ordered]
+        clickers = {p for p in ordered if rng.random() < 0.018} | set(click_touched.tolist())
+        link_clickers = {p for p in sorted(clickers) if rng.random() < 0.7} | set(click_touched.tolist())
+        persons = np.array(ordered, dtype=np.int32)
+        return Delivery(spend, persons, np.array(counts, dtype=np.int8), np.isin(persons, list(clickers)),
+                        np.isin(persons, list(link_clickers)))
+
+    def _eligible(self, countries: tuple[str, ...]) -> np.ndarray:
+        """The indexes of the people in these countries, ascending (int32)."""
         if countries not in self._eligible_cache:
-            self._eligible_cache[countries] = [p.index for p in self.people if p.country in countries]
+            codes = [i for i, c in enumerate(self.people.countries) if c in countries]
+            self._eligible_cache[countries] = np.flatnonzero(np.isin(self.people.country, codes)).astype(np.int32)
         return self._eligible_cache[countries]
+
+    def breakdown_cells(self, ad_ids: Sequence[str], days: Sequence[date], dimensions: Sequence[str]
+                        ) -> tuple[dict[tuple[tuple[str, str], ...], dict[str, Any]], np.ndarray, np.ndarray]:
+        """Delivery of these ads over these days per breakdown value of `dimensions` (age, gender, country; none: one
+        cell): impressions, spend, reach (distinct people), clicks and link clicks. Also the people reached (ascending)
+        and each one's cell index, to place a conversion in its cell.
+
+        Summed per person first, then over a cell's people, in the order (ads, then days, then people ascending) the
+        per-person dicts of the reference computation were filled, so that the float spend is the same to the bit."""
+        dvs = [dv for a in ad_ids for d in days if (dv := self.delivery(a, d)) is not None]
+        if not dvs:
+            return {}, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+        if len(dvs) == 1 and not dimensions:
+            return {(): dvs[0].cell}, dvs[0].persons, np.zeros(len(dvs[0].persons), dtype=np.int64)
+        if len(dvs) == 1:
+            dv = dvs[0]
+            persons, imps, spend = dv.persons, dv.counts.astype(np.int64), dv.spend_shares
+            clicks, links = dv.clicked.astype(np.int64), dv.link_clicked.astype(np.int64)
+            first_seen = np.arange(len(persons))
+        else:
+            all_persons = np.concatenate([dv.persons for dv in dvs])
+            persons, first, inverse = _first_occurrences(all_persons)
+            imps = np.bincount(inverse, weights=np.concatenate([dv.counts for dv in dvs]), minlength=len(persons)).astype(np.int64)
+            spend = np.zeros(len(persons))
+            np.add.at(spend, inverse, np.concatenate([dv.spend_shares for dv in dvs]))  # in the concatenation's order
+            clicks = np.bincount(inverse[np.concatenate([dv.clicked for dv in dvs])], minlength=len(persons))
+            links = np.bincount(inverse[np.concatenate([dv.link_clicked for dv in dvs])], minlength=len(persons))
+            first_seen = np.argsort(first)  # positions are distinct: any sort keeps their order
+        cell = np.zeros(len(persons), dtype=np.int64)
+        labels: list[tuple[tuple[str, str], ...]] = [()]
+        for dimension in dimensions:
+            column, values = self.people.column(dimension)
+            cell = cell * len(values) + column[persons]
+            labels = [k + ((dimension, v),) for k in labels for v in values]
+        n = len(labels)
+        reach = np.bincount(cell, minlength=n)
+        cell_imps = np.bincount(cell, weights=imps, minlength=n)
+        cell_clicks = np.bincount(cell, weights=clicks, minlength=n)
+        cell_links = np.bincount(cell, weights=links, minlength=n)
+        cell_spend = np.zeros(n)
+        np.add.at(cell_spend, cell[first_seen], spend[first_seen])  # people in the order they were first reached
+        out = {labels[i]: {"impressions": int(cell_imps[i]), "spend": float(cell_spend[i]), "reach": int(reach[i]),
+                           "clicks": int(cell_clicks[i]), "links": int(cell_links[i])}
+               for i in np.flatnonzero(reach).tolist()}
+        return out, persons, cell
 
     def attributed(self, touch: Touch, window: str) -> bool:
         """Whether `touch` earns the order under `window` (e.g. 7d_click), as Meta counts it."""
@@ -318,13 +590,21 @@ class MetaWorld:
                 "reach": self.reach(ads, days), "roas": (value / spend) if spend else None}
 
     # --- organic --------------------------------------------------------------------------------------------
+    def paid_reach(self, d: date) -> int:
+        """Distinct people the ads reached on day `d` (what `reach` gives for the day's active ads), once per day."""
+        if d not in self._paid_reach:
+            dvs = [dv for a in self.active_ads(d) if (dv := self.delivery(a.id, d)) is not None]
+            self._paid_reach[d] = len(_distinct(np.concatenate([dv.persons for dv in dvs]))) if dvs else 0
+        return self._paid_reach[d]
+
     def follows(self, platform: str, d: date) -> tuple[int, int]:
         """(new followers, unfollows) on day `d`: a base rate plus a share of the day's paid reach."""
-        rng = stable_rng(self.world.seed, self.world.scale.name, "meta-follows", platform, d.isoformat())
-        base = 3 if platform == "facebook" else 4
-        paid = self.reach([a.id for a in self.active_ads(d)], [d])
-        new = base + int(paid * (0.004 if platform == "facebook" else 0.006)) + rng.randint(0, 3)
-        return new, rng.randint(0, 2)
+        if (platform, d) not in self._follows:
+            rng = stable_rng(self.world.seed, self.world.scale.name, "meta-follows", platform, d.isoformat())
+            base = 3 if platform == "facebook" else 4
+            new = base + int(self.paid_reach(d) * (0.004 if platform == "facebook" else 0.006)) + rng.randint(0, 3)
+            self._follows[platform, d] = (new, rng.randint(0, 2))
+        return self._follows[platform, d]
 
     def followers_end_of(self, platform: str, d: date) -> int:
         """Followers at the end of day `d` (cumulative from the world's start)."""
@@ -397,20 +677,38 @@ class MetaWorld:
     def ig_follower_demographics(self, now: datetime) -> dict[str, dict[str, int]]:
         """Followers by age, gender, country and city, each breakdown summing to the current follower count."""
         total = self.followers_at("instagram", now)
-        weights: dict[str, dict[str, float]] = {"age": {}, "gender": {}, "country": {}, "city": {}}
-        gender_code = {"female": "F", "male": "M", "unknown": "U"}
-        for p in self.people[: max(1, len(self.people) // 3)]:
-            age = p.age if p.age != "18-24" or p.index % 9 else "13-17"
-            weights["age"][age] = weights["age"].get(age, 0) + 1
-            weights["gender"][gender_code[p.gender]] = weights["gender"].get(gender_code[p.gender], 0) + 1
-            weights["country"][p.country] = weights["country"].get(p.country, 0) + 1
-            cities = CITIES[p.country]
-            city = cities[p.index % len(cities)]
-            weights["city"][city] = weights["city"].get(city, 0) + 1
-        return {k: _apportion(w, total) for k, w in weights.items()}
+        return {k: _apportion(w, total) for k, w in self.demographic_weights().items()}
+
+    def demographic_weights(self) -> dict[str, dict[str, int]]:
+        """The followers' mix: the first third of the pool by age (one in nine 18-24s is 13-17), gender, country and
+        city, each counted in the order its values first appear. Counted once (it does not change with time)."""
+        if self._demographic_weights is None:
+            n = max(1, len(self.people) // 3)
+            index = np.arange(n)
+            age, gender, country = self.people.age[:n], self.people.gender[:n], self.people.country[:n]
+            teen = len(IG_AGE_BUCKETS) - len(AGE_BUCKETS)  # "13-17" comes first in IG_AGE_BUCKETS
+            ig_age = np.where((age == AGE_BUCKETS.index("18-24")) & (index % 9 == 0), 0, age + teen)
+            city_names = [f"{c}|{city}" for c in self.people.countries for city in CITIES[c]]
+            city_base = np.cumsum([0] + [len(CITIES[c]) for c in self.people.countries])[:-1]
+            city_count = np.array([len(CITIES[c]) for c in self.people.countries])
+            city = city_base[country] + index % city_count[country]
+            gender_code = {"female": "F", "male": "M", "unknown": "U"}
+            self._demographic_weights = {
+                "age": _first_seen_counts(ig_age, list(IG_AGE_BUCKETS)),
+                "gender": _first_seen_counts(gender, [gender_code[g] for g in GENDERS]),
+                "country": _first_seen_counts(country, list(self.people.countries)),
+                "city": _first_seen_counts(city, [c.split("|", 1)[1] for c in city_names]),
+            }
+        return self._demographic_weights
 
 
-def _apportion(weights: dict[str, float], total: int) -> dict[str, int]:
+def _first_seen_counts(codes: np.ndarray, names: list[str]) -> dict[str, int]:
+    """How often each code occurs, keyed by its name, in the order the codes first occur."""
+    values, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    return {names[int(values[i])]: int(counts[i]) for i in np.argsort(first, kind="stable")}
+
+
+def _apportion(weights: dict[str, int], total: int) -> dict[str, int]:
     """Largest-remainder split of `total` in proportion to `weights` (the parts add up exactly)."""
     s = sum(weights.values())
     raw = {k: total * v / s for k, v in weights.items()}
@@ -420,20 +718,50 @@ def _apportion(weights: dict[str, float], total: int) -> dict[str, int]:
     return out
 
 
+def _choices(r: random.Random, weights: Sequence[int]) -> int:
+    """The index `r.choices(population, weights)[0]` picks (one `random()`, bisected into the cumulated weights)."""
+    cum = list(accumulate(weights))
+    return bisect(cum, r.random() * (cum[-1] + 0.0), 0, len(cum) - 1)
+
+
+def _people(world: World, rng: random.Random) -> People:
+    """The audience pool: the customers (each from its own stream), then `60 x customers` prospects drawn from `rng`
+    (an age bucket, a gender and a country each, one `random()` per choice), drawn in bulk with the same words."""
+    seed = world.seed
+    customer_ids, ages, genders, country_names = [], [], [], []
+    for c in world.customers:
+        r = stable_rng(seed, "meta-person", c.id)
+        customer_ids.append(c.id)
+        ages.append(_choices(r, AGE_WEIGHTS))
+        genders.append(_choices(r, GENDER_WEIGHTS))
+        country_names.append(c.country_code)
+    prospect_countries = [c for c, _ in PROSPECT_COUNTRIES]
+    countries = tuple(sorted(set(country_names) | set(prospect_countries)))
+    code = {c: i for i, c in enumerate(countries)}
+    prospect_code = np.array([code[c] for c in prospect_countries], dtype=np.uint8)
+    age = [np.array(ages, dtype=np.uint8)]
+    gender = [np.array(genders, dtype=np.uint8)]
+    country = [np.array([code[c] for c in country_names], dtype=np.uint8)]
+    cums = [np.array(list(accumulate(w)), dtype=np.float64) for w in (AGE_WEIGHTS, GENDER_WEIGHTS, [w for _, w in PROSPECT_COUNTRIES])]
+    words = _Words(_stable_seed(world.seed, world.scale.name, "meta"), ahead=0)  # `rng`'s stream, not drawn from yet
+    left = world.scale.customers * 60
+    while left:
+        n = min(left, 1_000_000)  # in slices: the xlarge pool's words at once would be 430 MB
+        draws = words.randoms(3 * n).reshape(n, 3)
+        picks = [np.minimum(np.searchsorted(cum[:-1], draws[:, i] * cum[-1], side="right"), len(cum) - 1).astype(np.uint8)
+                 for i, cum in enumerate(cums)]
+        age.append(picks[0])
+        gender.append(picks[1])
+        country.append(prospect_code[picks[2]])
+        left -= n
+    words.sync(rng)
+    return People(np.concatenate(age), np.concatenate(gender), np.concatenate(country), countries, customer_ids)
+
+
 def generate(world: World) -> MetaWorld:
     seed, scale = world.seed, world.scale.name
     rng = stable_rng(seed, scale, "meta")
-    people: list[Person] = []
-    for c in world.customers:
-        r = stable_rng(seed, "meta-person", c.id)
-        people.append(Person(len(people), r.choices(AGE_BUCKETS, AGE_WEIGHTS)[0], r.choices(GENDERS, GENDER_WEIGHTS)[0],
-                             c.country_code, c.id))
-    prospects = world.scale.customers * 60
-    countries = [c for c, _ in PROSPECT_COUNTRIES]
-    cweights = [w for _, w in PROSPECT_COUNTRIES]
-    for _ in range(prospects):
-        people.append(Person(len(people), rng.choices(AGE_BUCKETS, AGE_WEIGHTS)[0], rng.choices(GENDERS, GENDER_WEIGHTS)[0],
-                             rng.choices(countries, cweights)[0]))
+    people = _people(world, rng)
 
     account = meta_id("ad-account")
     budget_scale = max(1.0, world.scale.customers / 120) ** 0.5
@@ -466,7 +794,7 @@ def generate(world: World) -> MetaWorld:
         start = stop + timedelta(days=rng.randint(15, 30))
 
     # Touches: some orders placed while an ad runs were preceded by a click or a view on that ad.
-    customer_person = {p.customer_id: p.index for p in people if p.customer_id is not None}
+    customer_person = {c: i for i, c in enumerate(people.customer_ids)}
     touches: list[Touch] = []
     by_country_day: dict[tuple[str, date], list[Ad]] = {}
     adsets = [s for c in campaigns for s in c.adsets]
