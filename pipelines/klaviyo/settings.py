@@ -103,7 +103,7 @@ blocks until an item ends, and with event spans filling it the L tier's chains c
 EXTRACT_WORKERS = EXTRACT_PARALLEL_ITEMS
 """dlt's extract threads for this source (dlt's default is 5): one per item the pool admits, so that an L-tier chain
 never queues behind event spans for a thread. Each waits on its round trip or the event gate most of the time."""
-EVENT_READERS = 4
+EVENT_READERS = 6
 """Event items (source.read_span, event chains) reading at once: enough to keep within the L tier's time (the XL tier
 is 350/s; the events' cost is their CPU), few enough to leave the GIL to the L tier's chains and dlt's main thread."""
 

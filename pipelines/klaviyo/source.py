@@ -188,8 +188,18 @@ def _first_last(table: pa.Table) -> tuple[datetime, datetime]:
 
 
 def _rows_only(items: list[Any]) -> list[Any]:
-    """The non-empty ones of arrow tables or lists of rows."""
-    return [t for t in items if len(t)]
+    """The non-empty ones of arrow tables or lists of rows, as one item (`_one_item`)."""
+    return _one_item([t for t in items if len(t)])
+
+
+def _one_item(items: list[Any]) -> list[Any]:
+    """Arrow tables, or lists of rows, of one table as one item (or none): dlt's main thread computes the table schema
+    and runs the incremental once per item, some milliseconds each, and it is the thread every chain waits on."""
+    if len(items) <= 1:
+        return items
+    if all(isinstance(t, pa.Table) for t in items):
+        return [pa.concat_tables(items)]
+    return [[row for rows in items for row in rows]]
 
 
 def _where(table: pa.Table, compare: Any, moment: datetime) -> pa.Table:
@@ -224,7 +234,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
     rest = thread_rest_clients(config, auth)
 
     @dlt.resource(name="metrics", primary_key="id", write_disposition="merge", parallelized=True)
-    def metrics() -> Iterator[dict[str, Any]]:
+    def metrics() -> Iterator[list[dict[str, Any]]]:
         # A page at a time: a parallelized generator waits a turn in the extract pool for every item it yields.
         for data, _ in paginate(rest(), "/api/metrics"):
             yield [metric_row(m) for m in data]
@@ -370,8 +380,8 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 items = to_items(data)
                 found += [items] if len(items) else []
                 if not link:
-                    return iter(found)
-        return iter([page_chain(path, params, to_items, link, pages_per_item, gate), *found])
+                    return iter(_one_item(found))
+        return iter([page_chain(path, params, to_items, link, pages_per_item, gate), *_one_item(found)])
 
     def read_chain(metric_id: str, name: str, lo: datetime, hi: datetime) -> Any:
         """The events of one metric with `lo <= datetime <= hi`, page after page through `links.next`."""
@@ -419,10 +429,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
         if pages <= 2 or (head_last, tail_last, True) == (lo, hi, hi_closed):
             # A page or two between (a split's head and tail would cost as many requests), or more than two pages in
             # one second (no split helps): the span between as one cursor chain.
-            return iter([*found, read_chain(metric_id, name, head_last, tail_last)])
+            return iter([read_chain(metric_id, name, head_last, tail_last), *found])  # deferred items first: see page_chain
         edges = split_span(head_last, tail_last, max(2, min(EVENT_MAX_SPLIT, math.ceil(pages / EVENT_PAGES_PER_WINDOW))))
-        found += [read_span(metric_id, name, a, b, i == len(edges) - 2) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
-        return iter(found)
+        spans = [read_span(metric_id, name, a, b, i == len(edges) - 2) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
+        return iter([*spans, *found])
 
     @dlt.resource(name="profiles", primary_key="id", write_disposition="merge", parallelized=True,
                   columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"},
@@ -478,8 +488,8 @@ def source(config: ProviderConfig) -> list[DltResource]:
         parts = max(1, min(KEYED_MAX_SPLIT, math.ceil(pages / KEYED_PAGES_PER_CHAIN)))
         edges = split_by_density(head_last, tail_last, parts, density_head, density_tail)
         last = len(edges) - 2
-        return iter(found + [page_chain(stream.path, stream.query(a, b, i == last, False), stream.rows)
-                             for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))])
+        chains = [page_chain(stream.path, stream.query(a, b, i == last, False), stream.rows) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
+        return iter([*chains, *found])  # deferred items first: see page_chain
 
     group_lock = threading.Lock()
     group_cache: dict[str, list[dict[str, Any]]] = {}
