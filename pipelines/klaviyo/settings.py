@@ -87,18 +87,25 @@ EVENT_PAGES_PER_WINDOW = 4
 fill the extract workers, few enough that each one's partial last page costs little."""
 EVENT_MAX_SPLIT = 8
 """At most this many sub-spans per split; a sub-span that still holds more than a page splits again."""
-PROFILE_PAGES_PER_CHAIN = 10
-"""Pages per parallel cursor chain of changed profiles (source.profile_span), by the same rough estimate."""
-PROFILE_MAX_SPLIT = 8
-"""At most this many chains for one profiles read: with the groups' member chains, enough to keep the L tier busy."""
-CHAIN_PAGES_PER_ITEM = 20
-"""Pages of a cursor chain read per extract-pool item (source.page_chain): its memory is bounded by these pages
-(2,000 profiles); more items cost more turns in the pool's queue."""
-MEMBER_PAGES_PER_ITEM = 1_000
-"""The same for a group's members, whose rows are small: in practice one item per group."""
-EXTRACT_WORKERS = 12
-"""dlt's extract thread pool for this source (dlt's default is 5): a cursor chain per L-tier stream (profiles and
-each group's members) plus the event windows, each waiting on its round trip most of the time."""
+KEYED_PAGES_PER_CHAIN = 20
+"""Pages per parallel cursor chain of profiles or a group's members (source.keyed_span), by the densities its head
+and tail pages show: short enough that the L tier's chains end together (at about six pages a second a chain of 20
+takes a few seconds), long enough that the partial last page of each chain (a request for less than a page) is rare."""
+KEYED_MAX_SPLIT = 8
+"""At most this many chains for one span: the large world's profiles and four groups make some 20 L-tier chains."""
+CHAIN_PAGES_PER_ITEM = 5
+"""Pages of a cursor chain read per extract-pool item (source.page_chain), the rest handed on as the next item: a
+chain's memory is bounded by these pages (500 profiles)."""
+EXTRACT_PARALLEL_ITEMS = 128
+"""dlt's limit on items in its extract pool at once (default 20): some 20 L-tier chains at the large world, the event
+spans (most of them waiting for `EVENT_READERS`) and the small resources. When the pool is full, dlt's main thread
+blocks until an item ends, and with event spans filling it the L tier's chains could not be handed on."""
+EXTRACT_WORKERS = EXTRACT_PARALLEL_ITEMS
+"""dlt's extract threads for this source (dlt's default is 5): one per item the pool admits, so that an L-tier chain
+never queues behind event spans for a thread. Each waits on its round trip or the event gate most of the time."""
+EVENT_READERS = 6
+"""Event items (source.read_span, event chains) reading at once: enough to keep within the L tier's time (the XL tier
+is 350/s; the events' cost is their CPU), few enough to leave the GIL to the L tier's chains and dlt's main thread."""
 
 EMAIL_METRICS = (
     "Received Email",

@@ -24,6 +24,8 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +49,7 @@ from .helpers import (
     get_one,
     page_and_next,
     paginate,
+    split_by_density,
     split_span,
     thread_rest_clients,
 )
@@ -54,13 +57,14 @@ from .settings import (
     CHAIN_PAGES_PER_ITEM,
     EVENT_MAX_SPLIT,
     EVENT_PAGES_PER_WINDOW,
+    EVENT_READERS,
+    EXTRACT_PARALLEL_ITEMS,
     EXTRACT_WORKERS,
     EXTRACTED_METRICS,
     INITIAL_CURSOR,
-    MEMBER_PAGES_PER_ITEM,
+    KEYED_MAX_SPLIT,
+    KEYED_PAGES_PER_CHAIN,
     PAGE_SIZES,
-    PROFILE_MAX_SPLIT,
-    PROFILE_PAGES_PER_CHAIN,
 )
 
 INITIAL_TIME = datetime.fromisoformat(INITIAL_CURSOR)
@@ -71,6 +75,18 @@ CAMPAIGN_HINTS = dlt.mark.make_hints(table_name="campaigns", columns={"audiences
 MESSAGE_HINTS = dlt.mark.make_hints(table_name="campaign_messages")
 """Per row, not on the resource: resource hints would leak into `campaign_messages`, which the same resource fills.
 `audiences` (lists of list/segment ids) stays one JSON column rather than child tables."""
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """A cursor-paged collection read as parallel spans of a datetime key (`keyed_span`): `query(lo, hi, hi_closed,
+    descending)` asks for the records with `lo <= key < hi` (`<= hi` if closed; no bound for None), `rows(data)` makes
+    a page's rows, and `key` names the rows' key column."""
+
+    path: str
+    query: Callable[[datetime | None, datetime | None, bool, bool], dict[str, Any]]
+    rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+    key: str
 
 
 def _rel_id(obj: dict[str, Any], name: str) -> str | None:
@@ -171,8 +187,19 @@ def _first_last(table: pa.Table) -> tuple[datetime, datetime]:
     return times[0].as_py(), times[-1].as_py()
 
 
-def _rows_only(tables: list[pa.Table]) -> list[pa.Table]:
-    return [t for t in tables if t.num_rows]
+def _rows_only(items: list[Any]) -> list[Any]:
+    """The non-empty ones of arrow tables or lists of rows, as one item (`_one_item`)."""
+    return _one_item([t for t in items if len(t)])
+
+
+def _one_item(items: list[Any]) -> list[Any]:
+    """Arrow tables, or lists of rows, of one table as one item (or none): dlt's main thread computes the table schema
+    and runs the incremental once per item, some milliseconds each, and it is the thread every chain waits on."""
+    if len(items) <= 1:
+        return items
+    if all(isinstance(t, pa.Table) for t in items):
+        return [pa.concat_tables(items)]
+    return [[row for rows in items for row in rows]]
 
 
 def _where(table: pa.Table, compare: Any, moment: datetime) -> pa.Table:
@@ -207,13 +234,16 @@ def source(config: ProviderConfig) -> list[DltResource]:
     rest = thread_rest_clients(config, auth)
 
     @dlt.resource(name="metrics", primary_key="id", write_disposition="merge", parallelized=True)
-    def metrics() -> Iterator[dict[str, Any]]:
+    def metrics() -> Iterator[list[dict[str, Any]]]:
+        # A page at a time: a parallelized generator waits a turn in the extract pool for every item it yields.
         for data, _ in paginate(rest(), "/api/metrics"):
-            for m in data:
-                a = m["attributes"]
-                integration = a.get("integration") or {}
-                yield {"id": m["id"], "name": a.get("name"), "created": _ts(a.get("created")), "updated": _ts(a.get("updated")),
-                       "integration_name": integration.get("name"), "integration_category": integration.get("category")}
+            yield [metric_row(m) for m in data]
+
+    def metric_row(m: dict[str, Any]) -> dict[str, Any]:
+        a = m["attributes"]
+        integration = a.get("integration") or {}
+        return {"id": m["id"], "name": a.get("name"), "created": _ts(a.get("created")), "updated": _ts(a.get("updated")),
+                "integration_name": integration.get("name"), "integration_category": integration.get("category")}
 
     @dlt.resource(name="campaigns", primary_key="id", write_disposition="merge", parallelized=True)
     def campaigns() -> Iterator[Any]:
@@ -226,39 +256,41 @@ def source(config: ProviderConfig) -> list[DltResource]:
         changed = bounded("updated_at", window.start, "greater-or-equal") if window else [filter_after("updated_at", since)]
         params = {"filter": all_of("equals(messages.channel,'email')", *changed),
                   "include": "campaign-messages", "sort": "updated_at", "page[size]": PAGE_SIZES["/api/campaigns"]}
-        for data, included in paginate(rest(), "/api/campaigns", params):
-            for c in data:
-                a = c["attributes"]
-                newest = max(newest, a["updated_at"])
-                yield dlt.mark.with_hints({
-                    "id": c["id"], "name": a.get("name"), "status": a.get("status"), "archived": a.get("archived"),
-                    "channel": "email", "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
-                    "scheduled_at": _ts(a.get("scheduled_at")), "send_time": _ts(a.get("send_time")),
-                    "audiences": a.get("audiences"),
-                }, CAMPAIGN_HINTS)
-            for m in included:
-                if m.get("type") != "campaign-message":
-                    continue
-                a = m["attributes"]
-                content = (a.get("definition") or {}).get("content") or {}
-                yield dlt.mark.with_hints({
-                    "id": m["id"], "campaign_id": _rel_id(m, "campaign"), "label": (a.get("definition") or {}).get("label"),
-                    "subject": content.get("subject"), "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
-                }, MESSAGE_HINTS)
+        for data, included in paginate(rest(), "/api/campaigns", params):  # a page at a time, as `metrics`
+            if data:
+                newest = max(newest, *(c["attributes"]["updated_at"] for c in data))
+                yield dlt.mark.with_hints([campaign_row(c) for c in data], CAMPAIGN_HINTS)
+            messages = [message_row(m) for m in included if m.get("type") == "campaign-message"]
+            if messages:
+                yield dlt.mark.with_hints(messages, MESSAGE_HINTS)
         if window is None:
             state["last_updated_at"] = newest
+
+    def campaign_row(c: dict[str, Any]) -> dict[str, Any]:
+        a = c["attributes"]
+        return {"id": c["id"], "name": a.get("name"), "status": a.get("status"), "archived": a.get("archived"),
+                "channel": "email", "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at")),
+                "scheduled_at": _ts(a.get("scheduled_at")), "send_time": _ts(a.get("send_time")), "audiences": a.get("audiences")}
+
+    def message_row(m: dict[str, Any]) -> dict[str, Any]:
+        a = m["attributes"]
+        content = (a.get("definition") or {}).get("content") or {}
+        return {"id": m["id"], "campaign_id": _rel_id(m, "campaign"), "label": (a.get("definition") or {}).get("label"),
+                "subject": content.get("subject"), "created_at": _ts(a.get("created_at")), "updated_at": _ts(a.get("updated_at"))}
 
     @dlt.resource(name="flows", primary_key="id", write_disposition="merge", parallelized=True)
     def flows(updated: dlt.sources.incremental[str] = cursor("updated", INITIAL_CURSOR)) -> Iterator[dict[str, Any]]:  # noqa: B008 - dlt idiom
         changed = bounded("updated", updated.start_value, "greater-or-equal") if window else [filter_after("updated", updated.last_value)]
         params = {"filter": all_of(*changed), "sort": "updated", "page[size]": PAGE_SIZES["/api/flows"]}
-        for data, _ in paginate(rest(), "/api/flows", params):
+        for data, _ in paginate(rest(), "/api/flows", params):  # row by row: `flow_actions` takes one flow at a time
             for f in data:
                 a = f["attributes"]
                 yield {"id": f["id"], "name": a.get("name"), "status": a.get("status"), "archived": a.get("archived"),
                        "trigger_type": a.get("trigger_type"), "created": a.get("created"), "updated": a.get("updated")}
 
-    @dlt.transformer(name="flow_actions", data_from=flows, primary_key="id", write_disposition="merge")
+    # Transformers run on dlt's main thread unless parallelized: there, the S tier's waits (3/s, 60/min) held up the
+    # whole extraction, every other resource's items included.
+    @dlt.transformer(name="flow_actions", data_from=flows, primary_key="id", write_disposition="merge", parallelized=True)
     def flow_actions(flow: dict[str, Any]) -> Iterator[dict[str, Any]]:
         client = rest()
         for data, _ in paginate(client, f"/api/flows/{flow['id']}/flow-actions", {"page[size]": PAGE_SIZES["/api/flows/{id}/flow-actions"]}):
@@ -269,7 +301,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 yield {"id": action["id"], "flow_id": flow["id"], "action_type": kind, "status": a.get("status"),
                        "created": _ts(a.get("created")), "updated": _ts(a.get("updated"))}
 
-    @dlt.transformer(name="flow_messages", data_from=flow_actions, primary_key="id", write_disposition="merge")
+    @dlt.transformer(name="flow_messages", data_from=flow_actions, primary_key="id", write_disposition="merge", parallelized=True)
     def flow_messages(action: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if action.get("action_type") != "SEND_EMAIL":
             return
@@ -334,24 +366,33 @@ def source(config: ProviderConfig) -> list[DltResource]:
 
     @dlt.defer
     def page_chain(path: str, params: dict[str, Any] | None, to_items: Callable[[list[dict[str, Any]]], Any],
-                   next_url: str | None = None, pages_per_item: int = CHAIN_PAGES_PER_ITEM) -> Iterator[Any]:
+                   next_url: str | None = None, pages_per_item: int = CHAIN_PAGES_PER_ITEM, gate: Any = None) -> Iterator[Any]:
         """A few pages of a cursor chain (`to_items` of each page's data), and the rest of the chain as the next
         deferred item: the extract pool holds a few pages per chain in flight, not whole chains (at the xlarge world,
-        eight chains of profiles held 400 MB as rows). A few, not one: each deferred item waits its turn in the pool's
-        queue, which one page per turn made the L tier's chains pay on every page."""
+        eight chains of profiles held 400 MB as rows). The rest comes first in the returned items, so dlt hands it to
+        the pool before it processes these pages: the chain's next pages are read while its last ones are written
+        (handed on after them, a chain waited for the main thread's turn on every item)."""
         found: list[Any] = []
         link = next_url
-        for _ in range(pages_per_item):
-            data, link = page_and_next(rest(), link or path, None if link else params)
-            items = to_items(data)
-            found += [items] if len(items) else []
-            if not link:
-                return iter(found)
-        return iter([*found, page_chain(path, params, to_items, link, pages_per_item)])
+        with gate or nullcontext():
+            for _ in range(pages_per_item):
+                data, link = page_and_next(rest(), link or path, None if link else params)
+                items = to_items(data)
+                found += [items] if len(items) else []
+                if not link:
+                    return iter(_one_item(found))
+        return iter([page_chain(path, params, to_items, link, pages_per_item, gate), *_one_item(found)])
 
     def read_chain(metric_id: str, name: str, lo: datetime, hi: datetime) -> Any:
         """The events of one metric with `lo <= datetime <= hi`, page after page through `links.next`."""
-        return page_chain("/api/events", event_query(metric_id, lo, hi, True), lambda data: event_table(data, metric_id, name))
+        return page_chain("/api/events", event_query(metric_id, lo, hi, True), lambda data: event_table(data, metric_id, name),
+                          gate=event_gate)
+
+    event_gate = threading.BoundedSemaphore(EVENT_READERS)
+    """At most this many event items read at once. Events are nine tenths of the rows and nearly all of the client's
+    CPU (a 1 MB page to parse and turn into arrow), on an XL tier with room to spare, while the L tier (profiles and
+    members) is the slowest limit and needs little CPU: with every event span in flight at once, the L tier's chains
+    waited for the GIL and for dlt's main thread (30 s without an L request at the large world on a busy machine)."""
 
     @dlt.defer
     def read_span(metric_id: str, name: str, lo: datetime, hi: datetime | None, hi_closed: bool) -> Iterator[Any]:
@@ -364,6 +405,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
         `[b_i, b_i+1)` (the last one closed) read the same way. They partition the span exactly, whatever the ties
         at a boundary. The cursor is dlt's incremental, committed with the load: it moves only if every span was read.
         Hand-split because Klaviyo gives no count to plan windows from and its events come in bursts (campaign sends)."""
+        with event_gate:
+            return span_items(metric_id, name, lo, hi, hi_closed)
+
+    def span_items(metric_id: str, name: str, lo: datetime, hi: datetime | None, hi_closed: bool) -> Iterator[Any]:
         client = rest()
         head_data, more = first_page(client, "/api/events", event_query(metric_id, lo, hi, hi_closed))
         head = event_table(head_data, metric_id, name)
@@ -384,10 +429,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
         if pages <= 2 or (head_last, tail_last, True) == (lo, hi, hi_closed):
             # A page or two between (a split's head and tail would cost as many requests), or more than two pages in
             # one second (no split helps): the span between as one cursor chain.
-            return iter([*found, read_chain(metric_id, name, head_last, tail_last)])
+            return iter([read_chain(metric_id, name, head_last, tail_last), *found])  # deferred items first: see page_chain
         edges = split_span(head_last, tail_last, max(2, min(EVENT_MAX_SPLIT, math.ceil(pages / EVENT_PAGES_PER_WINDOW))))
-        found += [read_span(metric_id, name, a, b, i == len(edges) - 2) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
-        return iter(found)
+        spans = [read_span(metric_id, name, a, b, i == len(edges) - 2) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
+        return iter([*spans, *found])
 
     @dlt.resource(name="profiles", primary_key="id", write_disposition="merge", parallelized=True,
                   columns={"properties": {"data_type": "json"}, "suppressions": {"data_type": "json"}, "external_id": {"data_type": "text"},
@@ -397,90 +442,114 @@ def source(config: ProviderConfig) -> list[DltResource]:
     def profiles(
         updated: dlt.sources.incremental[datetime] = cursor("updated", INITIAL_TIME),  # noqa: B008
     ) -> Iterator[Any]:
-        yield profile_span(window.start if window else updated.start_value or INITIAL_TIME, window.end if window else None)
+        stream = Keyed("/api/profiles", profile_query, lambda data: [_profile_row(p) for p in data], "updated")
+        yield keyed_span(stream, window.start if window else updated.start_value or INITIAL_TIME, window.end if window else None, False)
 
-    def profile_query(lo: datetime, hi: datetime | None, sort: str = "updated") -> dict[str, Any]:
-        """Profiles with `lo <= updated < hi`, give or take a second below `lo`: `updated` allows only greater-than /
-        less-than, so they are asked from one second before `lo` (a margin that holds even if Klaviyo compares whole
-        seconds): a profile stamped exactly at the saved cursor but not yet loaded is not skipped. The incremental's
-        closed start drops what precedes the start, and dedups what was already loaded."""
-        upper = [b for b in dict.fromkeys([hi, window.end if window else None]) if b is not None]
-        conditions = [filter_after("updated", lo - timedelta(seconds=1)), *(filter_before("updated", b) for b in upper)]
-        return {"filter": all_of(*conditions), "sort": sort, "additional-fields[profile]": "subscriptions",
-                "page[size]": PAGE_SIZES["/api/profiles"]}
-
-    def profile_chain(lo: datetime, hi: datetime | None) -> Any:
-        return page_chain("/api/profiles", profile_query(lo, hi), lambda data: [_profile_row(p) for p in data])
+    def profile_query(lo: datetime | None, hi: datetime | None, hi_closed: bool, descending: bool) -> dict[str, Any]:
+        """Profiles with `lo <= updated < hi` (`<= hi` if closed), give or take a second below `lo`: `updated` allows
+        only greater-than / less-than, so they are asked from one second before `lo` (a margin that holds even if
+        Klaviyo compares whole seconds): a profile stamped exactly at the saved cursor but not yet loaded is not
+        skipped. The incremental's closed start drops what precedes the start, and dedups what was already loaded. A
+        closed end is asked as less than a second later: Klaviyo's stamps are whole seconds."""
+        ends = [hi + timedelta(seconds=1) if hi is not None and hi_closed else hi, window.end if window else None]
+        upper = [b for b in dict.fromkeys(ends) if b is not None]
+        lower = [filter_after("updated", lo - timedelta(seconds=1))] if lo is not None else []
+        return {"filter": all_of(*lower, *(filter_before("updated", b) for b in upper)), "sort": "-updated" if descending else "updated",
+                "additional-fields[profile]": "subscriptions", "page[size]": PAGE_SIZES["/api/profiles"]}
 
     @dlt.defer
-    def profile_span(lo: datetime, hi: datetime | None) -> Iterator[Any]:
-        """Profiles changed since `lo`, as one cursor chain per part of the span, in parallel: the L tier (profiles
-        and every group's members) is paced by the chains' round trips otherwise (at the large world, one chain of
-        135 pages took 45 s where the tier allows 28). The parts are cut as `read_span` cuts events: the first page
-        in ascending and in descending order bound the span between, which is cut in equal parts of time."""
+    def keyed_span(stream: Keyed, lo: datetime | None, hi: datetime | None, hi_closed: bool) -> Iterator[Any]:
+        """The records of `stream` with `lo <= key < hi` (`<= hi` if closed, unbounded if None), as cursor chains over
+        parts of the span, in parallel: the L tier (profiles and every group's members) is paced by a chain's round
+        trips otherwise (at the large world the newest part of the profiles, one chain of 120 pages, took 45 s where
+        the tier allows 28 for all of them). As `read_span` does for events: the first page in ascending and in
+        descending order hold every record before the head's last key and after the tail's last; the span between is
+        cut into parts of about `KEYED_PAGES_PER_CHAIN` pages each, by the densities the two pages show (Klaviyo gives
+        no count): the parts `[b_i, b_i+1)` (the last one closed) partition it exactly, whatever the ties at a bound."""
         client = rest()
-        head_data, more = first_page(client, "/api/profiles", profile_query(lo, hi))
-        head = [_profile_row(p) for p in head_data]
+        head_data, more = first_page(client, stream.path, stream.query(lo, hi, hi_closed, False))
+        head = stream.rows(head_data)
         if not more:
             return iter([head] if head else [])
-        tail = [_profile_row(p) for p in first_page(client, "/api/profiles", profile_query(lo, hi, sort="-updated"))[0]]
-        if not all(isinstance(r["updated"], datetime) for r in (head[0], head[-1], tail[0], tail[-1])):
-            return iter([profile_chain(lo, hi)])  # a drifted `updated`: read as one chain, the drift check names it
-        head_first, head_last, tail_first, tail_last = head[0]["updated"], head[-1]["updated"], tail[0]["updated"], tail[-1]["updated"]
-        # Before head_last, every profile is on the head page; after tail_last, on the tail page.
-        before_head = [r for r in head if r["updated"] < head_last]
-        if tail_last < head_last:  # at most two pages: the tail holds every profile from head_last on
-            return iter([before_head, [r for r in tail if r["updated"] >= head_last]])
-        sampled = (head_last - head_first) + (tail_first - tail_last)
-        pages = 2 * (tail_last - head_last) / max(sampled, timedelta(seconds=1))
-        parts = max(1, min(PROFILE_MAX_SPLIT, math.ceil(pages / PROFILE_PAGES_PER_CHAIN)))
-        edges = split_span(head_last, tail_last + timedelta(seconds=1), parts)
-        found: list[Any] = [before_head, [r for r in tail if r["updated"] > tail_last]]
-        # Chains from head_last to tail_last; Klaviyo's whole-second stamps make the second below each start empty.
-        return iter(found + [profile_chain(a, b) for a, b in zip(edges, edges[1:], strict=False)])
+        tail = stream.rows(first_page(client, stream.path, stream.query(lo, hi, hi_closed, True))[0])
+        key = stream.key
+        if not all(isinstance(r[key], datetime) for r in (head[0], head[-1], tail[0], tail[-1])):
+            # A drifted key: read as one chain, the drift check names it.
+            return iter([page_chain(stream.path, stream.query(lo, hi, hi_closed, False), stream.rows)])
+        head_first, head_last, tail_first, tail_last = head[0][key], head[-1][key], tail[0][key], tail[-1][key]
+        before_head = [r for r in head if r[key] < head_last]
+        if tail_last < head_last:  # at most two pages: the tail holds every record from head_last on
+            return iter(_rows_only([before_head, [r for r in tail if r[key] >= head_last]]))
+        found = _rows_only([before_head, [r for r in tail if r[key] > tail_last]])
+        second = timedelta(seconds=1)
+        density_head = len(head) / max((head_last - head_first) / second, 1.0)
+        density_tail = len(tail) / max((tail_first - tail_last) / second, 1.0)
+        pages = (tail_last - head_last) / second * (density_head + density_tail) / 2 / max(1, len(head))
+        parts = max(1, min(KEYED_MAX_SPLIT, math.ceil(pages / KEYED_PAGES_PER_CHAIN)))
+        edges = split_by_density(head_last, tail_last, parts, density_head, density_tail)
+        last = len(edges) - 2
+        chains = [page_chain(stream.path, stream.query(a, b, i == last, False), stream.rows) for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))]
+        return iter([*chains, *found])  # deferred items first: see page_chain
+
+    group_lock = threading.Lock()
+    group_cache: dict[str, list[dict[str, Any]]] = {}
+
+    def groups_of(plural: str) -> list[dict[str, Any]]:
+        """Every segment or list (page size 10: a few pages), read once for both `groups` and `group_members`."""
+        with group_lock:
+            if plural not in group_cache:
+                group_cache[plural] = [g for data, _ in paginate(rest(), f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}) for g in data]
+            return group_cache[plural]
 
     @dlt.resource(name="groups", primary_key="id", write_disposition="merge", parallelized=True)
     def groups() -> Iterator[Any]:
-        # Lists and segments are few (page size 10): read in full. Profile counts come from the detail endpoint
-        # (its own 1/s, 15/m limit) into a snapshot table; members are re-read in full (replace) because Klaviyo
-        # has no feed of profiles that left a segment.
-        client = rest()
+        # Lists and segments are few: read in full. Profile counts come from the detail endpoint (its own 1/s, 15/m
+        # limit) into a snapshot table; members are re-read in full (replace) because Klaviyo has no feed of profiles
+        # that left a segment. One pool item per kind: a parallelized generator waits a turn in the pool per item.
         taken_at = datetime.now(UTC)
         for kind, plural in (("segment", "segments"), ("list", "lists")):
-            for data, _ in paginate(client, f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}):
-                for g in data:
-                    a = g["attributes"]
-                    yield dlt.mark.with_table_name({"id": g["id"], "group_type": kind, "name": a.get("name"), "created": _ts(a.get("created")),
-                                                    "updated": _ts(a.get("updated")), "is_active": a.get("is_active")}, "groups")
-                    detail = get_one(client, f"/api/{plural}/{g['id']}", {f"additional-fields[{kind}]": "profile_count"})
-                    # One snapshot per group and day: re-runs on the same day replace it instead of adding rows.
-                    yield dlt.mark.with_table_name({"id": f"{g['id']}@{taken_at.date().isoformat()}", "group_id": g["id"], "group_type": kind,
-                                                    "profile_count": detail["attributes"].get("profile_count"), "taken_at": taken_at},
-                                                   "group_profile_counts")
+            yield groups_and_counts(kind, plural, taken_at)
+
+    @dlt.defer
+    def groups_and_counts(kind: str, plural: str, taken_at: datetime) -> Iterator[Any]:
+        found, counts = [], []
+        for g in groups_of(plural):
+            a = g["attributes"]
+            found.append({"id": g["id"], "group_type": kind, "name": a.get("name"), "created": _ts(a.get("created")),
+                          "updated": _ts(a.get("updated")), "is_active": a.get("is_active")})
+            detail = get_one(rest(), f"/api/{plural}/{g['id']}", {f"additional-fields[{kind}]": "profile_count"})
+            # One snapshot per group and day: re-runs on the same day replace it instead of adding rows.
+            counts.append({"id": f"{g['id']}@{taken_at.date().isoformat()}", "group_id": g["id"], "group_type": kind,
+                           "profile_count": detail["attributes"].get("profile_count"), "taken_at": taken_at})
+        return iter([dlt.mark.with_table_name(rows, table) for rows, table in ((found, "groups"), (counts, "group_profile_counts")) if rows])
 
     @dlt.resource(name="group_members", primary_key=("group_id", "profile_id"), write_disposition="replace", parallelized=True)
     def group_members() -> Iterator[Any]:
-        # Each group's members are a cursor chain of their own: one deferred item per group (dlt's extract pool runs
-        # them side by side), so the L tier is not paced by one chain's round trips.
-        client = rest()
+        # Each group's members are read as `joined_group_at` spans of their own (keyed_span), side by side in dlt's
+        # extract pool, so the L tier is not paced by one chain's round trips.
         for kind, plural in (("segment", "segments"), ("list", "lists")):
-            for data, _ in paginate(client, f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}):
-                for g in data:
-                    yield members_of(kind, plural, g["id"])
+            for g in groups_of(plural):
+                yield keyed_span(members_of(kind, plural, g["id"]), None, None, False)
 
-    def members_of(kind: str, plural: str, gid: str) -> Any:
+    def members_of(kind: str, plural: str, gid: str) -> Keyed:
         def rows(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [{"group_id": gid, "group_type": kind, "profile_id": p["id"], "email": p["attributes"].get("email"),
                      "joined_group_at": _ts(p["attributes"].get("joined_group_at"))} for p in data]
 
-        # A member row is small (ids and a date: ~12 MB for the xlarge world's largest list), and a chain handed on
-        # through the pool's queue waits its turn on every item: the largest list's chain was the L tier's last.
-        return page_chain(f"/api/{plural}/{gid}/profiles", {"page[size]": PAGE_SIZES[f"/api/{plural}/{{id}}/profiles"]}, rows,
-                          pages_per_item=MEMBER_PAGES_PER_ITEM)
+        def query(lo: datetime | None, hi: datetime | None, hi_closed: bool, descending: bool) -> dict[str, Any]:
+            """Members with `lo <= joined_group_at < hi` (`<= hi` if closed): the field takes all four comparisons."""
+            bounds = ([filter_after("joined_group_at", lo, "greater-or-equal")] if lo is not None else []) + (
+                [filter_after("joined_group_at", hi, "less-or-equal" if hi_closed else "less-than")] if hi is not None else [])
+            return {**({"filter": all_of(*bounds)} if bounds else {}), "sort": "-joined_group_at" if descending else "joined_group_at",
+                    "page[size]": PAGE_SIZES[f"/api/{plural}/{{id}}/profiles"]}
+
+        return Keyed(f"/api/{plural}/{gid}/profiles", query, rows, "joined_group_at")
 
     # dlt reads its extract settings per source section, so this sizes Klaviyo's pool only; an operator's own
     # value (environment or config.toml) wins.
-    os.environ.setdefault(f"SOURCES__{__name__.rsplit('.', 1)[-1].upper()}__KLAVIYO__EXTRACT__WORKERS", str(EXTRACT_WORKERS))
+    section = f"SOURCES__{__name__.rsplit('.', 1)[-1].upper()}__KLAVIYO__EXTRACT"
+    os.environ.setdefault(f"{section}__WORKERS", str(EXTRACT_WORKERS))
+    os.environ.setdefault(f"{section}__MAX_PARALLEL_ITEMS", str(EXTRACT_PARALLEL_ITEMS))
     event_resources = [events_of(name) for name in EXTRACTED_METRICS]
     incremental: list[DltResource] = [campaigns, flows, flow_actions, flow_messages, *event_resources, profiles]
     # Snapshots have no time cursor: an interval reload skips them (module docstring).

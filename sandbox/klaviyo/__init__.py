@@ -1090,20 +1090,23 @@ def create_app(state: SandboxState) -> FastAPI:
         plural = "segments" if g.kind == "segment" else "lists"
         return {"type": g.kind, "id": g.id, "attributes": attrs, "relationships": {}, "links": {"self": f"{base(request)}/api/{plural}/{g.id}/"}}
 
-    member_indexes: dict[tuple[Any, ...], list[tuple[Profile, datetime]]] = {}
+    member_indexes: dict[tuple[Any, ...], SortedRecords] = {}
 
-    def group_members(g: Group, now: datetime) -> list[tuple[Profile, datetime]]:
-        """Members as of `now` in join order; built once per group and `now`, not once per page."""
+    def member_index(g: Group, now: datetime) -> SortedRecords:
+        """Members as of `now` in (joined_group_at, id) order; built once per group and `now`, not once per page."""
         stamp = (id(kw()), g.id, now)
-        out = member_indexes.get(stamp)
-        if out is None:
+        index = member_indexes.get(stamp)
+        if index is None:
             if len(member_indexes) >= 16:  # an older `now`: never asked again
                 member_indexes.clear()
             profiles = kw().profiles_by_id
-            out = [(profiles[pid], t) for pid, t in g.members if t <= now and profiles[pid].created <= now]
-            out.sort(key=lambda m: (m[1], m[0].id))
-            member_indexes[stamp] = out
-        return out
+            index = member_indexes[stamp] = SortedRecords([(t, profiles[pid].id, (profiles[pid], t)) for pid, t in g.members
+                                                           if t <= now and profiles[pid].created <= now])
+        return index
+
+    def group_members(g: Group, now: datetime) -> list[tuple[Profile, datetime]]:
+        """Members as of `now` in join order."""
+        return member_index(g, now).records
 
     def group_routes(kind: str) -> None:
         plural = "segments" if kind == "segment" else "lists"
@@ -1139,8 +1142,21 @@ def create_app(state: SandboxState) -> FastAPI:
             def value(p: Profile, t: datetime, f: str) -> Any:
                 return {"joined_group_at": t, "email": p.email, "phone_number": p.customer.phone, "profile_id": p.id}.get(f)
 
-            members = group_members(g, now)
-            items = [(p, t) for p, t in members if matches(conds, lambda f, p=p, t=t: value(p, t, f))] if conds else members
+            # `sort` as the spec allows (joined_group_at, either way); range conditions on it are bisections.
+            key, desc = sort_key(request, {"joined_group_at"}, "joined_group_at")
+            index = member_index(g, now)
+            planned = index.select(conds, key)
+            items: Sequence[tuple[Profile, datetime]]
+            if planned is None:  # a condition that does not parse: the straightforward filter, which reports it
+                items = [(p, t) for p, t in index.records if matches(conds, lambda f, p=p, t=t: value(p, t, f))]
+                items = items[::-1] if desc else items
+            else:
+                lo, hi, rest = planned
+                if rest:
+                    items = [(p, t) for p, t in index.records[lo:hi] if holds(rest, lambda f, p=p, t=t: value(p, t, f))]
+                    items = items[::-1] if desc else items
+                else:
+                    items = Window(index.records, lo, hi, reverse=desc)
             return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers)
 
         app.add_api_route(f"/api/{plural}", list_groups, methods=["GET"])

@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 def rerun_requests(server: SandboxServer) -> int:
     """Nothing changed. Incremental resources cost one (empty) page each: campaigns, flows, profiles, and the events
     of each extracted metric. Snapshots are re-read in full: /api/metrics (once for the table, once for the metric
-    ids the event resources filter on), the segment and list pages twice (groups, then members), each group's
-    profile count, and each group's member pages."""
+    ids the event resources filter on), the segment and list pages once (`groups` and `group_members` share them),
+    each group's profile count, and each group's member pages (one each in the small world: a group of more pages is
+    read as spans, a head and a tail page and chains between, which can cost a partial page more per chain)."""
     world = server.world
     kw = world.extension("klaviyo")
     pages: dict[str, int] = {}
@@ -28,7 +29,7 @@ def rerun_requests(server: SandboxServer) -> int:
         members += max(1, math.ceil(visible / PAGE_SIZES[f"{plural}/{{id}}/profiles"]))
     group_pages = sum(max(1, math.ceil(n / PAGE_SIZES[plural])) for plural, n in pages.items())
     incremental = 3 + len(EXTRACTED_METRICS)
-    return incremental + 2 + 2 * group_pages + len(kw.groups) + members
+    return incremental + 2 + group_pages + len(kw.groups) + members
 
 
 def scale_limits(server: SandboxServer) -> None:

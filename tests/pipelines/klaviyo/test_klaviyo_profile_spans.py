@@ -4,15 +4,19 @@ an incremental run after the world moved on loads every profile it changed."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from pipelines.klaviyo import settings
+from pipelines.klaviyo import source as klaviyo_source
 from pipelines.run import run_provider
-from tests.helpers import raw_query
+from sandbox.klaviyo import SANDBOX_CREDENTIALS
+from tests.helpers import http, raw_query
 
 SMALL_PAGE = 10
+MEMBER_PAGE = 5
 
 
 @pytest.fixture
@@ -68,18 +72,82 @@ def test_incremental_after_split_spans_loads_every_changed_profile(small_pages: 
     assert dict(loaded()) == rows
 
 
-def test_a_cursor_chain_read_a_few_pages_per_item_loads_every_member(klaviyo_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cursor chain is read a few pages per extract-pool item, the rest handed on as the next item
-    (`source.page_chain`): with two pages per item and small pages, every group's members arrive, each once."""
-    for plural in ("lists", "segments"):
-        monkeypatch.setitem(settings.PAGE_SIZES, f"/api/{plural}/{{id}}/profiles", SMALL_PAGE)
-    monkeypatch.setattr("pipelines.klaviyo.source.MEMBER_PAGES_PER_ITEM", 2)
-    world = klaviyo_env.world
+def world_members(sandbox: Any) -> dict[tuple[str, str], Any]:
+    world = sandbox.world
     kw = world.extension("klaviyo")
-    expected = {(g.id, pid) for g in kw.groups for pid, joined in g.members
-                if joined <= world.now and kw.profiles_by_id[pid].created <= world.now}
-    assert max(sum(1 for gid, _ in expected if gid == g.id) for g in kw.groups) > SMALL_PAGE * 2 * 2  # several items
+    return {(g.id, pid): joined for g in kw.groups for pid, joined in g.members
+            if joined <= world.now and kw.profiles_by_id[pid].created <= world.now}
+
+
+@pytest.fixture
+def small_member_pages(klaviyo_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for plural in ("lists", "segments"):
+        monkeypatch.setitem(settings.PAGE_SIZES, f"/api/{plural}/{{id}}/profiles", MEMBER_PAGE)
+    monkeypatch.setattr("pipelines.klaviyo.source.CHAIN_PAGES_PER_ITEM", 2)
+    monkeypatch.setattr("pipelines.klaviyo.source.KEYED_PAGES_PER_CHAIN", 2)  # many spans per group
+    return klaviyo_env
+
+
+def member_queries(sandbox: Any) -> list[dict[str, str]]:
+    return [r["query"] for r in sandbox.state.provider_store("klaviyo")["requests"] if r["op"].startswith("get_profiles_for_")]
+
+
+def test_group_members_read_as_joined_spans_load_every_member_once(small_member_pages: Any) -> None:
+    """Each group's members are read as parallel `joined_group_at` spans (source.keyed_span), each chain a few pages
+    per extract-pool item: every member arrives, each once."""
+    expected = world_members(small_member_pages)
+    assert max(sum(1 for gid, _ in expected if gid == g) for g, _ in expected) > MEMBER_PAGE * 8  # a group splits
     summary = run_provider("klaviyo", resources=["group_members"])
     loaded_pairs = raw_query("klaviyo", "select group_id, profile_id from raw_klaviyo.group_members")
-    assert set(loaded_pairs) == expected and len(loaded_pairs) == len(expected)
+    assert set(loaded_pairs) == set(expected) and len(loaded_pairs) == len(expected)
     assert summary.rows_extracted["group_members"] == len(expected)
+    queries = member_queries(small_member_pages)
+    assert any(q.get("sort") == "-joined_group_at" for q in queries)
+    assert sum(1 for q in queries if "less-than(joined_group_at," in q.get("filter", "")) >= 2  # really split
+    assert small_member_pages.state.stats["klaviyo"].by_status.get(429, 0) == 0
+
+
+@pytest.mark.parametrize("resource", ["group_members", "profiles"])
+def test_span_edges_on_records_stamps_lose_and_repeat_nothing(resource: str, small_pages: Any, small_member_pages: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spans cut exactly at stamps that records hold (the harshest edge: records on both sides of a bound and at it):
+    the spans still partition the records, none lost at an edge and none read twice."""
+    world = small_pages.world
+    kw = world.extension("klaviyo")
+    if resource == "profiles":
+        expected: set[Any] = world_profiles(small_pages)
+        stamps = sorted(r[1] for r in _profile_stamps(small_pages))
+    else:
+        expected = set(world_members(small_pages))
+        stamps = sorted(world_members(small_pages).values())
+
+    def on_stamps(lo: Any, hi: Any, parts: int, _a: float, _b: float) -> list[Any]:
+        inside = [t for t in stamps if lo < t < hi]
+        return [lo, *sorted({inside[len(inside) * i // parts] for i in range(1, parts) if inside}), hi]
+
+    monkeypatch.setattr(klaviyo_source, "split_by_density", on_stamps)
+    assert kw.groups
+    summary = run_provider("klaviyo", resources=[resource])
+    if resource == "profiles":
+        rows = loaded()
+        assert {pid for pid, _ in rows} == expected and len(rows) == len(expected)
+    else:
+        pairs = raw_query("klaviyo", "select group_id, profile_id from raw_klaviyo.group_members")
+        assert set(pairs) == expected and len(pairs) == len(expected)
+    assert summary.rows_extracted[resource] == len(expected)  # none fetched twice
+    field = "updated" if resource == "profiles" else "joined_group_at"
+    requests = [r["query"] for r in small_pages.state.provider_store("klaviyo")["requests"]]
+    assert sum(1 for q in requests if f"less-than({field}," in q.get("filter", "")) >= 2  # really cut
+
+
+def _profile_stamps(sandbox: Any) -> list[tuple[str, Any]]:
+    """(id, updated) of every visible profile, as the simulator serves them."""
+    headers = {"Authorization": f"Klaviyo-API-Key {SANDBOX_CREDENTIALS['api_key']}", "revision": "2026-07-15"}
+    url: str | None = f"{sandbox.url}/klaviyo/api/profiles"
+    params: dict[str, str] | None = {"page[size]": "100", "sort": "updated"}
+    found: list[tuple[str, Any]] = []
+    while url:
+        body = http().get(url, headers=headers, params=params, timeout=30).json()
+        found += [(p["id"], datetime.fromisoformat(p["attributes"]["updated"])) for p in body["data"]]
+        url, params = body["links"].get("next"), None
+    return found

@@ -161,3 +161,35 @@ def test_group_member_pages_equal_the_members_as_of_now(sandbox: SandboxServer, 
             expected = [pid for t, pid in sorted((t, pid) for pid, t in g.members if t <= now and world.profiles_by_id[pid].created <= now)]
             assert expected, g.name
             assert ids_of_all_pages(sandbox, f"/api/{g.kind}s/{g.id}/profiles", **{"page[size]": "11"}) == expected
+
+
+def test_group_member_pages_sort_and_filter_on_joined_group_at_as_the_spec_allows(sandbox: SandboxServer, world: KlaviyoWorld) -> None:
+    """`sort=-joined_group_at` reverses the join order, and the four comparisons on `joined_group_at` (all the spec
+    allows on it) give exactly the members a straightforward filter gives; other fields are refused."""
+    now = sandbox.state.world.now
+    g = max(world.groups, key=lambda g: len(g.members))
+    members = sorted((t, pid) for pid, t in g.members if t <= now and world.profiles_by_id[pid].created <= now)
+    path = f"/api/{g.kind}s/{g.id}/profiles"
+    assert ids_of_all_pages(sandbox, path, sort="-joined_group_at", **{"page[size]": "13"}) == [pid for _, pid in members][::-1]
+    lo, hi = members[len(members) // 3][0], members[2 * len(members) // 3][0]  # stamps that members hold (ties included)
+    cases = {
+        f"greater-or-equal(joined_group_at,{z(lo)})": lambda t: t >= lo,
+        f"greater-than(joined_group_at,{z(lo)})": lambda t: t > lo,
+        f"less-than(joined_group_at,{z(hi)})": lambda t: t < hi,
+        f"less-or-equal(joined_group_at,{z(hi)})": lambda t: t <= hi,
+        f"and(greater-or-equal(joined_group_at,{z(lo)}),less-than(joined_group_at,{z(hi)}))": lambda t: lo <= t < hi,
+    }
+    for text, keep in cases.items():
+        expected = [pid for t, pid in members if keep(t)]
+        assert ids_of_all_pages(sandbox, path, filter=text, **{"page[size]": "17"}) == expected, text
+        assert ids_of_all_pages(sandbox, path, filter=text, sort="-joined_group_at", **{"page[size]": "17"}) == expected[::-1], text
+    # Windows [a, b) partition the members exactly, whatever the ties at a bound.
+    edges = [members[0][0], lo, hi, members[-1][0]]
+    parts = [ids_of_all_pages(sandbox, path, filter=f"and(greater-or-equal(joined_group_at,{z(a)}),less-than(joined_group_at,{z(b)}))")
+             for a, b in zip(edges, edges[1:], strict=False)]
+    last = ids_of_all_pages(sandbox, path, filter=f"greater-or-equal(joined_group_at,{z(edges[-1])})")
+    assert [pid for part in [*parts, last] for pid in part] == [pid for _, pid in members]
+    refused = http().get(f"{sandbox.url}/klaviyo{path}", headers=HEADERS, params={"sort": "created"}, timeout=30)
+    assert refused.status_code == 400
+    refused = http().get(f"{sandbox.url}/klaviyo{path}", headers=HEADERS, params={"filter": f"greater-than(created,{z(lo)})"}, timeout=30)
+    assert refused.status_code == 400
