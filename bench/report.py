@@ -70,6 +70,14 @@ def sandbox_cpu_share(before: dict[str, Any], after: dict[str, Any], span_s: flo
     return cpu / span_s if span_s > 0 else None
 
 
+def sandbox_cpu_seconds(before: dict[str, Any], after: dict[str, Any]) -> float | None:
+    """The simulator's CPU seconds between two `/_sandbox/stats` reads."""
+    try:
+        return float(after["_process"]["cpu_seconds"] - before["_process"]["cpu_seconds"])
+    except KeyError:
+        return None
+
+
 def _cell(value: Any, fmt: str) -> str:
     return "" if value is None else format(value, fmt)
 
@@ -79,7 +87,11 @@ def render() -> str:
         "# Benchmark report",
         "",
         "Written by `python -m bench.report` from `bench/results/*.json` (`make bench` runs every benchmark, then this).",
-        "Ratio = wall ÷ rate-limit bound; sandbox CPU = the simulator's CPU time ÷ the HTTP span.",
+        "Ratio = wall ÷ rate-limit bound; sandbox CPU = the simulator's CPU time ÷ the HTTP span. Memory-only rows run at",
+        "zero latency with the limits lifted, which shrinks the span to what two processes' CPU allow; their bound is the",
+        "documented limit's bound for the same requests (the shortest span a run at the real limit can take) and their",
+        "sandbox CPU is the simulator's CPU ÷ that bound (an upper bound on its share at the real limit; the zero-latency",
+        "share is in the note).",
         "",
         "| bench | provider | scale | run | wall s | bound s | ratio | requests | 429s | peak RSS MB | sandbox CPU | measured | note |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
