@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class ServerBucket:
     """Leaky/token bucket as providers describe theirs: `capacity` points, refilled at `rate` per second."""
 
-    def __init__(self, capacity: float, rate: float) -> None:
+    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        # `clock`: a test can pass one that advances per reading, so which requests the bucket refuses does not
+        # depend on how busy the machine is.
         self.capacity = capacity
         self.rate = rate
+        self._clock = clock
         self._available = capacity
-        self._updated = time.monotonic()
+        self._updated = clock()
         self._lock = threading.Lock()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._available = min(self.capacity, self._available + (now - self._updated) * self.rate)
         self._updated = now
 

@@ -14,6 +14,8 @@
 - Rate limit: the account's limit per second (test-mode keys 25/s, live keys 100/s, as documented), enforced per key
   with Stripe's real 429 body (`code: rate_limit`). Sandbox option `stripe_rate_limit` or env
   `SANDBOX_STRIPE_RATE_LIMIT` / `STRIPE_RATE_LIMIT_PER_SECOND` changes it (read per request so tests can).
+  Option `stripe_rate_clock` (tests only) gives the limiter a clock of its own, e.g. one that ticks per request, so
+  which requests it refuses does not depend on machine load.
 - `POST /_sandbox/webhooks` `{"url": ..., "since": <unix>, "until": <unix>}` posts the events of that window,
   signed with the webhook secret, to a receiver (see `webhooks.py`).
 """
@@ -262,7 +264,7 @@ class StripeGate:
         self.app, self.state, self.prepare = app, state, prepare
         self.prepared = False
         self.stats = state.stats["stripe"]
-        self.buckets: dict[tuple[str, float], ServerBucket] = {}
+        self.buckets: dict[tuple[str, float, Any], ServerBucket] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -306,9 +308,12 @@ class StripeGate:
         if key != state.options.get("stripe_api_key", SANDBOX_CREDENTIALS["api_key"]):
             return stripe_error(401, f"Invalid API Key provided: {key[:8]}{'*' * 12}{key[-4:]}")
         limit = configured_limit(state, key)
-        bucket = self.buckets.get((key, limit))
+        clock = state.options.get("stripe_rate_clock")  # tests only: a clock that ticks per request (see ServerBucket)
+        bucket = self.buckets.get((key, limit, clock))
         if bucket is None:
-            bucket = self.buckets[(key, limit)] = ServerBucket(capacity=max(1.0, limit), rate=limit)
+            bucket = self.buckets[(key, limit, clock)] = ServerBucket(
+                capacity=max(1.0, limit), rate=limit, **({"clock": clock} if clock else {})
+            )
         taken, _wait = bucket.try_take(1)
         if not taken:
             with state.lock:

@@ -4,6 +4,7 @@ pipeline. Failure paths common to every provider are the shared suite's: tests/f
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -140,6 +141,11 @@ def test_429s_are_retried_under_the_shared_limiter(sandbox_env: Any, monkeypatch
     sw = sandbox_env.world.extension("stripe")
     sandbox_env.state.options["stripe_rate_limit"] = 1  # the simulator enforces 1/s ...
     monkeypatch.setenv("STRIPE_RATE_LIMIT_PER_SECOND", "12")  # ... while the client believes 12/s
+    # ... on a clock that moves half a second per request the limiter sees, however far apart they really arrive
+    # (on a busy machine they can be more than a second apart, and a wall-clock limiter then refuses none): every
+    # second request is refused, so the run's first request after a success is always throttled.
+    ticks = itertools.count()
+    sandbox_env.state.options["stripe_rate_clock"] = lambda: next(ticks) * 0.5
     sandbox_env.state.add_fault("stripe", "429", count=2, path_contains="/v1/payouts")
     run_provider("stripe", resources=["payouts", "disputes"])
     stats = sandbox_env.state.stats["stripe"]
