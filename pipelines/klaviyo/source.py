@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.json import json as fast_json
 from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource
 
 from pipelines.common.config import ProviderConfig
@@ -77,6 +78,12 @@ MESSAGE_HINTS = dlt.mark.make_hints(table_name="campaign_messages")
 `audiences` (lists of list/segment ids) stays one JSON column rather than child tables."""
 
 
+MEMBER_HINTS: dict[str, Any] = {"left_group": {"data_type": "bool", "hard_delete": True, "dedup_sort": "asc"}}
+"""`group_members` is merged on (group, profile). A row with `left_group` true deletes that member (dlt's hard delete);
+of two rows for one member in a load, the one with `left_group` false wins (dlt's dedup sort), so a group read again in
+full sends every member it had as a deletion plus every member it has, and only the leavers go."""
+
+
 @dataclass(frozen=True)
 class Keyed:
     """A cursor-paged collection read as parallel spans of a datetime key (`keyed_span`): `query(lo, hi, hi_closed,
@@ -92,6 +99,11 @@ class Keyed:
 def _rel_id(obj: dict[str, Any], name: str) -> str | None:
     data = (obj.get("relationships") or {}).get(name, {}).get("data")
     return data.get("id") if isinstance(data, dict) else None
+
+
+def _utc(value: Any) -> Any:
+    """A datetime read back from DuckDB (in the session's time zone) in UTC; anything else as it is."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _ts(value: Any) -> Any:
@@ -151,6 +163,13 @@ EVENT_HINTS: dict[str, Any] = {
     # rows created without it: None keeps the committed value (no type change).
     "event_properties": {"data_type": "json", "nullable": None},
 }
+
+
+EVENT_DISPOSITION: Any = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+"""Merged on id (a re-run after a crash re-reads what a half-applied load holds), with the package declared free of
+duplicates, so dlt's merge skips its ROW_NUMBER() pass over every staged event (at the large world 2-3 s of the load's
+5-8 s): a metric's spans are disjoint `datetime` ranges (`read_span`) and dlt's incremental drops the events at the
+saved cursor already loaded, so no event is read twice in a run (tests/pipelines/klaviyo/test_klaviyo_event_spans.py)."""
 
 
 def _event_time(value: Any) -> datetime:
@@ -344,7 +363,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
         arrive late is not skipped past by another's), and they page in parallel within the XL tier."""
 
         @dlt.resource(name=f"events_{name.lower().replace(' ', '_')}", table_name="events", primary_key="id",
-                      write_disposition="merge", parallelized=True, columns=EVENT_HINTS)
+                      write_disposition=EVENT_DISPOSITION, parallelized=True, columns=EVENT_HINTS)
         def events(
             occurred: dlt.sources.incremental[datetime] = cursor("datetime", INITIAL_TIME),  # noqa: B008
         ) -> Iterator[Any]:
@@ -501,11 +520,23 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 group_cache[plural] = [g for data, _ in paginate(rest(), f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}) for g in data]
             return group_cache[plural]
 
+    count_lock = threading.Lock()
+    count_cache: dict[str, Any] = {}
+
+    def profile_count(kind: str, plural: str, gid: str) -> Any:
+        """A group's `profile_count`, asked once per run for both the snapshot (`groups`) and the members' check
+        (`member_update`). One at a time: the field's own limit (1/s, 15/m) paces them anyway."""
+        with count_lock:
+            if gid not in count_cache:
+                detail = get_one(rest(), f"/api/{plural}/{gid}", {f"additional-fields[{kind}]": "profile_count"})
+                count_cache[gid] = detail["attributes"].get("profile_count")
+            return count_cache[gid]
+
     @dlt.resource(name="groups", primary_key="id", write_disposition="merge", parallelized=True)
     def groups() -> Iterator[Any]:
         # Lists and segments are few: read in full. Profile counts come from the detail endpoint (its own 1/s, 15/m
-        # limit) into a snapshot table; members are re-read in full (replace) because Klaviyo has no feed of profiles
-        # that left a segment. One pool item per kind: a parallelized generator waits a turn in the pool per item.
+        # limit) into a snapshot table. One pool item per kind: a parallelized generator waits a turn in the pool per
+        # item.
         taken_at = datetime.now(UTC)
         for kind, plural in (("segment", "segments"), ("list", "lists")):
             yield groups_and_counts(kind, plural, taken_at)
@@ -517,24 +548,79 @@ def source(config: ProviderConfig) -> list[DltResource]:
             a = g["attributes"]
             found.append({"id": g["id"], "group_type": kind, "name": a.get("name"), "created": _ts(a.get("created")),
                           "updated": _ts(a.get("updated")), "is_active": a.get("is_active")})
-            detail = get_one(rest(), f"/api/{plural}/{g['id']}", {f"additional-fields[{kind}]": "profile_count"})
             # One snapshot per group and day: re-runs on the same day replace it instead of adding rows.
             counts.append({"id": f"{g['id']}@{taken_at.date().isoformat()}", "group_id": g["id"], "group_type": kind,
-                           "profile_count": detail["attributes"].get("profile_count"), "taken_at": taken_at})
+                           "profile_count": profile_count(kind, plural, g["id"]), "taken_at": taken_at})
         return iter([dlt.mark.with_table_name(rows, table) for rows, table in ((found, "groups"), (counts, "group_profile_counts")) if rows])
 
-    @dlt.resource(name="group_members", primary_key=("group_id", "profile_id"), write_disposition="replace", parallelized=True)
+    held_lock = threading.Lock()
+
+    def held(sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """A query on the members already loaded (`{table}`: raw group_members); none before the table exists."""
+        with held_lock:
+            try:
+                with dlt.current.pipeline().sql_client() as client:
+                    return [tuple(r) for r in client.execute_sql(sql.format(table=client.make_qualified_table_name("group_members")), *args) or []]
+            except DatabaseUndefinedRelation:
+                return []
+
+    @dlt.resource(name="group_members", primary_key=("group_id", "profile_id"), write_disposition="merge", parallelized=True,
+                  columns=MEMBER_HINTS)
     def group_members() -> Iterator[Any]:
-        # Each group's members are read as `joined_group_at` spans of their own (keyed_span), side by side in dlt's
-        # extract pool, so the L tier is not paced by one chain's round trips.
+        """Current members of every list and segment, changed by what changed: see `member_update`. A group Klaviyo no
+        longer lists loses its members."""
+        loaded = {gid: (n, _utc(newest)) for gid, n, newest in held("select group_id, count(*), max(joined_group_at) from {table} group by group_id")}
+        listed = set()
         for kind, plural in (("segment", "segments"), ("list", "lists")):
             for g in groups_of(plural):
-                yield keyed_span(members_of(kind, plural, g["id"]), None, None, False)
+                listed.add(g["id"])
+                yield member_update(kind, plural, g["id"], loaded.get(g["id"]))
+        for gid in sorted(loaded.keys() - listed):
+            yield from members_left(gid)
+
+    @dlt.defer
+    def member_update(kind: str, plural: str, gid: str, loaded: tuple[int, datetime | None] | None) -> Iterator[Any]:
+        """One group's members: read in full the first time (`joined_group_at` spans side by side in the extract pool,
+        keyed_span), then only those who joined since, when that is exact. Klaviyo has no feed of leavers, but its
+        `profile_count` tells how many members there are: with `n` members loaded and `new` joiners not among them, the
+        group lost `n + new - profile_count` members. None lost: the joiners are merged (a rejoiner's row is updated,
+        not added). Otherwise the group is read again in full, and every member loaded for it goes as a deletion that
+        the fresh rows override (`MEMBER_HINTS`): those not read again are the leavers.
+
+        The count is read before the joiners: a join after it makes the sum exceed it (a full re-read, not a miss); a
+        member who leaves after it was counted keeps its row until the next run, whose count (compared with what is
+        loaded, so no difference is ever lost) sees it. What no order can see is a profile that joins before the count
+        and leaves again before the joiners' read, in the same second as another member leaves: that leaver's row stays
+        one run longer. Joiners are read from the newest join loaded, that second included (`greater-or-equal`: a
+        member stamped in the same second but not visible until after the last run is not skipped; the ones already
+        loaded are told apart by id)."""
+        stream = members_of(kind, plural, gid)
+        if loaded is None:
+            return iter([keyed_span(stream, None, None, False)])
+        n, newest = loaded
+        expected = profile_count(kind, plural, gid)
+        joiners: list[dict[str, Any]] = []
+        link: str | None = None
+        while True:
+            data, link = page_and_next(rest(), link or stream.path, None if link else stream.query(newest, None, False, False))
+            joiners += stream.rows(data)
+            if not link:
+                break
+        ids = [r["profile_id"] for r in joiners]
+        known = {pid for (pid,) in held("select profile_id from {table} where group_id = ? and list_contains(?, profile_id)", gid, ids)} if ids else set()
+        if n + sum(1 for pid in ids if pid not in known) == expected:
+            return iter([joiners] if joiners else [])
+        return iter([keyed_span(stream, None, None, False), *members_left(gid)])  # deferred items first: see page_chain
+
+    def members_left(gid: str) -> list[list[dict[str, Any]]]:
+        """Every member loaded for a group, as deletions (in chunks of rows): a fresh row of the same member wins."""
+        rows = [{"group_id": gid, "profile_id": pid, "left_group": True} for (pid,) in held("select profile_id from {table} where group_id = ?", gid)]
+        return [rows[i:i + 10_000] for i in range(0, len(rows), 10_000)]
 
     def members_of(kind: str, plural: str, gid: str) -> Keyed:
         def rows(data: list[dict[str, Any]]) -> list[dict[str, Any]]:
             return [{"group_id": gid, "group_type": kind, "profile_id": p["id"], "email": p["attributes"].get("email"),
-                     "joined_group_at": _ts(p["attributes"].get("joined_group_at"))} for p in data]
+                     "joined_group_at": _ts(p["attributes"].get("joined_group_at")), "left_group": False} for p in data]
 
         def query(lo: datetime | None, hi: datetime | None, hi_closed: bool, descending: bool) -> dict[str, Any]:
             """Members with `lo <= joined_group_at < hi` (`<= hi` if closed): the field takes all four comparisons."""

@@ -8,9 +8,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pytest
 
 from pipelines.common.errors import SchemaDriftError
+from pipelines.common.storage import raw_db_path
 from pipelines.klaviyo import settings
 from pipelines.klaviyo.helpers import split_span
 from pipelines.run import run_provider
@@ -83,6 +85,24 @@ def test_a_5xx_in_a_span_is_retried_without_duplicates(small_pages: Any) -> None
     small_pages.state.add_fault("klaviyo", "5xx", count=2, path_contains="/api/events", skip=20, status=503)
     summary = run_provider("klaviyo", resources=EVENT_RESOURCES)
     assert summary.rows_extracted["events"] == len(world_events(small_pages)) == raw_count("klaviyo", "events")
+
+
+def test_events_already_loaded_are_merged_not_doubled_when_the_cursor_is_lost(small_pages: Any) -> None:
+    """The package is declared free of duplicates (source.EVENT_DISPOSITION), but the merge still replaces what the
+    table holds: a load whose rows were committed without its cursor (a crash before dlt recorded the load) is read
+    again in full, and every event stays once."""
+    run_provider("klaviyo", resources=EVENT_RESOURCES)
+    expected = world_events(small_pages)
+    con = duckdb.connect(str(raw_db_path("klaviyo")))
+    try:  # as if the load had not been recorded: no state, so every cursor starts again
+        con.execute("delete from raw_klaviyo._dlt_pipeline_state")
+        con.execute("delete from raw_klaviyo._dlt_loads")
+    finally:
+        con.close()
+    again = run_provider("klaviyo", resources=EVENT_RESOURCES)
+    assert again.rows_extracted["events"] == len(expected)  # really read again
+    ids = [r[0] for r in raw_query("klaviyo", "select id from raw_klaviyo.events")]
+    assert len(ids) == len(set(ids)) and set(ids) == expected
 
 
 def test_split_span_cuts_contiguous_whole_second_spans() -> None:

@@ -193,3 +193,7 @@ def test_group_member_pages_sort_and_filter_on_joined_group_at_as_the_spec_allow
     assert refused.status_code == 400
     refused = http().get(f"{sandbox.url}/klaviyo{path}", headers=HEADERS, params={"filter": f"greater-than(created,{z(lo)})"}, timeout=30)
     assert refused.status_code == 400
+    # As the real API: `joined_group_at` takes the four comparisons only, and a datetime unquoted.
+    for text in (f"equals(joined_group_at,{z(lo)})", f"greater-than(joined_group_at,'{z(lo)}')", "greater-than(joined_group_at,yesterday)"):
+        refused = http().get(f"{sandbox.url}/klaviyo{path}", headers=HEADERS, params={"filter": text}, timeout=30)
+        assert refused.status_code == 400, text
