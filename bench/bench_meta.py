@@ -68,9 +68,14 @@ def main() -> None:
         httpx.get(f"{url}/meta/{GRAPH_VERSION}/{SANDBOX_CREDENTIALS['ad_account_id']}", timeout=900,
                   params={"fields": "name", "access_token": token, "appsecret_proof": proof}).raise_for_status()
         runs = [("full", 0.0)] + [(f"+{d:g} day(s)", d) for d in args.advance]
+        world_now = mw.world.now.isoformat()
         for label, days in runs:
             if days:
-                httpx.post(f"{url}/_sandbox/advance", params={"days": days}, timeout=30).raise_for_status()
+                moved = httpx.post(f"{url}/_sandbox/advance", params={"days": days}, timeout=30)
+                world_now = moved.raise_for_status().json()["now"]
+            # The pipeline's "today" is the simulator's, as in production (and as the demo pins it): on the machine's
+            # date the windows would depend on when the benchmark runs (an incremental run re-reading up to today).
+            os.environ["OPSDATA_AS_OF_DATE"] = world_now[:10]
             httpx.post(f"{url}/_sandbox/stats/reset", timeout=30).raise_for_status()
             before = httpx.get(f"{url}/_sandbox/stats", timeout=30).json()
             started = time.monotonic()
@@ -89,6 +94,8 @@ def main() -> None:
                   f"paced {u['paced_seconds']}s; report runs ok/failed: {server.get('extra', {}).get('async_ok', 0)}/"
                   f"{server.get('extra', {}).get('async_failed', 0)}; sandbox CPU {cpu_share or 0:.0%} of the "
                   f"{span:.1f}s span; {memory.describe()}", flush=True)
+            routes = sorted(server.get("by_route", {}).items(), key=lambda kv: -kv[1])
+            print("              by route: " + ", ".join(f"{r} {n}" for r, n in routes), flush=True)
             if args.no_record:
                 continue
             record("bench_meta", Row(

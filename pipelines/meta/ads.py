@@ -9,7 +9,9 @@ Insights go through async report runs (`POST /act_{id}/insights`): create, poll 
 `async_percent_completion` until `Job Completed`, read the rows page by page. A `Job Failed` or `Job Skipped` run,
 or one still running after `async_timeout_seconds`, is retried with a new run up to `async_attempts` times; then the
 run fails naming the report and the dates. Long ranges are split into chunks of `async_chunk_days`, whose runs are in
-flight together (up to `async_concurrent_jobs`) and polled in one round.
+flight together (up to `async_concurrent_jobs`) and polled in one round. A range of at most `sync_max_days` (an
+incremental run's re-read window, a 28-day reach) is read synchronously instead (`GET /act_{id}/insights`): the same
+rows for one call per page, without a run's create and polls.
 """
 
 from __future__ import annotations
@@ -133,6 +135,20 @@ def run_reports(acct: AdAccount, name: str, params_list: list[dict[str, Any]], *
             time.sleep(poll_seconds)
 
 
+def read_report(acct: AdAccount, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a small report read synchronously (`GET /act_{id}/insights`, page by page): one call per page of
+    500 rows, where an async run costs its create, its polls and its reads. For short ranges only (the re-read window,
+    a 28-day reach): Meta answers a large synchronous report with a timeout, hence async runs for backfills."""
+    cursor = _sdk(lambda: acct.get_insights(params=dict(params)), f"/{acct['id']}/insights")
+    rows = []
+    try:
+        for row in cursor:
+            rows.append(row.export_all_data())
+    except FacebookRequestError as exc:
+        raise error_from(exc.http_status(), exc.body(), f"/{acct['id']}/insights") from None
+    return rows
+
+
 def run_report(acct: AdAccount, name: str, params: dict[str, Any], *, poll_seconds: float, timeout_seconds: float,
                attempts: int) -> list[dict[str, Any]]:
     """Create an async report run, wait for it, return its rows; retry failed, skipped and timed-out runs."""
@@ -230,4 +246,4 @@ def report_params(level: str, breakdowns: list[str], time_increment: str, since:
 
 
 __all__ = ["AsyncReportError", "GraphApiError", "account", "account_row", "chunks", "insight_row", "marketing_api", "objects",
-           "report_params", "run_report", "run_reports"]
+           "read_report", "report_params", "run_report", "run_reports"]

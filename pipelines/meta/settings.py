@@ -90,6 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "breakdown_backfill_days": 390,
     "organic_backfill_days": 90,
     "async_chunk_days": 90,
+    "sync_max_days": 45,
     "async_poll_seconds": 5.0,
     "async_timeout_seconds": 900.0,
     "async_attempts": 3,
@@ -100,6 +101,8 @@ DEFAULTS: dict[str, Any] = {
 every run (conversions arrive late; 28 = the longest click window), `organic_reread_days` the Page/Instagram daily
 insights (Meta may take 48 h), `post_refresh_days` re-reads insights of posts younger than that. Breakdowns with reach
 only go back 13 months (2025-06-10 change), hence the shorter breakdown backfill. `async_concurrent_jobs`: report runs of
-one table in flight at once (its `async_chunk_days` chunks; 5 = a year's backfill in one round). Meta documents no
+one table in flight at once (its `async_chunk_days` chunks; 5 = a year's backfill in one round). `sync_max_days`: a
+range up to that long (the 28-day re-read window plus up to 17 days of missed runs, the 28-day reach) is read with one
+synchronous request per page of rows, not an async run (its create and polls); 0 = always async. Meta documents no
 per-account cap on concurrent insights runs; each run still costs its create and polls, counted in the usage headers
 the client paces on."""

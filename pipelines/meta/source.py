@@ -8,7 +8,8 @@ Incremental reads, each on its own saved cursor (the last day or post loaded):
 - ad insights (`ads_insights*`, daily, per ad / per campaign / per campaign and age+gender / per campaign and
   country): every run re-reads the last `reread_days` days (default 28) before the cursor, because purchases are
   reported on the day of the click or view and keep arriving for weeks; rows are merged on the level's id, the day
-  and the breakdown columns, so a re-run changes only what Meta changed;
+  and the breakdown columns, so a re-run changes only what Meta changed. A range of at most `sync_max_days` (an
+  incremental run's window) is one synchronous read, a longer one (the first run's backfill) async report runs;
 - Page and Instagram daily insights: the last `organic_reread_days` (Meta may take 48 h to settle them);
 - posts, media: listed from `post_refresh_days` before the newest one loaded; their lifetime insights are read with
   them (`insights_fetched_at` says how old the values are); stories are read every run while they live (24 h).
@@ -311,12 +312,17 @@ def source(config: ProviderConfig) -> list[DltResource]:
             since = max(start, date.fromisoformat(last) - timedelta(days=int(opts["reread_days"]) - 1)) if last else start
             until = today() - timedelta(days=1)
             newest = last
-            params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
-                           for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
-            for raw_rows in ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
-                                            timeout_seconds=float(opts["async_timeout_seconds"]),
-                                            attempts=int(opts["async_attempts"]),
-                                            concurrent=int(opts["async_concurrent_jobs"])):
+            if since <= until and (until - since).days < int(opts["sync_max_days"]):
+                # An incremental run's window: one synchronous read (a page per 500 rows) instead of a run to poll.
+                reports: Iterator[list[dict[str, Any]]] = iter([ads.read_report(
+                    acct, ads.report_params(spec["level"], breakdowns, spec["time_increment"], since, until))])
+            else:
+                params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
+                               for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
+                reports = ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
+                                          timeout_seconds=float(opts["async_timeout_seconds"]),
+                                          attempts=int(opts["async_attempts"]), concurrent=int(opts["async_concurrent_jobs"]))
+            for raw_rows in reports:
                 rows = [ads.insight_row(r, breakdowns, spec_attr) for r in raw_rows]
                 if rows:
                     newest = max(newest or "", max(r["date"] for r in rows).isoformat())
@@ -332,9 +338,12 @@ def source(config: ProviderConfig) -> list[DltResource]:
             acct = ad_account()
             spec_attr = account_info(acct)["attribution_spec"]
             params = ads.report_params("account", breakdowns, "all_days", date_preset="last_28d")
-            yield [ads.insight_row(r, breakdowns, spec_attr) for r in ads.run_report(
-                acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
-                timeout_seconds=float(opts["async_timeout_seconds"]), attempts=int(opts["async_attempts"]))]
+            if int(opts["sync_max_days"]) >= 28:  # one row per breakdown value: small enough to read synchronously
+                raw = ads.read_report(acct, params)
+            else:
+                raw = ads.run_report(acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
+                                     timeout_seconds=float(opts["async_timeout_seconds"]), attempts=int(opts["async_attempts"]))
+            yield [ads.insight_row(r, breakdowns, spec_attr) for r in raw]
 
         return read
 

@@ -27,6 +27,7 @@ budget), `meta_async_polls` (3), `meta_async_fail_every` (9: every 9th report ru
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -147,8 +148,17 @@ def create_app(state: SandboxState) -> FastAPI:
         store.setdefault("job_seq", 0)
         store.setdefault("usage", _Usage())
 
+    indexed: list[MetaWorld] = []
+
     def mw() -> MetaWorld:
-        return state.world.extension("meta")  # type: ignore[no-any-return]
+        w: MetaWorld = state.world.extension("meta")
+        if not indexed or indexed[0] is not w:
+            w.index()  # once per world, on the first Meta request: every later page is lookups
+            # The world and its index are millions of long-lived objects: keep the cyclic collector's full passes
+            # (seconds each at xlarge, triggered by any request's garbage) off them.
+            gc.freeze()
+            indexed[:] = [w]
+        return w
 
     def world_epoch(t: datetime) -> int:
         return int(t.timestamp())
@@ -414,21 +424,26 @@ def create_app(state: SandboxState) -> FastAPI:
                 # Per person over the bucket, then per breakdown value over its people (a breakdown sums people, never
                 # days), in numpy over the deliveries' arrays: a Python loop per person made this report's CPU grow
                 # with the audience, while it blocked every provider's requests.
-                cells, reached, cell_of = w.breakdown_cells(ad_ids, days, ordered)
-                if not cells:
-                    continue
+                by_cell: dict[int, list[Touch]] = {}
                 if report_time == "conversion":
+                    cells, reached, cell_of = w.breakdown_cells(ad_ids, days, ordered)
+                    if not cells:
+                        continue
                     ad_set, day_set = set(ad_ids), set(days)
                     touches = [t for t in w.touches if t.ad_id in ad_set and t.order_at.date() in day_set and t.order_at <= now]
+                    if touches:  # a conversion counts in the cell of its person, if the bucket reached that person
+                        persons = np.array([t.person for t in touches], dtype=np.int64)
+                        at = np.minimum(np.searchsorted(reached, persons), len(reached) - 1)
+                        for t, hit, c in zip(touches, (reached[at] == persons).tolist(), cell_of[at].tolist(), strict=True):
+                            if hit:
+                                by_cell.setdefault(c, []).append(t)
                 else:
+                    cells = w.cells(ad_ids, days, ordered)  # indexed once (MetaWorld.index): a lookup per group and bucket
+                    if not cells:
+                        continue
                     touches = [t for d in days for t in w.conversions(ad_ids, d, now)]
-                by_cell: dict[int, list[Touch]] = {}
-                if touches:  # a conversion counts in the cell of its person, if the bucket reached that person
-                    persons = np.array([t.person for t in touches], dtype=np.int64)
-                    at = np.minimum(np.searchsorted(reached, persons), len(reached) - 1)
-                    for t, hit, c in zip(touches, (reached[at] == persons).tolist(), cell_of[at].tolist(), strict=True):
-                        if hit:
-                            by_cell.setdefault(c, []).append(t)
+                    for t in touches:  # a touch's person is among its ad's people reached that day: always in the bucket
+                        by_cell.setdefault(w.cell_index(t.person, ordered), []).append(t)
                 for i, key in enumerate(keys):
                     agg = cells.get(key)
                     if agg is None:

@@ -52,6 +52,8 @@ CITIES = {
     "FR": ("Lyon, Auvergne-Rhône-Alpes",),
 }
 
+BREAKDOWNS: tuple[tuple[str, ...], ...] = ((), ("age",), ("gender",), ("age", "gender"), ("country",))
+"""The breakdown combinations the simulated insights accept, in their column order."""
 ATTRIBUTION_SETTING = "7d_click_1d_view"
 """The account's (and every ad set's) attribution setting: 7-day click or 1-day view, Meta's default."""
 CLICK_WINDOWS = {"1d_click": 1, "7d_click": 7, "28d_click": 28}
@@ -193,6 +195,20 @@ class Delivery:
         """This delivery alone as one cell (no breakdown); the spend summed person after person, as a report sums it."""
         return {"impressions": self.total_impressions, "spend": float(np.cumsum(self.spend_shares)[-1]),
                 "reach": len(self.persons), "clicks": int(self.clicked.sum()), "links": int(self.link_clicked.sum())}
+
+
+@dataclass(frozen=True, eq=False)
+class _PerPerson:
+    """Deliveries summed per person: the people reached (ascending), their impressions, spend, clicks and link clicks,
+    and their positions in the order they were first reached; `single` when it is one delivery."""
+
+    single: Delivery | None
+    persons: np.ndarray
+    imps: np.ndarray
+    spend: np.ndarray
+    clicks: np.ndarray
+    links: np.ndarray
+    first_seen: np.ndarray
 
 
 class _Words:
@@ -419,6 +435,9 @@ class MetaWorld:
         self._followers_cache: dict[str, dict[date, int]] = {}
         self._page_days: dict[date, dict[str, int]] = {}
         self._ig_days: dict[date, dict[str, int]] = {}
+        self._cells: dict[tuple[tuple[str, ...], tuple[date, ...], tuple[str, ...]], dict[tuple[tuple[str, str], ...], dict[str, Any]]] = {}
+        self._indexed = False
+        self._index_lock = threading.Lock()
 
     @property
     def now(self) -> datetime:
@@ -500,25 +519,34 @@ class MetaWorld:
 
         Summed per person first, then over a cell's people, in the order (ads, then days, then people ascending) the
         per-person dicts of the reference computation were filled, so that the float spend is the same to the bit."""
+        return self._cells_of(self._per_person(ad_ids, days), dimensions)
+
+    def _per_person(self, ad_ids: Sequence[str], days: Sequence[date]) -> _PerPerson | None:
+        """The deliveries of these ads over these days summed per person (the part every breakdown shares)."""
         dvs = [dv for a in ad_ids for d in days if (dv := self.delivery(a, d)) is not None]
         if not dvs:
-            return {}, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
-        if len(dvs) == 1 and not dimensions:
-            return {(): dvs[0].cell}, dvs[0].persons, np.zeros(len(dvs[0].persons), dtype=np.int64)
+            return None
         if len(dvs) == 1:
             dv = dvs[0]
-            persons, imps, spend = dv.persons, dv.counts.astype(np.int64), dv.spend_shares
-            clicks, links = dv.clicked.astype(np.int64), dv.link_clicked.astype(np.int64)
-            first_seen = np.arange(len(persons))
-        else:
-            all_persons = np.concatenate([dv.persons for dv in dvs])
-            persons, first, inverse = _first_occurrences(all_persons)
-            imps = np.bincount(inverse, weights=np.concatenate([dv.counts for dv in dvs]), minlength=len(persons)).astype(np.int64)
-            spend = np.zeros(len(persons))
-            np.add.at(spend, inverse, np.concatenate([dv.spend_shares for dv in dvs]))  # in the concatenation's order
-            clicks = np.bincount(inverse[np.concatenate([dv.clicked for dv in dvs])], minlength=len(persons))
-            links = np.bincount(inverse[np.concatenate([dv.link_clicked for dv in dvs])], minlength=len(persons))
-            first_seen = np.argsort(first)  # positions are distinct: any sort keeps their order
+            return _PerPerson(dv, dv.persons, dv.counts.astype(np.int64), dv.spend_shares, dv.clicked.astype(np.int64),
+                              dv.link_clicked.astype(np.int64), np.arange(len(dv.persons)))
+        all_persons = np.concatenate([dv.persons for dv in dvs])
+        persons, first, inverse = _first_occurrences(all_persons)
+        imps = np.bincount(inverse, weights=np.concatenate([dv.counts for dv in dvs]), minlength=len(persons)).astype(np.int64)
+        spend = np.zeros(len(persons))
+        np.add.at(spend, inverse, np.concatenate([dv.spend_shares for dv in dvs]))  # in the concatenation's order
+        clicks = np.bincount(inverse[np.concatenate([dv.clicked for dv in dvs])], minlength=len(persons))
+        links = np.bincount(inverse[np.concatenate([dv.link_clicked for dv in dvs])], minlength=len(persons))
+        first_seen = np.argsort(first)  # positions are distinct: any sort keeps their order
+        return _PerPerson(None, persons, imps, spend, clicks, links, first_seen)
+
+    def _cells_of(self, pp: _PerPerson | None, dimensions: Sequence[str]
+                  ) -> tuple[dict[tuple[tuple[str, str], ...], dict[str, Any]], np.ndarray, np.ndarray]:
+        if pp is None:
+            return {}, np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int64)
+        persons = pp.persons
+        if pp.single is not None and not dimensions:
+            return {(): pp.single.cell}, persons, np.zeros(len(persons), dtype=np.int64)
         cell = np.zeros(len(persons), dtype=np.int64)
         labels: list[tuple[tuple[str, str], ...]] = [()]
         for dimension in dimensions:
@@ -527,15 +555,57 @@ class MetaWorld:
             labels = [k + ((dimension, v),) for k in labels for v in values]
         n = len(labels)
         reach = np.bincount(cell, minlength=n)
-        cell_imps = np.bincount(cell, weights=imps, minlength=n)
-        cell_clicks = np.bincount(cell, weights=clicks, minlength=n)
-        cell_links = np.bincount(cell, weights=links, minlength=n)
+        cell_imps = np.bincount(cell, weights=pp.imps, minlength=n)
+        cell_clicks = np.bincount(cell, weights=pp.clicks, minlength=n)
+        cell_links = np.bincount(cell, weights=pp.links, minlength=n)
         cell_spend = np.zeros(n)
-        np.add.at(cell_spend, cell[first_seen], spend[first_seen])  # people in the order they were first reached
+        first_seen = pp.first_seen
+        np.add.at(cell_spend, cell[first_seen], pp.spend[first_seen])  # people in the order they were first reached
         out = {labels[i]: {"impressions": int(cell_imps[i]), "spend": float(cell_spend[i]), "reach": int(reach[i]),
                            "clicks": int(cell_clicks[i]), "links": int(cell_links[i])}
                for i in np.flatnonzero(reach).tolist()}
         return out, persons, cell
+
+    def cells(self, ad_ids: Sequence[str], days: Sequence[date], dimensions: Sequence[str]) -> dict[tuple[tuple[str, str], ...], dict[str, Any]]:
+        """`breakdown_cells(...)[0]`, computed once per (ads, days, dimensions): a report's page is then lookups, not a
+        pass over the people reached. The people themselves are not kept (see `cell_index`)."""
+        key = (tuple(ad_ids), tuple(days), tuple(dimensions))
+        found = self._cells.get(key)
+        if found is None:
+            found = self._cells[key] = self.breakdown_cells(ad_ids, days, dimensions)[0]
+        return found
+
+    def cell_index(self, person: int, dimensions: Sequence[str]) -> int:
+        """The index of `person`'s cell among `breakdown_cells`' labels for `dimensions` (its `cell_of` value)."""
+        index = 0
+        for dimension in dimensions:
+            column, values = self.people.column(dimension)
+            index = index * len(values) + int(column[person])
+        return index
+
+    def index(self) -> None:
+        """Compute, once, what the simulator's pages are read from: every ad's delivery on every day of the world (to
+        its pre-generated end), each day's cells per ad, ad set, campaign and the account for every breakdown the API
+        accepts, the followers on each day (they grow with the day's paid reach) and the followers' mix. The simulator
+        calls it on its first Meta request, so that a page costs lookups and not the audience pool's draws (the pool
+        grows with the world's scale, the campaigns do not)."""
+        with self._index_lock:
+            if self._indexed:
+                return
+            last = self.world.end_time.date()
+            groups = ([(a.id,) for a in self.ads] + [tuple(a.id for a in s.ads) for s in self.adsets]
+                      + [tuple(a.id for s in c.adsets for a in s.ads) for c in self.campaigns] + [tuple(a.id for a in self.ads)])
+            for d in days_between(self.first_day, last):
+                active = {a.id for a in self.active_ads(d)}
+                for ids in groups:
+                    if active.intersection(ids):
+                        pp = self._per_person(ids, (d,))  # once for the five breakdowns
+                        for dims in BREAKDOWNS:
+                            self._cells[ids, (d,), dims] = self._cells_of(pp, dims)[0]
+            for platform in ("facebook", "instagram"):
+                self.followers_end_of(platform, last)
+            self.demographic_weights()  # a pass over a third of the pool
+            self._indexed = True
 
     def attributed(self, touch: Touch, window: str) -> bool:
         """Whether `touch` earns the order under `window` (e.g. 7d_click), as Meta counts it."""

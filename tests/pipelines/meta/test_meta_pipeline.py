@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -113,15 +114,25 @@ def test_a_bad_option_fails_before_any_request(sandbox_env, monkeypatch) -> None
     assert meta_stats(sandbox_env)["requests"] == 0
 
 
-def test_reread_window_picks_up_late_conversions_and_a_rerun_changes_nothing(sandbox_env) -> None:  # type: ignore[no-untyped-def]
+def test_reread_window_picks_up_late_conversions_and_a_rerun_changes_nothing(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     world = sandbox_env.world.extension("meta")
+    monkeypatch.setenv("OPSDATA_AS_OF_DATE", sandbox_env.world.now.date().isoformat())  # the pipeline's today is Meta's
     run_provider("meta", resources=["ads_insights"])
     first = raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights order by ad_id, date")
     run_provider("meta", resources=["ads_insights"])
     assert raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights order by ad_id, date") == first
     old_last = world.last_complete_day()
     sandbox_env.world.advance(6)
+    monkeypatch.setenv("OPSDATA_AS_OF_DATE", sandbox_env.world.now.date().isoformat())
+    log = sandbox_env.state.provider_store("meta")["requests"]
+    seen = len(log)
     run_provider("meta", resources=["ads_insights"])
+    # The incremental window (28 + 6 days) is one synchronous report read from its first day to yesterday (a page per
+    # 500 rows), not an async run to create and poll.
+    calls = [r for r in list(log)[seen:] if r["path"].endswith("/insights")]
+    assert calls and all(r["method"] == "GET" for r in calls)
+    ranges = {r["params"].get("time_range") for r in calls}
+    assert len(ranges) == 1 and json.loads(ranges.pop())["since"] == (old_last - timedelta(days=settings.DEFAULTS["reread_days"] - 1)).isoformat()
     after = {(r[0], r[1]): r for r in raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights")}
     before = {(r[0], r[1]): r for r in first}
     window_start = old_last - timedelta(days=settings.DEFAULTS["reread_days"] - 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sandbox.meta.world import (
@@ -150,6 +151,27 @@ def test_report_cells_equal_the_per_person_sums_to_the_bit(mw: MetaWorld, dims: 
             cells, reached, cell_of = mw.breakdown_cells(ad_ids, bucket, dims)
             assert cells == reference_cells(mw, ad_ids, bucket, dims)
             assert len(reached) == len(cell_of) == sum(c["reach"] for c in cells.values())
+
+
+@pytest.mark.parametrize("dims", [[], ["age"], ["gender"], ["age", "gender"], ["country"]])
+def test_the_index_serves_the_same_cells_and_places_each_touch_in_its_persons_cell(mw: MetaWorld, dims: list[str]) -> None:
+    mw.index()
+    days = all_days(mw)
+    groups = [[a.id] for a in mw.ads[:6]] + [[a.id for a in s.ads] for s in mw.adsets[:4]] + \
+        [[a.id for s in c.adsets for a in s.ads] for c in mw.campaigns[:4]] + [[a.id for a in mw.ads]]
+    placed = 0
+    for ad_ids in groups:
+        for d in days[::3]:
+            cells = mw.cells(ad_ids, [d], dims)
+            assert cells == reference_cells(mw, ad_ids, [d], dims)
+            _, reached, cell_of = mw.breakdown_cells(ad_ids, [d], dims)
+            for t in (t for a in ad_ids for t in mw.touches_by_ad_day.get((a, d), [])):
+                at = int(np.searchsorted(reached, t.person))
+                assert reached[at] == t.person and mw.cell_index(t.person, dims) == cell_of[at]
+                placed += 1
+    assert placed > 10
+    # A multi-day bucket (the 28-day reach, all_days) is computed on first use and then kept, the same.
+    assert mw.cells([a.id for a in mw.ads], days[-28:], dims) == reference_cells(mw, [a.id for a in mw.ads], days[-28:], dims)
 
 
 def test_paid_reach_and_follows_equal_the_union_of_the_days_deliveries(mw: MetaWorld) -> None:
