@@ -59,6 +59,9 @@ def facts(provider: str) -> FailureFacts:
 @pytest.fixture
 def env(provider: str, facts: FailureFacts, sandbox_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`sandbox_env` plus the provider's own test environment. Yields the sandbox server."""
+    # The pipelines' today is the sandbox world's, as in the demo: a re-read window that ends at the machine's date
+    # would grow with the day the suite runs, and so would the requests a provider declares.
+    monkeypatch.setenv("OPSDATA_AS_OF_DATE", sandbox_env.world.now.date().isoformat())
     for name, value in facts.env.items():
         monkeypatch.setenv(name, value)
     if facts.prepare is not None:
@@ -270,7 +273,8 @@ def reference(provider: str, facts: FailureFacts, tmp_path_factory: pytest.TempP
 
         with SandboxServer(scale="small", latency="zero") as server:
             data = tmp_path_factory.mktemp(f"reference-{provider}")
-            values = {**client_env(server.url), **facts.env, "OPSDATA_DATA_DIR": str(data), "OPSDATA_FAST_RETRIES": "1"}
+            values = {**client_env(server.url), **facts.env, "OPSDATA_DATA_DIR": str(data), "OPSDATA_FAST_RETRIES": "1",
+                      "OPSDATA_AS_OF_DATE": server.world.now.date().isoformat()}  # as `env` pins it
             with environment(values):
                 if facts.prepare is not None:
                     facts.prepare(server)

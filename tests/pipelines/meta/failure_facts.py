@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from tests.failures.facts import DriftCase, FailureFacts, UnknownFieldCase
 
-RERUN_REQUESTS = 44
-"""A re-run with nothing new on the small world at its reference date, by design (pipelines/meta/source.py): the
-token check and the Page token (2); the Page node, its insights window and its recent posts (3); the Instagram node,
-media and stories (3) and its insights: the reach series plus one totals call per day in the re-read window, and the
-follower demographics (9); the ad account, campaigns, ad sets and ads (4); the two 28-day reach reports, one
-synchronous read each (2); and the four daily insights tables' re-read windows, from 27 days before the last day
-loaded to the machine's yesterday (the suite does not pin the date, so past the world's reference date this is longer
-than `sync_max_days`): async runs, each one POST, three status polls and its result pages (21). Meta re-reads its
-windows on purpose: conversions arrive late."""
+RERUN_REQUESTS = 27
+"""A re-run with nothing new on the small world at its reference date (the suite pins the pipeline's today to the
+world's), by design (pipelines/meta/source.py): the token check and the Page token (2); the Page node, its insights
+window and its recent posts (3); the Instagram node, media and stories (3) and its insights: the reach series plus
+one totals call per day in the re-read window, and the follower demographics (9); the ad account, campaigns, ad sets
+and ads (4); the two 28-day reach reports, one synchronous read each (2); and the four daily insights tables'
+re-read windows, from 27 days before the last day loaded to yesterday, within `sync_max_days`: one synchronous read
+each, a page apiece on the small world (4). Meta re-reads its windows on purpose: conversions arrive late."""
 
 FACTS = FailureFacts(
     # The Page's follower count feeds social_overview (through int_meta__social_days_pivoted).
