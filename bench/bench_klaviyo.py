@@ -175,9 +175,14 @@ def main() -> None:
             note = (f"{latency} latency; HTTP span {span:.1f}s; slowest tier {slowest}; {summary.total_rows} rows; "
                     f"{memory.describe()}")
             if args.memory_only:
-                row = Row("klaviyo", args.scale, f"{label} (memory)", requests=int(stats.get("requests", 0)), throttled=throttled,
-                          peak_rss_mb=round(memory.peak_mb), sandbox_cpu_share=share,
-                          note=f"memory only: zero latency, limits x100; {summary.total_rows} rows; {memory.describe()}")
+                # As Shopify's and Zendesk's memory rows: the zero-latency span is only what two processes' CPU allow;
+                # at the documented limits the same requests take at least `bound`, the simulator's CPU is set against it.
+                row = Row("klaviyo", args.scale, f"{label} (memory)", bound_s=round(bound, 1),
+                          requests=int(stats.get("requests", 0)), throttled=throttled,
+                          peak_rss_mb=round(memory.peak_mb), sandbox_cpu_share=round(cpu / bound, 4) if bound else None,
+                          note=(f"memory only: zero latency, limits x100; bound at the documented limits ({slowest}); "
+                                f"sandbox CPU {cpu:.1f}s, {(share or 0):.0%} of the zero-latency span {span:.1f}s; "
+                                f"{summary.total_rows} rows; {memory.describe()}"))
             else:
                 row = Row("klaviyo", args.scale, label, wall_s=round(summary.seconds, 1), bound_s=round(bound, 1),
                           requests=int(stats.get("requests", 0)), throttled=throttled, peak_rss_mb=round(memory.peak_mb),
