@@ -139,14 +139,16 @@ def read_report(acct: AdAccount, params: dict[str, Any]) -> list[dict[str, Any]]
     """The rows of a small report read synchronously (`GET /act_{id}/insights`, page by page): one call per page of
     500 rows, where an async run costs its create, its polls and its reads. For short ranges only (the re-read window,
     a 28-day reach): Meta answers a large synchronous report with a timeout, hence async runs for backfills."""
-    cursor = _sdk(lambda: acct.get_insights(params=dict(params)), f"/{acct['id']}/insights")
-    rows = []
+    path = f"/{acct['id']}/insights"
+    return _all_rows(_sdk(lambda: acct.get_insights(params=dict(params)), path), path)
+
+
+def _all_rows(cursor: Any, path: str) -> list[dict[str, Any]]:
+    """Every row of an insights cursor (the SDK requests each next page as the loop reaches it)."""
     try:
-        for row in cursor:
-            rows.append(row.export_all_data())
+        return [row.export_all_data() for row in cursor]
     except FacebookRequestError as exc:
-        raise error_from(exc.http_status(), exc.body(), f"/{acct['id']}/insights") from None
-    return rows
+        raise error_from(exc.http_status(), exc.body(), path) from None
 
 
 def run_report(acct: AdAccount, name: str, params: dict[str, Any], *, poll_seconds: float, timeout_seconds: float,
@@ -175,14 +177,8 @@ def _poll(acct: AdAccount, name: str, run: _Run, timeout_seconds: float, attempt
                f"/{job['id']}")
     status = job[AdReportRun.Field.async_status]
     if status == "Job Completed":
-        cursor = _sdk(lambda: job.get_insights(params={"limit": 500}), f"/{job['id']}/insights")
-        rows = []
-        try:
-            for row in cursor:
-                rows.append(row.export_all_data())
-        except FacebookRequestError as exc:
-            raise error_from(exc.http_status(), exc.body(), f"/{job['id']}/insights") from None
-        return rows
+        path = f"/{job['id']}/insights"
+        return _all_rows(_sdk(lambda: job.get_insights(params={"limit": 500}), path), path)
     if status in RUNNING and time.monotonic() <= run.deadline:
         return None
     percent = job.get(AdReportRun.Field.async_percent_completion)
