@@ -10,14 +10,15 @@ from collections.abc import Callable
 class ServerBucket:
     """Leaky/token bucket as providers describe theirs: `capacity` points, refilled at `rate` per second."""
 
-    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, capacity: float, rate: float, clock: Callable[[], float] | None = None) -> None:
         # `clock`: a test can pass one that advances per reading, so which requests the bucket refuses does not
-        # depend on how busy the machine is.
+        # depend on how busy the machine is. Without one, `time.monotonic` is looked up per reading (not bound
+        # here), so a test that replaces this module's `time` drives every bucket.
         self.capacity = capacity
         self.rate = rate
-        self._clock = clock
+        self._clock = clock or (lambda: time.monotonic())
         self._available = capacity
-        self._updated = clock()
+        self._updated = self._clock()
         self._lock = threading.Lock()
 
     def _refill(self) -> None:

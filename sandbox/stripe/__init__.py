@@ -311,9 +311,7 @@ class StripeGate:
         clock = state.options.get("stripe_rate_clock")  # tests only: a clock that ticks per request (see ServerBucket)
         bucket = self.buckets.get((key, limit, clock))
         if bucket is None:
-            bucket = self.buckets[(key, limit, clock)] = ServerBucket(
-                capacity=max(1.0, limit), rate=limit, **({"clock": clock} if clock else {})
-            )
+            bucket = self.buckets[(key, limit, clock)] = ServerBucket(capacity=max(1.0, limit), rate=limit, clock=clock)
         taken, _wait = bucket.try_take(1)
         if not taken:
             with state.lock:
