@@ -149,7 +149,9 @@ class WindowQuota:
                 remaining, resets = found
                 self._read_at = self._clock()
                 ends_at = self._read_at + (self.window_seconds if resets is None else resets) + self.margin
-                if self._ends_at is None or ends_at > self._ends_at + self.window_seconds / 2:
+                if resets is None and self._ends_at is not None:
+                    self._remaining = min(self._remaining, remaining)  # without a reset it cannot tell a new window
+                elif self._ends_at is None or ends_at > self._ends_at + self.window_seconds / 2:
                     self._ends_at, self._remaining = ends_at, remaining  # a new window
                 elif ends_at >= self._ends_at - self.window_seconds / 2:  # this window (else an earlier one's, late)
                     self._ends_at, self._remaining = min(self._ends_at, ends_at), min(self._remaining, remaining)

@@ -157,6 +157,21 @@ def test_a_failed_request_frees_its_slot_and_counts_as_spent(clock: FakeClock) -
     assert q.delay() is None
 
 
+def test_without_a_reset_a_response_lowers_the_count_but_does_not_open_a_window(clock: FakeClock) -> None:
+    q = WindowQuota("account", read_account_quota, clock=clock, sleep=clock.sleep)
+    q.acquire()
+    q.settle({"x-rate-limit-remaining": "3", "ratelimit-reset": "10"})
+    q.acquire()
+    q.settle({"x-rate-limit-remaining": "650"})  # no reset: it may be a new window, or another quota's count
+    q.acquire()
+    q.settle({"x-rate-limit-remaining": "0"})
+    assert q.delay() == pytest.approx(10 + q.margin)
+    fresh = WindowQuota("account", read_account_quota, clock=clock, sleep=clock.sleep)
+    fresh.acquire()
+    fresh.settle({"x-rate-limit-remaining": "0"})  # nothing known, no reset given: a whole window, at the most
+    assert fresh.delay() == pytest.approx(60 + fresh.margin)
+
+
 def test_account_headers_are_read_with_and_without_a_reset() -> None:
     assert read_account_quota({"x-rate-limit-remaining": "699", "ratelimit-reset": "41"}) == (699, 41.0)
     assert read_account_quota({"ratelimit-remaining": "3"}) == (3, None)
