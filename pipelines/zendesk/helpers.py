@@ -1,16 +1,17 @@
 """Zendesk HTTP client: auth (API token or OAuth), two rate limits, and the paginators of its three pagination styles.
 
 dlt's `RESTClient` walks the pages; our shared `ProviderClient` session underneath retries 429/5xx (honouring
-`Retry-After`) and throttles every request with the process-wide token buckets of `pipelines.common.http`:
+`Retry-After`). Zendesk counts two quotas in fixed one-minute windows and reports both in every response:
 
-- the account bucket (the plan's requests per minute) for every request;
-- plus the incremental-export bucket (10 per minute, 30 with the High Volume add-on) for `/api/v2/incremental/`.
+- the account's (the plan's requests per minute): `X-Rate-Limit-Remaining` / `ratelimit-remaining` and, on Ticketing
+  API responses, `ratelimit-reset` (seconds to the window's reset);
+- the incremental exports' (10 per minute, 30 with the High Volume add-on) on `/api/v2/incremental/`:
+  `zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=42`.
 
-Zendesk counts both in fixed one-minute windows. A bucket refilling at 95 % of the limit with a burst of one never
-puts more than the limit into any 60 s window, even when network latency bunches the arrivals a little. The quota is
-the account's, shared with every other integration: `QuotaHold` reads the rate-limit headers of each response and,
-when a window is used up, holds that scope's requests until the reset the headers give. A 429 still happens if
-someone else spends the quota between our requests; dlt's retry then waits the `Retry-After`.
+The quota is the account's, shared with every other integration, so the client paces by what the server says, not by
+a rate of its own: `WindowQuota` lets requests through while the current window has quota left (never more in flight
+than is left), then waits for the reset. A 429 can still happen if someone else spends the quota between our
+requests; the retry then waits the `Retry-After`.
 
 The paginators are hand-written because dlt's cursor paginators stop when the cursor is empty, and Zendesk's
 exports always return a cursor: they must stop on `end_of_stream` (cursor and time-based exports) or
@@ -20,16 +21,20 @@ exports always return a cursor: they must stop on `end_of_stream` (cursor and ti
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import PreparedRequest, Request, Response
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 
-from pipelines.common.config import ConfigurationError, ProviderConfig, RateLimit
+from pipelines.common.config import ConfigurationError, ProviderConfig
 from pipelines.common.http import ProviderClient, shared_limiter
 
 from . import settings
@@ -47,66 +52,142 @@ def safe_url(url: str | None) -> str:
 
 
 def check_response(response: Response) -> None:
-    """The shared layer's `on_response`, inside the retried attempt: note the account's quota headers. (Bad
-    credentials, malformed JSON and retries are the shared layer's.) Looked up per response, so tests can wrap it."""
-    QUOTA.note(response)
+    """The shared layer's `on_response`, inside the retried attempt, after the quotas have read the response's
+    headers. (Bad credentials, malformed JSON and retries are the shared layer's.) Nothing to check beyond them today;
+    looked up per response so tests and the benchmark can observe every response."""
 
 
-def account_limit(config: ProviderConfig) -> RateLimit:
-    """ZENDESK_RATE_LIMIT_PER_SECOND (the generic override) or the plan's documented limit, at HEADROOM."""
-    import os
-
-    if os.environ.get("ZENDESK_RATE_LIMIT_PER_SECOND"):
-        return config.rate_limit
-    per_minute = settings.account_limit_per_minute()
-    return RateLimit(per_minute * settings.HEADROOM / 60, burst=10)
+Quota = tuple[int, float | None]
+"""What a response says of one quota: requests left in the current window, and seconds until it resets (if given)."""
 
 
-def export_limit() -> RateLimit:
-    return RateLimit(settings.incremental_limit_per_minute() * settings.HEADROOM / 60, burst=1)
+class WindowQuota:
+    """One of Zendesk's fixed-window quotas, as the server reports it, shared by every thread of the process.
 
+    - Nothing known (the first request of a process, or the known window has ended): one request at a time, until a
+      response says how much of the window is left. Another process may have spent part of it; a burst on the
+      assumption of a full window would earn 429s.
+    - Known: at most `remaining - in flight` more requests, where `remaining` is the lowest count the server reported
+      in this window (parallel requests' responses arrive out of order; the lowest is the latest count) and every
+      request still in flight is taken as not yet counted in it.
+    - None left: wait until the reset the server gave (whole seconds) plus `margin` for its rounding, then as above.
+    - A count of quota left is trusted for `trust_seconds` after the last response: after a pause (another run, or a
+      quiet spell of this one) someone else may have spent it, so the next request goes alone again. A count of none
+      left holds until the reset.
 
-class QuotaHold:
-    """What Zendesk's headers say of the quota we share with every other client of the account: when a response
-    reports nothing left in the current window (`X-Rate-Limit-Remaining: 0`, or `remaining=0` in
-    `zendesk-ratelimit-incremental-exports`), requests of that scope wait for the window's reset (`ratelimit-reset`,
-    `resets=`) instead of spending a request on a 429. Process-wide, like the buckets."""
+    `clock` and `sleep` are injectable, so tests drive the windows without waiting."""
 
-    def __init__(self) -> None:
-        self._until: dict[str, float] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        name: str,
+        read: Callable[[Mapping[str, str]], Quota | None],
+        *,
+        window_seconds: float = 60.0,
+        margin: float = 1.0,
+        trust_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name, self._read = name, read
+        self.window_seconds, self.margin, self.trust_seconds = window_seconds, margin, trust_seconds
+        self._clock, self._sleep = clock, sleep
+        self._cond = threading.Condition()
+        self._ends_at: float | None = None  # when the known window ends, at the latest (our clock); None: unknown
+        self._remaining = 0
+        self._read_at = 0.0
+        self.in_flight = 0
         self.waited = 0.0
+        self.reset_waits = 0
+        """How often a request waited for a window's reset (the benchmark and tests read it)."""
 
-    def note(self, response: Response) -> None:
-        headers = response.headers
-        holds: list[tuple[str, float]] = []
-        if headers.get("x-rate-limit-remaining") == "0" or headers.get("ratelimit-remaining") == "0":
-            holds.append(("account", _seconds(headers.get("ratelimit-reset"))))
-        exports = _parse_quota(headers.get("zendesk-ratelimit-incremental-exports"))
-        if exports.get("remaining") == 0:
-            holds.append(("incremental", float(exports.get("resets", 60))))
-        with self._lock:
-            for scope, seconds in holds:
-                self._until[scope] = max(self._until.get(scope, 0.0), time.monotonic() + seconds)
+    def delay(self) -> float | None:
+        """0: a request may go now; None: it waits for a response in flight; else the seconds until the reset."""
+        with self._cond:
+            return self._delay(self._clock())
 
-    def wait(self, scopes: tuple[str, ...]) -> float:
-        with self._lock:
-            until = max(self._until.get(s, 0.0) for s in scopes)
-        delay = until - time.monotonic()
-        if delay <= 0:
+    def _delay(self, now: float) -> float | None:
+        stale = self._remaining > 0 and self.in_flight == 0 and now - self._read_at > self.trust_seconds
+        if self._ends_at is not None and (now >= self._ends_at or stale):
+            self._ends_at = None
+        if self._ends_at is None:
+            return 0.0 if self.in_flight == 0 else None
+        if self._remaining - self.in_flight > 0:
             return 0.0
-        log.info("zendesk: the account's quota is used up for this window; waiting %.1fs for the reset", delay)
-        time.sleep(delay)
-        with self._lock:
-            self.waited += delay
-        return delay
+        return None if self.in_flight else self._ends_at - now
+
+    def acquire(self) -> float:
+        """Block until a request may be sent (it is then counted in flight until `settle`); the seconds waited."""
+        started = self._clock()
+        with self._cond:
+            while True:
+                delay = self._delay(self._clock())
+                if delay == 0.0:
+                    self.in_flight += 1
+                    waited = self._clock() - started
+                    self.waited += waited
+                    return waited
+                if delay is None:
+                    self._cond.wait()  # settle() notifies
+                    continue
+                log.info("zendesk: the %s quota is used up for this window; waiting %.1fs for its reset", self.name, delay)
+                self.reset_waits += 1
+                self._cond.release()
+                try:
+                    self._sleep(delay)
+                finally:
+                    self._cond.acquire()
+
+    def settle(self, headers: Mapping[str, str] | None) -> None:
+        """A request sent after `acquire` has its response's headers (None: it failed without a response)."""
+        with self._cond:
+            self.in_flight -= 1
+            found = self._read(headers) if headers is not None else None
+            if found is None:
+                # Counted by the server, perhaps, but not reported: count it against what we know.
+                self._remaining -= 1
+            else:
+                remaining, resets = found
+                self._read_at = self._clock()
+                ends_at = self._read_at + (self.window_seconds if resets is None else resets) + self.margin
+                if resets is None and self._ends_at is not None:
+                    self._remaining = min(self._remaining, remaining)  # without a reset it cannot tell a new window
+                elif self._ends_at is None or ends_at > self._ends_at + self.window_seconds / 2:
+                    self._ends_at, self._remaining = ends_at, remaining  # a new window
+                elif ends_at >= self._ends_at - self.window_seconds / 2:  # this window (else an earlier one's, late)
+                    self._ends_at, self._remaining = min(self._ends_at, ends_at), min(self._remaining, remaining)
+            self._cond.notify_all()
+
+    def forget(self) -> None:
+        """Know nothing of the window, as a new process (tests; the benchmark's runs are new processes anyway)."""
+        with self._cond:
+            self._ends_at, self._remaining = None, 0
 
 
-def _seconds(raw: str | None) -> float:
+def _int(raw: str | None) -> int | None:
     try:
-        return max(1.0, float(raw)) if raw else 60.0
+        return int(float(raw)) if raw is not None and raw.strip() else None
     except ValueError:
-        return 60.0
+        return None
+
+
+def read_account_quota(headers: Mapping[str, str]) -> Quota | None:
+    """`X-Rate-Limit-Remaining` (every response) or `ratelimit-remaining`; `ratelimit-reset` (Ticketing APIs)."""
+    remaining = _int(headers.get("x-rate-limit-remaining"))
+    if remaining is None:
+        remaining = _int(headers.get("ratelimit-remaining"))
+    if remaining is None:
+        return None
+    reset = _int(headers.get("ratelimit-reset")) or _int(headers.get("retry-after"))
+    return remaining, None if reset is None else float(reset)
+
+
+def read_export_quota(headers: Mapping[str, str]) -> Quota | None:
+    """`zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=42`."""
+    quota = _parse_quota(headers.get("zendesk-ratelimit-incremental-exports"))
+    if "remaining" not in quota:
+        return None
+    resets = quota.get("resets", _int(headers.get("retry-after")))
+    return quota["remaining"], None if resets is None else float(resets)
 
 
 def _parse_quota(raw: str | None) -> dict[str, int]:
@@ -119,33 +200,73 @@ def _parse_quota(raw: str | None) -> dict[str, int]:
     return out
 
 
-QUOTA = QuotaHold()
+_QUOTA_READERS = {"account": read_account_quota, "incremental": read_export_quota}
+_quotas: dict[tuple[str, str], WindowQuota] = {}
+_quotas_lock = threading.Lock()
+
+
+def quota(host: str, scope: str) -> WindowQuota:
+    """The `scope` quota ("account" or "incremental") of the account at `host`: process-wide, like the shared layer's
+    buckets, so every client and thread of the process spends the same one."""
+    with _quotas_lock:
+        found = _quotas.get((host, scope))
+        if found is None:
+            found = _quotas[(host, scope)] = WindowQuota(f"{scope} ({host})", _QUOTA_READERS[scope])
+        return found
+
+
+def forget_quotas() -> None:
+    with _quotas_lock:
+        for found in _quotas.values():
+            found.forget()
+
+
+def quotas_for(request: PreparedRequest) -> list[WindowQuota]:
+    """The exports' quota first, then the account's: a request holding the account's only slot (while nothing is
+    known of its window) must not sit waiting for the exports' reset and stall every other request."""
+    url = request.url or ""
+    host = urlsplit(url).netloc
+    if f"{settings.API}/incremental/" in url:
+        return [quota(host, "incremental"), quota(host, "account")]
+    return [quota(host, "account")]
+
+
+class QuotaAdapter(HTTPAdapter):
+    """Every attempt waits for its quotas right before it leaves and settles them as soon as the response's headers are
+    in (or it failed), so what is in flight is always known, whatever the retrying layer above does."""
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        quotas = quotas_for(request)
+        taken: list[WindowQuota] = []
+        try:
+            for quota in quotas:
+                quota.acquire()
+                taken.append(quota)
+            response = super().send(request, *args, **kwargs)
+        except BaseException:
+            for quota in taken:
+                quota.settle(None)
+            raise
+        for quota in taken:
+            quota.settle(response.headers)
+        return response
 
 
 class ZendeskClient(ProviderClient):
-    """The shared client with Zendesk's auth, the account bucket (plus the export bucket for incremental exports)
-    and the quota hold, checked last, right before the request leaves, so a hold noted while we waited for a token
-    is honoured."""
+    """The shared client with Zendesk's auth and the account's and the exports' window quotas (`QuotaAdapter`)."""
 
     def __init__(self, config: ProviderConfig, auth: AuthBase) -> None:
-        account = shared_limiter("zendesk", account_limit(config))
-        exports = shared_limiter("zendesk:incremental", export_limit())
-
-        def is_export(request: PreparedRequest) -> bool:
-            return f"{settings.API}/incremental/" in (request.url or "")
-
-        def hold_if_quota_spent(request: PreparedRequest) -> None:
-            QUOTA.wait(("account", "incremental") if is_export(request) else ("account",))
-
+        # ZENDESK_RATE_LIMIT_PER_SECOND (the generic override) adds a bucket of the operator's own on top.
+        bucket = shared_limiter("zendesk", config.rate_limit) if os.environ.get("ZENDESK_RATE_LIMIT_PER_SECOND") else None
         super().__init__(
             config.name, None,
-            limiter_for=lambda request: (account, exports) if is_export(request) else account,
-            on_send=hold_if_quota_spent,
+            limiter_for=lambda _request: bucket,
             on_response=lambda response: check_response(response),
             headers={"Accept": "application/json"}, auth=auth, request_timeout=60,
             fix_hint="check ZENDESK_EMAIL + ZENDESK_API_TOKEN (or the OAuth client and refresh token) / the "
                      "'zendesk_default' connection, and that the user is an admin (the incremental exports are admin-only)",
         )
+        self.adapter = QuotaAdapter(pool_maxsize=50)  # mounted by each thread's session, made on first use
 
 
 def auth_for(config: ProviderConfig) -> AuthBase:

@@ -31,12 +31,11 @@ PLAN_LIMITS_PER_MINUTE = {"team": 200, "growth": 400, "professional": 400, "ente
 HIGH_VOLUME_PER_MINUTE = 2500
 INCREMENTAL_PER_MINUTE = 10
 INCREMENTAL_PER_MINUTE_HIGH_VOLUME = 30
-HEADROOM = 0.95
-"""Aim at 95 % of a limit: the server counts fixed one-minute windows and latency spreads our requests' arrival."""
 RATE_LIMIT = RateLimit.per_minute(PLAN_LIMITS_PER_MINUTE["enterprise"], burst=10, scope="account, Enterprise plan")
 """The account limit of the default plan (Enterprise); `ZENDESK_PLAN` / `ZENDESK_HIGH_VOLUME` choose another."""
 INCREMENTAL_RATE_LIMIT = RateLimit.per_minute(INCREMENTAL_PER_MINUTE, burst=1, scope="incremental exports")
-"""Applied on top of the account limit to every `/api/v2/incremental/` request (see helpers.ZendeskClient)."""
+"""The documented limits, for the registry and the benchmark. The client paces by what each response reports of the
+current one-minute window (`helpers.WindowQuota`), not by these rates."""
 BREACH_ALERT_LOOKBACK_HOURS = 24.0
 """SLA breaches older than this (before the newest change the export saw) are not posted to #support: a first load
 of two years of history must not flood the channel. ZENDESK_BREACH_ALERT_LOOKBACK_HOURS overrides it."""

@@ -14,7 +14,7 @@ https://developer.zendesk.com/api-reference/):
   requests/min (30 with the add-on) with `zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=42`
   and a 429 `{"error": "APIRateLimitExceeded", "description": "Number of allowed incremental export API requests
   per minute exceeded"}`. The sample export allows 10 requests per 20 minutes. Sandbox option `zendesk_rate_scale`
-  multiplies every limit (tests run fast with the client scaled alike by `ZENDESK_RATE_LIMIT_SCALE`).
+  multiplies every limit (tests run fast; the client paces by what the headers report, so it follows).
 - incremental exports exclude the last minute of changes; cursor-based tickets and users (`start_time` first, then
   `cursor`; `end_of_stream`), time-based organizations, ticket events and ticket metric events (`next_page`,
   `end_time`, `count`, `end_of_stream`; items at `end_time` repeat on the next page, as documented);
