@@ -312,16 +312,22 @@ def source(config: ProviderConfig) -> list[DltResource]:
             since = max(start, date.fromisoformat(last) - timedelta(days=int(opts["reread_days"]) - 1)) if last else start
             until = today() - timedelta(days=1)
             newest = last
+            params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
+                           for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
+
+            def run_async() -> Iterator[list[dict[str, Any]]]:
+                return ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
+                                       timeout_seconds=float(opts["async_timeout_seconds"]),
+                                       attempts=int(opts["async_attempts"]), concurrent=int(opts["async_concurrent_jobs"]))
+
+            reports: Iterator[list[dict[str, Any]]]
             if since <= until and (until - since).days < int(opts["sync_max_days"]):
-                # An incremental run's window: one synchronous read (a page per 500 rows) instead of a run to poll.
-                reports: Iterator[list[dict[str, Any]]] = iter([ads.read_report(
-                    acct, ads.report_params(spec["level"], breakdowns, spec["time_increment"], since, until))])
+                # An incremental run's window: one synchronous read (a page per 500 rows) instead of a run to poll;
+                # async runs if Meta finds it too big.
+                reports = ads.read_report(acct, name, ads.report_params(spec["level"], breakdowns, spec["time_increment"],
+                                                                        since, until), run_async)
             else:
-                params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
-                               for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
-                reports = ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
-                                          timeout_seconds=float(opts["async_timeout_seconds"]),
-                                          attempts=int(opts["async_attempts"]), concurrent=int(opts["async_concurrent_jobs"]))
+                reports = run_async()
             for raw_rows in reports:
                 rows = [ads.insight_row(r, breakdowns, spec_attr) for r in raw_rows]
                 if rows:
@@ -338,12 +344,15 @@ def source(config: ProviderConfig) -> list[DltResource]:
             acct = ad_account()
             spec_attr = account_info(acct)["attribution_spec"]
             params = ads.report_params("account", breakdowns, "all_days", date_preset="last_28d")
-            if int(opts["sync_max_days"]) >= 28:  # one row per breakdown value: small enough to read synchronously
-                raw = ads.read_report(acct, params)
-            else:
-                raw = ads.run_report(acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
+
+            def run_async() -> Iterator[list[dict[str, Any]]]:
+                yield ads.run_report(acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
                                      timeout_seconds=float(opts["async_timeout_seconds"]), attempts=int(opts["async_attempts"]))
-            yield [ads.insight_row(r, breakdowns, spec_attr) for r in raw]
+
+            # One row per breakdown value: small enough to read synchronously (async runs if Meta finds it too big).
+            reports = ads.read_report(acct, name, params, run_async) if int(opts["sync_max_days"]) >= 28 else run_async()
+            for raw in reports:
+                yield [ads.insight_row(r, breakdowns, spec_attr) for r in raw]
 
         return read
 
