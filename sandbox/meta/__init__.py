@@ -421,6 +421,7 @@ def create_app(state: SandboxState) -> FastAPI:
         for b in ordered:
             keys = [k + ((b, v),) for k in keys for v in w.people.column(b)[1]]
         rows: list[dict[str, Any]] = []
+        wanted = {*fields, "date_start", "date_stop"}
         for ident, ad_ids in groups:
             for start, stop in buckets:
                 days = list(days_between(start, stop))
@@ -454,7 +455,8 @@ def create_app(state: SandboxState) -> FastAPI:
                     mine = touches if not key else by_cell.get(i, [])
                     row = insights_row(w, ident, key, agg, mine, windows, unified, account)
                     row.update({"date_start": start.isoformat(), "date_stop": stop.isoformat()})
-                    rows.append({k: v for k, v in row.items() if k in fields or k in ("date_start", "date_stop") or k in dict(key)})
+                    keep = wanted.union(dict(key))
+                    rows.append({k: v for k, v in row.items() if k in keep})
         return rows
 
     def insights_row(w: MetaWorld, ident: dict[str, Any], key: tuple[tuple[str, str], ...], agg: dict[str, Any],
