@@ -1,5 +1,8 @@
 """Meta extraction benchmark: full load at `medium` scale with realistic latency, then incremental runs.
 
+Runs: the full load; +1 day; a no-change re-run right after it (no world advance: what a run costs when nothing
+happened, process start included, as bench_stripe's); then the other advances (+7 days).
+
 Prints, per run, the calls made against the budgets the usage headers report (`X-App-Usage`,
 `X-Business-Use-Case-Usage` per use case, `X-Ad-Account-Usage`): the highest percentage seen, throttling errors and
 the seconds spent pacing, next to rows loaded and wall time. Each run is a fresh process, as an Airflow task (its peak
@@ -67,9 +70,11 @@ def main() -> None:
         proof = hmac.new(SANDBOX_CREDENTIALS["app_secret"].encode(), token.encode(), hashlib.sha256).hexdigest()
         httpx.get(f"{url}/meta/{GRAPH_VERSION}/{SANDBOX_CREDENTIALS['ad_account_id']}", timeout=900,
                   params={"fields": "name", "access_token": token, "appsecret_proof": proof}).raise_for_status()
-        runs = [("full", 0.0)] + [(f"+{d:g} day(s)", d) for d in args.advance]
+        runs = [("full", "full", 0.0)] + [(f"+{d:g} day(s)", f"+{d:g}d", d) for d in args.advance]
+        if args.advance:  # right after the first incremental run, with nothing advanced
+            runs.insert(2, ("no-change", "no-change", 0.0))
         world_now = mw.world.now.isoformat()
-        for label, days in runs:
+        for label, key, days in runs:
             if days:
                 moved = httpx.post(f"{url}/_sandbox/advance", params={"days": days}, timeout=30)
                 world_now = moved.raise_for_status().json()["now"]
@@ -99,7 +104,7 @@ def main() -> None:
             if args.no_record:
                 continue
             record("bench_meta", Row(
-                provider="meta", scale=args.scale, run=("full" if not days else f"+{days:g}d") + (" (memory)" if args.memory_only else ""),
+                provider="meta", scale=args.scale, run=key + (" (memory)" if args.memory_only else ""),
                 wall_s=None if args.memory_only else round(wall, 1),
                 requests=server.get("requests"), throttled=throttled, peak_rss_mb=round(memory.peak_mb),
                 sandbox_cpu_share=None if cpu_share is None else round(cpu_share, 3),

@@ -11,7 +11,9 @@ or one still running after `async_timeout_seconds`, is retried with a new run up
 run fails naming the report and the dates. Long ranges are split into chunks of `async_chunk_days`, whose runs are in
 flight together (up to `async_concurrent_jobs`) and polled in one round. A range of at most `sync_max_days` (an
 incremental run's re-read window, a 28-day reach) is read synchronously instead (`GET /act_{id}/insights`): the same
-rows for one call per page, without a run's create and polls.
+rows for one call per page, without a run's create and polls. Meta refuses a synchronous read it finds too big
+(HTTP 500, code 1, "Please reduce the amount of data you're asking for"); that report, and only on that error, is
+then read with async runs like a backfill.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -34,7 +36,7 @@ from facebook_business.session import FacebookSession
 
 from pipelines.common.config import ProviderConfig
 
-from .helpers import GraphApiError, MetaClient, error_from, graph_root
+from .helpers import GraphApiError, MetaClient, error_from, graph_root, is_too_much_data
 from .settings import ATTRIBUTION_WINDOWS, GRAPH_VERSION, INSIGHTS_FIELDS, PURCHASE_ACTION_TYPE
 
 log = logging.getLogger("opsdata.meta")
@@ -135,12 +137,23 @@ def run_reports(acct: AdAccount, name: str, params_list: list[dict[str, Any]], *
             time.sleep(poll_seconds)
 
 
-def read_report(acct: AdAccount, params: dict[str, Any]) -> list[dict[str, Any]]:
+def read_report(acct: AdAccount, name: str, params: dict[str, Any],
+                run_async: Callable[[], Iterator[list[dict[str, Any]]]]) -> Iterator[list[dict[str, Any]]]:
     """The rows of a small report read synchronously (`GET /act_{id}/insights`, page by page): one call per page of
-    500 rows, where an async run costs its create, its polls and its reads. For short ranges only (the re-read window,
-    a 28-day reach): Meta answers a large synchronous report with a timeout, hence async runs for backfills."""
+    500 rows, where an async run costs its create, its polls and its reads. For short ranges (the re-read window, a
+    28-day reach); if Meta still finds it too big, `run_async()` reads it instead (the rows of the refused read, if
+    any page came, are dropped: the async run returns the whole report)."""
     path = f"/{acct['id']}/insights"
-    return _all_rows(_sdk(lambda: acct.get_insights(params=dict(params)), path), path)
+    try:
+        rows = _all_rows(_sdk(lambda: acct.get_insights(params=dict(params)), path), path)
+    except GraphApiError as exc:
+        if not is_too_much_data(exc.code, exc.graph_message):
+            raise
+        log.warning("meta: Meta refused the synchronous read of %s as too much data; reading it with async report "
+                    "runs instead", _what(name, params))
+        yield from run_async()
+        return
+    yield rows
 
 
 def _all_rows(cursor: Any, path: str) -> list[dict[str, Any]]:

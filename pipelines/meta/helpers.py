@@ -11,7 +11,10 @@ library reads it:
   throttling error, set `Retry-After` from `estimated_time_to_regain_access` so the shared retry policy waits that
   long (wait when hit);
 - a token error (190/102) is permanent: `raise_for_graph` turns it into `MetaTokenError`, which names what to renew,
-  and it is never retried.
+  and it is never retried;
+- a synchronous insights read Meta finds too big is refused with HTTP 500, code 1 and "Please reduce the amount of
+  data you're asking for" (`is_too_much_data`): the same request gets the same answer, so it is not retried here
+  (the shared layer retries every other 5xx) and ads.py reads that report with an async run instead.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_STATUS
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator, SinglePagePaginator
 from requests import HTTPError, PreparedRequest, Response
@@ -62,6 +66,7 @@ class GraphApiError(RuntimeError):
     def __init__(self, message: str, code: int | None, subcode: int | None = None, status: int | None = None,
                  path: str = "", trace: str | None = None) -> None:
         self.code, self.subcode, self.status, self.path, self.trace = code, subcode, status, path, trace
+        self.graph_message = message
         detail = f"code {code}" + (f", subcode {subcode}" if subcode else "") + (f", fbtrace_id {trace}" if trace else "")
         super().__init__(redact(f"meta: {path or 'request'} failed ({detail}): {message}"))
 
@@ -78,6 +83,18 @@ class MetaTokenError(CredentialsRejected):
             f"meta: the API rejected the credentials (HTTP {status}{where}; Graph code {code}"
             f"{f', subcode {subcode}' if subcode else ''}: {why}): {message}; retrying will not help: {RENEW_HINT}"
         ), status or 400)
+
+
+TOO_MUCH_DATA_CODE = 1
+TOO_MUCH_DATA_TEXT = "reduce the amount of data"
+"""Meta's refusal of a synchronous read it finds too big: code 1 (otherwise "unknown, possibly temporary") with
+"Please reduce the amount of data you're asking for, then retry your request" and no subcode (public reports in
+facebook-python-business-sdk#470, facebook-php-business-sdk#441, airbytehq/airbyte#42562; the remedy Meta documents
+is an async job: developers.facebook.com/docs/marketing-api/insights/best-practices)."""
+
+
+def is_too_much_data(code: Any, message: Any) -> bool:
+    return code == TOO_MUCH_DATA_CODE and TOO_MUCH_DATA_TEXT in str(message or "").lower()
 
 
 def graph_error_of(body: Any) -> dict[str, Any] | None:
@@ -214,11 +231,20 @@ def _error_of(response: Response) -> dict[str, Any] | None:
         return None
 
 
+RETRY_STATUSES = tuple(s for s in DEFAULT_RETRY_STATUS if s != 500)
+"""The shared layer's retried statuses but 500, which `retry_graph` decides (Meta's too-much-data refusal is a 500)."""
+
+
 def retry_graph(response: Response | None, exception: BaseException | None) -> bool:
-    """Retry Graph throttling and transient errors (HTTP 400 bodies); never a token or permission error."""
+    """Retry Graph throttling and transient errors (HTTP 400 bodies) and HTTP 500s; never a token or permission
+    error, nor the too-much-data refusal (retrying the same request gets the same refusal)."""
     if response is None or response.status_code < 400:
         return False
     err = _error_of(response)
+    if err and is_too_much_data(err.get("code"), err.get("message")):
+        return False
+    if response.status_code == 500:
+        return True
     if not err:
         return False
     code = err.get("code")
@@ -229,7 +255,7 @@ class MetaClient(ProviderClient):
     """The shared retrying client, with Meta's usage-header pacing and Graph-code retries."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config.name, config.rate_limit, retry_condition=retry_graph, request_timeout=60,
+        super().__init__(config.name, config.rate_limit, status_codes=RETRY_STATUSES, retry_condition=retry_graph, request_timeout=60,
                          on_send=pace_before_call, on_response=read_usage, fix_hint=RENEW_HINT)
 
 

@@ -25,6 +25,8 @@ RENEW_HINT = (
 
 RATE_LIMIT = RateLimit(per_second=50, burst=20, scope="client ceiling; Meta meters usage per hour, see the usage headers")
 """A client-side ceiling only: Meta's real limits are the usage percentages it reports in headers (see helpers)."""
+GRAPH_CALLS_AT_ONCE = 4
+"""Independent calls one resource sends together (Instagram's per-day totals, the follower breakdowns)."""
 SLOW_DOWN_AT_PERCENT = 75.0
 """Above this share of any usage header's budget, each call waits a little (more as the share grows)."""
 MAX_PACE_SECONDS = 5.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from .helpers import MetaClient, get, paginate, rest
 from .settings import (
     AD_OBJECT_FIELDS,
     DEFAULTS,
+    GRAPH_CALLS_AT_ONCE,
     IG_DAILY_TOTALS,
     IG_DEMOGRAPHIC_BREAKDOWNS,
     IG_MEDIA_FIELDS,
@@ -99,6 +101,13 @@ def source(config: ProviderConfig) -> list[DltResource]:
 
     def page_api() -> Any:
         return rest(config, MetaClient(config), access().page_token)
+
+    def get_each(calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Independent Graph calls of one resource (a day's totals each, a breakdown each), answered in order and
+        sent together, each thread on its own session: dlt runs a resource on one worker, where they would wait on
+        each other's round trips (a no-change run's longest chain of calls)."""
+        with ThreadPoolExecutor(max_workers=max(1, min(len(calls), GRAPH_CALLS_AT_ONCE)), thread_name_prefix="meta-graph") as pool:
+            return list(pool.map(lambda call: get(page_api(), *call), calls))
 
     def since_cursor(state: dict[str, Any], key: str, backfill_days: int, reread: int) -> date:
         last = state.get(key)
@@ -194,9 +203,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
             days = sorted({_day_of(v["end_time"]) for m in body.get("data", []) for v in m.get("values", [])})
             rows = [{"ig_user_id": ig, "metric": "reach", "date": _day_of(v["end_time"]), "value": int(v.get("value") or 0)}
                     for m in body.get("data", []) for v in m.get("values", [])]
-            for d in days:
-                totals = get(api, f"/{ig}/insights", {"metric": ",".join(IG_DAILY_TOTALS), "period": "day", "metric_type": "total_value",
-                                                       "breakdown": "follow_type", "since": d.isoformat(), "until": (d + timedelta(days=1)).isoformat()})
+            each_day = get_each([(f"/{ig}/insights", {"metric": ",".join(IG_DAILY_TOTALS), "period": "day", "metric_type": "total_value",
+                                                      "breakdown": "follow_type", "since": d.isoformat(),
+                                                      "until": (d + timedelta(days=1)).isoformat()}) for d in days])
+            for d, totals in zip(days, each_day, strict=True):
                 for m in totals.get("data", []):
                     total = m.get("total_value") or {}
                     if m["name"] == "follows_and_unfollows":
@@ -254,11 +264,11 @@ def source(config: ProviderConfig) -> list[DltResource]:
     @dlt.resource(name="ig_follower_demographics", primary_key=("ig_user_id", "breakdown", "key"), write_disposition="replace",
                   parallelized=True)
     def ig_follower_demographics() -> Iterator[list[dict[str, Any]]]:
-        api, ig = page_api(), ig_id()
+        ig = ig_id()
         taken = datetime.now(UTC)
-        for breakdown in IG_DEMOGRAPHIC_BREAKDOWNS:
-            body = get(api, f"/{ig}/insights", {"metric": "follower_demographics", "period": "lifetime",
-                                                 "metric_type": "total_value", "breakdown": breakdown})
+        bodies = get_each([(f"/{ig}/insights", {"metric": "follower_demographics", "period": "lifetime", "metric_type": "total_value",
+                                                "breakdown": breakdown}) for breakdown in IG_DEMOGRAPHIC_BREAKDOWNS])
+        for breakdown, body in zip(IG_DEMOGRAPHIC_BREAKDOWNS, bodies, strict=True):
             rows = []
             for m in body.get("data", []):
                 for b in (m.get("total_value") or {}).get("breakdowns", []):
@@ -312,16 +322,22 @@ def source(config: ProviderConfig) -> list[DltResource]:
             since = max(start, date.fromisoformat(last) - timedelta(days=int(opts["reread_days"]) - 1)) if last else start
             until = today() - timedelta(days=1)
             newest = last
+            params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
+                           for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
+
+            def run_async() -> Iterator[list[dict[str, Any]]]:
+                return ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
+                                       timeout_seconds=float(opts["async_timeout_seconds"]),
+                                       attempts=int(opts["async_attempts"]), concurrent=int(opts["async_concurrent_jobs"]))
+
+            reports: Iterator[list[dict[str, Any]]]
             if since <= until and (until - since).days < int(opts["sync_max_days"]):
-                # An incremental run's window: one synchronous read (a page per 500 rows) instead of a run to poll.
-                reports: Iterator[list[dict[str, Any]]] = iter([ads.read_report(
-                    acct, ads.report_params(spec["level"], breakdowns, spec["time_increment"], since, until))])
+                # An incremental run's window: one synchronous read (a page per 500 rows) instead of a run to poll;
+                # async runs if Meta finds it too big.
+                reports = ads.read_report(acct, name, ads.report_params(spec["level"], breakdowns, spec["time_increment"],
+                                                                        since, until), run_async)
             else:
-                params_list = [ads.report_params(spec["level"], breakdowns, spec["time_increment"], chunk_since, chunk_until)
-                               for chunk_since, chunk_until in ads.chunks(since, until, int(opts["async_chunk_days"]))]
-                reports = ads.run_reports(acct, name, params_list, poll_seconds=float(opts["async_poll_seconds"]),
-                                          timeout_seconds=float(opts["async_timeout_seconds"]),
-                                          attempts=int(opts["async_attempts"]), concurrent=int(opts["async_concurrent_jobs"]))
+                reports = run_async()
             for raw_rows in reports:
                 rows = [ads.insight_row(r, breakdowns, spec_attr) for r in raw_rows]
                 if rows:
@@ -338,12 +354,15 @@ def source(config: ProviderConfig) -> list[DltResource]:
             acct = ad_account()
             spec_attr = account_info(acct)["attribution_spec"]
             params = ads.report_params("account", breakdowns, "all_days", date_preset="last_28d")
-            if int(opts["sync_max_days"]) >= 28:  # one row per breakdown value: small enough to read synchronously
-                raw = ads.read_report(acct, params)
-            else:
-                raw = ads.run_report(acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
+
+            def run_async() -> Iterator[list[dict[str, Any]]]:
+                yield ads.run_report(acct, name, params, poll_seconds=float(opts["async_poll_seconds"]),
                                      timeout_seconds=float(opts["async_timeout_seconds"]), attempts=int(opts["async_attempts"]))
-            yield [ads.insight_row(r, breakdowns, spec_attr) for r in raw]
+
+            # One row per breakdown value: small enough to read synchronously (async runs if Meta finds it too big).
+            reports = ads.read_report(acct, name, params, run_async) if int(opts["sync_max_days"]) >= 28 else run_async()
+            for raw in reports:
+                yield [ads.insight_row(r, breakdowns, spec_attr) for r in raw]
 
         return read
 

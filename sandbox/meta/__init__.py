@@ -16,13 +16,15 @@ As strict as Graph where a client can go wrong (graph.py holds the spec-driven p
 - usage headers (`X-App-Usage`, `X-Business-Use-Case-Usage` with `estimated_time_to_regain_access`,
   `X-Ad-Account-Usage`) over a sliding window, and throttling errors 4 / 80000 / 80001 / 80002 / 80004 past 100 %;
 - async insights report runs that take several polls and sometimes fail (`Job Failed`), plus a control endpoint
-  that scripts outcomes (failed, skipped, stuck) for tests;
+  that scripts outcomes (failed, skipped, stuck) for tests; a synchronous insights read of more than
+  `meta_sync_max_cells` values is refused as too much data (graph.SYNC_INSIGHTS_MAX_CELLS says why);
 - webhooks: `POST /{app-id}/subscriptions` verifies the callback with the GET challenge, and
   `POST /_sandbox/webhooks/emit` delivers a change signed with `X-Hub-Signature-256`.
 
 Options (`--option key=value`): `meta_rate_window_seconds` (3600), `meta_rate_scale` (1: multiplies every call
 budget), `meta_async_polls` (3), `meta_async_fail_every` (9: every 9th report run fails; 0 never),
-`meta_require_appsecret_proof` (true). The sandbox's days are UTC days (Page insights `end_time` at 00:00 UTC).
+`meta_require_appsecret_proof` (true), `meta_sync_max_cells` (100000). The sandbox's days are UTC days (Page
+insights `end_time` at 00:00 UTC).
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ def create_app(state: SandboxState) -> FastAPI:
     async_polls = int(opts.get("meta_async_polls", 3))
     fail_every = int(opts.get("meta_async_fail_every", 9))
     require_proof = str(opts.get("meta_require_appsecret_proof", "true")).lower() != "false"
+    sync_max_cells = int(opts.get("meta_sync_max_cells", g.SYNC_INSIGHTS_MAX_CELLS))
     with state.lock:
         store.setdefault("tokens", {})
         store.setdefault("jobs", {})
@@ -418,6 +421,7 @@ def create_app(state: SandboxState) -> FastAPI:
         for b in ordered:
             keys = [k + ((b, v),) for k in keys for v in w.people.column(b)[1]]
         rows: list[dict[str, Any]] = []
+        wanted = {*fields, "date_start", "date_stop"}
         for ident, ad_ids in groups:
             for start, stop in buckets:
                 days = list(days_between(start, stop))
@@ -451,7 +455,8 @@ def create_app(state: SandboxState) -> FastAPI:
                     mine = touches if not key else by_cell.get(i, [])
                     row = insights_row(w, ident, key, agg, mine, windows, unified, account)
                     row.update({"date_start": start.isoformat(), "date_stop": stop.isoformat()})
-                    rows.append({k: v for k, v in row.items() if k in fields or k in ("date_start", "date_stop") or k in dict(key)})
+                    keep = wanted.union(dict(key))
+                    rows.append({k: v for k, v in row.items() if k in keep})
         return rows
 
     def insights_row(w: MetaWorld, ident: dict[str, Any], key: tuple[tuple[str, str], ...], agg: dict[str, Any],
@@ -795,6 +800,11 @@ def create_app(state: SandboxState) -> FastAPI:
                     job = new_job(account_id, params, now)
                     return ok({"report_run_id": job["id"]}, headers)
                 rows = insights_rows(account_id, "account", params, now)
+                fields = g.parse_list(params.get("fields")) or ["impressions", "spend", "date_start", "date_stop"]
+                if len(rows) * len(fields) > sync_max_cells:  # the whole report's size, whatever the page's
+                    with state.lock:
+                        stats.extra["sync_too_much_data"] += 1
+                    raise g.GraphError(g.TOO_MUCH_DATA_MESSAGE, 1, type_=None, status=500)
                 return listing(rows, headers, max_limit=500)
             if edge in g.node("AdAccount").edges:
                 return listing([], headers)

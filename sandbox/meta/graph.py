@@ -66,11 +66,24 @@ THROTTLE_MESSAGES = {
     80004: "(#80004) There have been too many calls to this ad-account. Wait a bit and try again. For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
 }
 
+TOO_MUCH_DATA_MESSAGE = "Please reduce the amount of data you're asking for, then retry your request"
+SYNC_INSIGHTS_MAX_CELLS = 100_000
+"""The most values (rows x requested fields) a synchronous `GET /act_{id}/insights` answers; past it, HTTP 500 with
+`{"error": {"code": 1, "message": TOO_MUCH_DATA_MESSAGE}}`, whatever the page size. Meta publishes no number, only
+that synchronous insights requests "can return out-of-memory or timeout errors" and that large reads belong in async
+jobs (developers.facebook.com/docs/marketing-api/insights/best-practices). The rule follows the public reports of that
+error: it depends on the whole report, not the page (`limit=1` is refused too: facebook-python-business-sdk#294); it
+grows with rows (level=ad, time_increment=1, long ranges: the same repository's #470, #510) and with fields
+(airbytehq/airbyte#49977: "reduce the number of fields"); its body is code 1 and the message, no subcode, HTTP 500
+(facebook-php-business-sdk#441, facebook-python-business-sdk#470, airbytehq/airbyte#42562). 100,000 values: the
+~4,000 daily ad rows of 23 fields that #510 read in Graph Explorer fit; a year of daily rows of 15 ads does not.
+Deterministic, so the same request is refused every time (a client must switch to an async run, not retry)."""
+
 
 class GraphError(Exception):
     """A Graph API error, rendered as Meta does: HTTP 400 (or 5xx) with `{"error": {...}}`."""
 
-    def __init__(self, message: str, code: int, *, subcode: int | None = None, type_: str = "OAuthException",
+    def __init__(self, message: str, code: int, *, subcode: int | None = None, type_: str | None = "OAuthException",
                  status: int = 400, transient: bool = False, user_title: str | None = None, user_msg: str | None = None,
                  headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -79,7 +92,9 @@ class GraphError(Exception):
         self.headers = headers or {}
 
     def body(self, trace: str) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
+        error: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.type is not None:
+            error["type"] = self.type
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
         if self.transient or self.code in THROTTLE_MESSAGES:

@@ -436,6 +436,7 @@ class MetaWorld:
         self._page_days: dict[date, dict[str, int]] = {}
         self._ig_days: dict[date, dict[str, int]] = {}
         self._cells: dict[tuple[tuple[str, ...], tuple[date, ...], tuple[str, ...]], dict[tuple[tuple[str, str], ...], dict[str, Any]]] = {}
+        self._last_per_person: tuple[tuple[tuple[str, ...], tuple[date, ...]], _PerPerson | None] | None = None
         self._indexed = False
         self._index_lock = threading.Lock()
 
@@ -572,7 +573,12 @@ class MetaWorld:
         key = (tuple(ad_ids), tuple(days), tuple(dimensions))
         found = self._cells.get(key)
         if found is None:
-            found = self._cells[key] = self.breakdown_cells(ad_ids, days, dimensions)[0]
+            # The last per-person sums are kept: the 28-day reach reports ask for the same ads and days by two
+            # breakdowns in a row (age+gender, country), a union over every delivery of the window each time.
+            last = self._last_per_person
+            if last is None or last[0] != key[:2]:
+                last = self._last_per_person = (key[:2], self._per_person(ad_ids, days))
+            found = self._cells[key] = self._cells_of(last[1], dimensions)[0]
         return found
 
     def cell_index(self, person: int, dimensions: Sequence[str]) -> int:

@@ -11,14 +11,15 @@ import pytest
 import requests
 
 from pipelines.common.config import ConfigurationError
-from pipelines.meta import settings
+from pipelines.meta import ads, settings
 from pipelines.meta.helpers import usage
 from pipelines.run import run_provider
-from sandbox.meta import USER_TOKEN
+from sandbox.meta import SANDBOX_CREDENTIALS, USER_TOKEN
 from sandbox.meta.graph import REMOVED_ATTRIBUTION_WINDOWS, REMOVED_IG_METRICS, REMOVED_PAGE_METRICS
 from tests.conftest import point_at_sandbox
 from tests.helpers import raw_count, raw_query
 
+ACT = SANDBOX_CREDENTIALS["ad_account_id"]
 BUSINESS = "ad_id, date, spend, impressions, reach, clicks, inline_link_clicks, purchases, purchase_value, attribution_setting"
 
 
@@ -160,3 +161,49 @@ def test_throttling_from_usage_headers_waits_and_completes(warehouse, monkeypatc
         assert sb.state.stats["meta"].throttled > 0 and usage.throttled.get(80000, 0) > 0
         assert usage.highest["ads_insights"] >= 100
         assert raw_query("meta", "select max(date) from raw_meta.ads_insights_campaign")[0][0] == sb.world.extension("meta").last_complete_day()
+
+
+def test_a_synchronous_read_meta_finds_too_big_is_read_with_async_runs(warehouse, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sandbox.server import SandboxServer
+
+    # The small world's year of daily ad rows (~2,300 rows of 19 fields) under a budget of 20,000 values: Meta's rule
+    # (sandbox.meta.graph.SYNC_INSIGHTS_MAX_CELLS) on a smaller account.
+    with SandboxServer(scale="small", latency="zero", options={"meta_sync_max_cells": "20000"}) as sb:
+        point_at_sandbox(monkeypatch, sb.url)
+        monkeypatch.setenv("OPSDATA_FAST_RETRIES", "1")
+        monkeypatch.setenv("OPSDATA_AS_OF_DATE", sb.world.now.date().isoformat())
+        run_provider("meta", resources=["ads_insights"])  # the default path: a year's backfill in async runs
+        expected = raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights order by ad_id, date")
+        stats = sb.state.stats["meta"]
+        runs_before = stats.extra["async_ok"] + stats.extra["async_failed"]
+        # The same backfill asked synchronously (a 400-day window takes it all): refused once, read with async runs.
+        monkeypatch.setenv("META_SYNC_MAX_DAYS", "400")
+        (tmp_path / "second").mkdir()
+        monkeypatch.setenv("OPSDATA_DATA_DIR", str(tmp_path / "second"))
+        log = sb.state.provider_store("meta")["requests"]
+        seen = len(log)
+        run_provider("meta", resources=["ads_insights"])
+        calls = [r for r in list(log)[seen:] if r["path"] == f"/{ACT}/insights"]
+        assert stats.extra["sync_too_much_data"] == 1  # refused once: the same request is not retried
+        assert calls[0]["method"] == "GET" and len(calls) > 1 and {r["method"] for r in calls[1:]} == {"POST"}
+        asked, *runs = [json.loads(r["params"]["time_range"]) for r in calls]
+        assert (min(r["since"] for r in runs), max(r["until"] for r in runs)) == (asked["since"], asked["until"])  # in chunks
+        assert stats.extra["async_ok"] + stats.extra["async_failed"] > runs_before
+        assert raw_query("meta", f"select {BUSINESS} from raw_meta.ads_insights order by ad_id, date") == expected
+
+
+def test_any_other_error_on_a_synchronous_read_is_not_an_async_fallback(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OPSDATA_AS_OF_DATE", sandbox_env.world.now.date().isoformat())
+    run_provider("meta", resources=["ads_insights"])
+    stats = sandbox_env.state.stats["meta"]
+    runs_before = stats.extra["async_ok"] + stats.extra["async_failed"]
+    # A plain HTTP 500 on the re-read window's synchronous read: retried as before, and still read synchronously.
+    sandbox_env.state.add_fault("meta", "5xx", count=1, path_contains=f"{ACT}/insights", status=500)
+    run_provider("meta", resources=["ads_insights"])
+    assert stats.by_status[500] == 1 and stats.extra["sync_too_much_data"] == 0
+    assert stats.extra["async_ok"] + stats.extra["async_failed"] == runs_before
+    # An invalid request is not "too much data" either: it fails as itself, with no async run tried.
+    monkeypatch.setattr(ads, "INSIGHTS_FIELDS", [*settings.INSIGHTS_FIELDS, "impressions_total"])
+    with pytest.raises(Exception, match="nonexisting field"):
+        run_provider("meta", resources=["ads_insights"])
+    assert stats.extra["async_ok"] + stats.extra["async_failed"] == runs_before

@@ -123,6 +123,42 @@ def test_async_report_run_lifecycle(sandbox) -> None:  # type: ignore[no-untyped
     assert rows and all("spend" in r for r in rows)
 
 
+def test_a_synchronous_insights_read_past_the_value_budget_is_refused_as_too_much_data(module_sandbox) -> None:  # type: ignore[no-untyped-def]
+    from sandbox.meta.graph import SYNC_INSIGHTS_MAX_CELLS, TOO_MUCH_DATA_MESSAGE
+    from sandbox.server import SandboxServer
+
+    def refused(resp: requests.Response) -> bool:
+        if resp.status_code == 200:
+            return False
+        assert resp.status_code == 500, resp.text
+        err = resp.json()["error"]  # Meta's body: code 1 and the message, no subcode, no type
+        assert (err["code"], err["message"]) == (1, TOO_MUCH_DATA_MESSAGE) and "error_subcode" not in err and "type" not in err
+        return True
+
+    month = {"level": "campaign", "time_increment": "1", "date_preset": "last_28d", "limit": "500"}
+    rows = call(module_sandbox, f"/{ACT}/insights", fields='["spend","impressions"]', **month).json()
+    assert rows["data"] and "next" not in rows["paging"]
+    n = len(rows["data"])
+    # A budget of exactly n rows x 2 fields: two fields are answered, a third is past it, whatever the page size.
+    with SandboxServer(scale="small", latency="zero", options={"meta_sync_max_cells": str(2 * n)}) as sb:
+        assert not refused(call(sb, f"/{ACT}/insights", fields='["spend","impressions"]', **month))
+        three = '["spend","impressions","clicks"]'
+        assert refused(call(sb, f"/{ACT}/insights", fields=three, **month))
+        assert refused(call(sb, f"/{ACT}/insights", fields=three, **{**month, "limit": "1"}))
+        assert refused(call(sb, f"/{ACT}/insights", fields=three, **month))  # the same answer every time
+        job = call(sb, f"/{ACT}/insights", method="POST", fields=three, **month).json()  # async: the documented remedy
+        for _ in range(3):
+            status = call(sb, f"/{job['report_run_id']}", fields="async_status").json()["async_status"]
+        assert status == "Job Completed"
+        assert len(call(sb, f"/{job['report_run_id']}/insights", limit="500").json()["data"]) == n
+    # At the default budget: a year of daily ad rows by age and gender is too much, the same month is not.
+    year = {"level": "ad", "time_increment": "1", "breakdowns": '["age","gender"]',
+            "fields": '["spend","clicks","impressions","inline_link_clicks"]'}  # ~31,000 rows x 4 over the year
+    assert SYNC_INSIGHTS_MAX_CELLS == 100_000
+    assert refused(call(module_sandbox, f"/{ACT}/insights", date_preset="maximum", **year))
+    assert not refused(call(module_sandbox, f"/{ACT}/insights", date_preset="last_7d", **year))
+
+
 def test_usage_headers_and_business_use_case_throttling(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from sandbox.server import SandboxServer
 
