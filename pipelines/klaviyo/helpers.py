@@ -2,9 +2,11 @@
 
 dlt's `RESTClient` (what `rest_api` is built on) does the paging through `links.next`; our shared
 `ProviderClient` session under it does the retries (429 + `Retry-After`, 5xx), the strict JSON and the 401 handling,
-and paces each request with the shared layer's token bucket. Klaviyo limits each operation separately in two fixed
-windows (burst per second, steady per minute), so there is one bucket per tier, fitted inside both windows by
-`limit_within_windows` (a single bucket for the provider would either waste the XL tier or trip the S tier).
+and paces each request with the shared layer's `WindowLimiter`. Klaviyo limits each operation separately in two fixed
+windows (burst per second, steady per minute; https://developers.klaviyo.com/en/docs/rate_limits_and_error_handling),
+so there is one limiter per tier keeping both windows' counts (a single one for the provider would either waste the XL
+tier or trip the S tier). Klaviyo's `RateLimit-*` headers tell only the steady window's state, approximately, and the
+burst window is the one that paces a run: the limiter keeps both itself.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from requests import PreparedRequest
 from requests.auth import AuthBase
 
 from pipelines.common.config import ConfigurationError, ProviderConfig, env_float
-from pipelines.common.http import ProviderClient, TokenBucket, limit_within_windows, shared_limiter
+from pipelines.common.http import ProviderClient, WindowLimiter, shared_window_limiter
 
 from .settings import ENDPOINT_TIERS, PROFILE_COUNT_TIER, REVISION, TIERS, Tier
 
@@ -50,20 +52,18 @@ def rate_scale() -> float:
     return scale
 
 
-ARRIVAL_SPREAD_SECONDS = {1.0: 0.15, 60.0: 2.0}
-"""How much closer together than they were sent requests may arrive at Klaviyo's fixed windows (network latency's
-spread, a thread paused between the bucket and the socket): the bucket keeps each limit over its window widened by
-this much. The spread is a time, not a share of the window: the shared default (15 % of each window) is right for
-the 1 s window and 9 s on the minute, which kept the L tier at 10.3 requests/s for a 12.5/s limit (336 requests took
-28.7 s, over the 26.9 s the limit allows); 2 s on the minute keeps 11.5/s and leaves a busy machine's pauses room."""
-
-
-def tier_limiter(tier: Tier) -> TokenBucket:
-    """The process-wide bucket of one tier: inside both of its windows (burst per 1 s, steady per 60 s)."""
+def tier_windows(tier: Tier) -> list[tuple[int, float]]:
+    """A tier's two limits as (requests, seconds) windows, scaled by `rate_scale`: exactly as documented. No margin
+    for requests that arrive closer together than they were sent: `WindowLimiter` counts each one until its answer."""
     scale = rate_scale()
-    windows = [(max(1, int(tier.burst * scale)), 1.0), (max(1, int(tier.steady * scale)), 60.0)]
-    limit = limit_within_windows([(n, t + ARRIVAL_SPREAD_SECONDS[t]) for n, t in windows], margin=0.0, scope=f"tier {tier.name}")
-    return shared_limiter(f"klaviyo:tier:{tier.name}", limit)
+    return [(max(1, int(tier.burst * scale)), 1.0), (max(1, int(tier.steady * scale)), 60.0)]
+
+
+def tier_limiter(tier: Tier) -> WindowLimiter:
+    """The process-wide limiter of one tier: at most its burst in any second and its steady limit in any minute, each
+    window used in full. The XS tier's 4 profile counts of a run go a second (and a round trip) apart, where one token
+    bucket inside both windows (capacity 1, refilled at 15 a minute less a margin) sent them 4 s apart."""
+    return shared_window_limiter(f"klaviyo:tier:{tier.name}", tier_windows(tier))
 
 
 _TEMPLATES = [
@@ -96,13 +96,13 @@ def tier_of(request: PreparedRequest) -> tuple[str, str] | None:
     return template, tier_name
 
 
-def bucket_for(request: PreparedRequest) -> TokenBucket | None:
+def limiter_for(request: PreparedRequest) -> WindowLimiter | None:
     found = tier_of(request)
     return tier_limiter(TIERS[found[1]]) if found else None
 
 
 def note_sent(request: PreparedRequest) -> None:
-    """Count and time-stamp each request as its tier's bucket lets it through (the benchmark reads these)."""
+    """Count and time-stamp each request as its tier's limiter lets it through (the benchmark reads these)."""
     found = tier_of(request)
     if found is None:
         return
@@ -138,8 +138,8 @@ def auth_for(config: ProviderConfig) -> AuthBase:
 
 
 def make_client(config: ProviderConfig, auth: AuthBase | None = None) -> ProviderClient:
-    """The shared client with Klaviyo's auth, revision header and per-tier buckets on every session."""
-    return ProviderClient(config.name, None, limiter_for=bucket_for, on_send=note_sent,
+    """The shared client with Klaviyo's auth, revision header and per-tier limiters on every session."""
+    return ProviderClient(config.name, None, limiter_for=limiter_for, on_send=note_sent,
                           auth=auth or auth_for(config), headers={"revision": REVISION, "accept": JSONAPI})
 
 

@@ -520,13 +520,17 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 group_cache[plural] = [g for data, _ in paginate(rest(), f"/api/{plural}", {"page[size]": PAGE_SIZES[f"/api/{plural}"]}) for g in data]
             return group_cache[plural]
 
-    count_lock = threading.Lock()
+    count_locks_lock = threading.Lock()
+    count_locks: dict[str, threading.Lock] = {}
     count_cache: dict[str, Any] = {}
 
     def profile_count(kind: str, plural: str, gid: str) -> Any:
         """A group's `profile_count`, asked once per run for both the snapshot (`groups`) and the members' check
-        (`member_update`). One at a time: the field's own limit (1/s, 15/m) paces them anyway."""
-        with count_lock:
+        (`member_update`). One lock per group: the groups' counts wait for the XS tier's limiter side by side, which
+        sends them a second apart from the first, rather than each one after the previous answer."""
+        with count_locks_lock:
+            lock = count_locks.setdefault(gid, threading.Lock())
+        with lock:
             if gid not in count_cache:
                 detail = get_one(rest(), f"/api/{plural}/{gid}", {f"additional-fields[{kind}]": "profile_count"})
                 count_cache[gid] = detail["attributes"].get("profile_count")
