@@ -25,6 +25,7 @@ import ctypes
 import logging
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,25 @@ class RunSummary:
         return text + (f"; new columns: {', '.join(self.new_columns)}" if self.new_columns else "")
 
 
+def init_dlt_context() -> None:
+    """Create dlt's configuration context (its providers) without its Streamlit probe. Finding no
+    `.dlt/secrets.toml` (this project's credentials come from the environment and Airflow Connections), dlt's secrets
+    provider imports streamlit, installed here for the dashboard, to look for a running Streamlit app's secrets: 0.2 s
+    of every run's start. A pipeline is not a Streamlit app, so `streamlit` is unimportable for that moment and dlt
+    takes its "not installed" branch. Idempotent; a no-op where streamlit is already imported (there dlt may look)."""
+    from dlt.common.configuration.container import Container
+    from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+    if "streamlit" in sys.modules or PluggableRunContext in Container():
+        return
+    sys.modules["streamlit"] = None  # type: ignore[assignment]  # `import streamlit` raises ImportError
+    try:
+        Container()[PluggableRunContext]
+    finally:
+        if "streamlit" in sys.modules and sys.modules["streamlit"] is None:
+            del sys.modules["streamlit"]
+
+
 def make_pipeline(provider: str) -> dlt.Pipeline:
     path = ensure_duckdb_file(raw_db_path(provider))
     for key, value in DLT_DEFAULTS.items():
@@ -147,6 +167,7 @@ def build_source(provider: str, config: ProviderConfig | None = None, **options:
 def run_provider(provider: str, *, resources: list[str] | None = None, **options: Any) -> RunSummary:
     started = time.monotonic()
     requests_before = request_counts[provider]
+    init_dlt_context()
     try:
         source = build_source(provider, **options)
         if resources:
