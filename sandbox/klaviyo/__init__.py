@@ -1023,6 +1023,13 @@ def create_app(state: SandboxState) -> FastAPI:
             except TypeError:  # a property orjson does not write as the standard library would: rendered per page
                 index = EventIndex(world.events, {m.name: m.id for m in world.metrics})
             world.__dict__["_event_index"] = index
+            # The profiles' pages are pre-rendered with it, for the world's `now` (`ProfileParts`): as the events' heads,
+            # bought once per world before the pages that need them; an advance re-renders only the profiles whose
+            # next change it passes.
+            known, now = world.__dict__.setdefault("_profile_parts", {}), state.world.now
+            for p in world.profiles:
+                if p.created <= now and p.email not in store["imported"]:
+                    profile_json(b"", p, True, now, None, known)
             if len(world.events) >= FREEZE_WORLD_EVENTS:
                 # The world's millions of objects live as long as the process: out of the cyclic collector's way, its
                 # full passes stop re-scanning them while pages allocate (a third of a large world's page CPU).
