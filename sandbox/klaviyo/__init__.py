@@ -19,6 +19,7 @@ the world per request.
 from __future__ import annotations
 
 import base64
+import functools
 import gc
 import hashlib
 import json
@@ -27,8 +28,10 @@ import re
 import secrets
 import time
 import uuid
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -107,6 +110,7 @@ SPEC = lazy_spec("klaviyo/stable.json", query_style="form")
 """The vendored OpenAPI spec (revision 2026-07-15): parameters, filters and rate limits per operation come from it."""
 
 
+@functools.cache
 def allowed_filters(op_name: str) -> dict[str, set[str]]:
     """Filter field -> operators allowed on this operation (`x-klaviyo-filters`)."""
     op = _operation(op_name)
@@ -116,6 +120,7 @@ def allowed_filters(op_name: str) -> dict[str, set[str]]:
     return found
 
 
+@functools.cache
 def datetime_fields(op_name: str) -> set[str]:
     op = _operation(op_name)
     filters = (op.raw.get("x-klaviyo-filters") if op else None) or {}
@@ -192,6 +197,37 @@ def iso(t: datetime | None) -> str | None:
     return t.astimezone(UTC).isoformat() if t is not None else None
 
 
+def profile_identity(p: Profile) -> dict[str, Any]:
+    """A profile's attributes before `updated`, as the world made them (a bulk import may override some)."""
+    c = p.customer
+    return {"email": p.email, "phone_number": c.phone, "external_id": None, "first_name": c.first_name, "last_name": c.last_name,
+            "organization": None, "locale": "en-US", "title": None, "image": None, "created": iso(p.created)}
+
+
+def profile_place(p: Profile) -> dict[str, Any]:
+    """A profile's attributes after `updated`, as the world made them."""
+    c = p.customer
+    return {"last_event_date": None,
+            "location": {"address1": None, "address2": None, "city": c.city, "country": c.country, "latitude": None,
+                         "longitude": None, "region": c.province, "zip": c.zip, "timezone": None, "ip": None},
+            "properties": {}}
+
+
+@dataclass
+class ProfileParts:
+    """A profile's JSON as `profile_json` joins it: `head` up to `"updated":`, `place` after it, `tail` after the base
+    URL. `updated` and `subscriptions` (serialised) change only at the profile's `changes` (its creation, consent,
+    suppressions, last edit); they are kept for the `seen` first of them, those up to the `now` they were made at."""
+
+    head: bytes
+    place: bytes
+    tail: bytes
+    changes: list[datetime]
+    seen: int = -1
+    updated: bytes = b""
+    subscriptions: bytes | None = None
+
+
 ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 """orjson serialises only what it writes exactly as the standard library would; the rest raises TypeError."""
 
@@ -242,18 +278,27 @@ def event_json(root: bytes, e: Any, metric_id: bytes, head: bytes | None = None)
     return (head or event_head(e)) + EVENT_TAIL % (url, url, metric_id, url, url, url)
 
 
-def events_json(root: bytes, page: Sequence[Any], metric_ids: dict[str, bytes], heads: dict[str, bytes],
-                bodies: dict[str, bytes] | None = None) -> orjson.Fragment:
-    """A page's `data`: the events' pre-rendered `bodies` for this root when there are, else `event_json` per event
-    inlined (a 1,000-event page spends its time in this loop)."""
-    if bodies is not None:
-        return orjson.Fragment(b"[" + b",".join([bodies[e.id] for e in page]) + b"]")
+def events_json(root: bytes, page: Sequence[Any], metric_ids: dict[str, bytes], heads: dict[str, bytes]) -> list[bytes]:
+    """A page of events serialised one by one (`event_json` inlined), from their `heads` where the index still has
+    them: the pages the index's pre-rendered bodies do not answer (another base URL, a filter it leaves to a scan)."""
     api = root + b"/api/events/"
     parts = []
     for e in page:
         url = api + orjson.dumps(e.id)[1:-1]
         parts.append((heads.get(e.id) or event_head(e)) + EVENT_TAIL % (url, url, metric_ids[e.metric], url, url, url))
-    return orjson.Fragment(b"[" + b",".join(parts) + b"]")
+    return parts
+
+
+def serialised_document(data: Sequence[bytes], links: dict[str, str], headers: dict[str, str]) -> Response:
+    """`{"data": [...], "links": ...}` from already serialised resources, the bytes `JSONAPIResponse` would write for
+    the same objects, in one join: a 1,000-event page is a megabyte, and each extra copy of it (a join, then the
+    encoder copying that into its own buffer) cost more than the page's lookups."""
+    tail = b'],"links":' + orjson.dumps(links, option=ORJSON_STRICT) + b"}"
+    if len(data) > 1:
+        body = b",".join([b'{"data":[' + data[0], *data[1:-1], data[-1] + tail])
+    else:
+        body = b'{"data":[' + (data[0] if data else b"") + tail
+    return Response(body, headers=headers, media_type=JSONAPI)
 
 
 def parse_time(value: str, parameter: str = "filter") -> datetime:
@@ -484,9 +529,9 @@ def create_app(state: SandboxState) -> FastAPI:
         return size, offset
 
     def paged(request: Request, op: str, items: Sequence[Any], render: Any, headers: dict[str, str], included: Any = None,
-              render_page: Any = None) -> JSONResponse:
-        """One page of `items` with its cursor links; `render` renders an item, or `render_page` the page's whole
-        `data` (as serialised JSON, for the event pages)."""
+              render_page: Any = None) -> Response:
+        """One page of `items` with its cursor links; `render` renders an item (a dict `document` may reshape), or
+        `render_page` the whole page as serialised resources (None: it cannot, `render` does)."""
         size, offset = page_params(request, op)
         page = items[offset: offset + size]
         links: dict[str, str] = {"self": str(request.url)}
@@ -497,7 +542,11 @@ def create_app(state: SandboxState) -> FastAPI:
         if offset > 0:
             params["page[cursor]"] = base64.urlsafe_b64encode(f"bz:{max(0, offset - size)}".encode()).decode()
             links["prev"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(params)}"
-        body: dict[str, Any] = {"data": render_page(page) if render_page else [render(x) for x in page], "links": links}
+        serialised = render_page(page) if render_page is not None else None
+        if serialised is not None:
+            assert included is None, "a serialised page has no related resources"
+            return serialised_document(serialised, links, headers)
+        body: dict[str, Any] = {"data": [render(x) for x in page], "links": links}
         if included is not None:
             body["included"] = included(page)
         return document(request, body, headers)
@@ -573,7 +622,17 @@ def create_app(state: SandboxState) -> FastAPI:
             if required:
                 raise ApiError(400, "invalid", "Invalid input.", "A channel filter is required, e.g. filter=equals(messages.channel,'email')", "filter")
             return []
-        return compile_conditions(parse_filter(text, op))
+        key = (op, text)
+        compiled = parsed_filters.get(key)
+        if compiled is None:
+            if len(parsed_filters) >= 4096:  # chains long finished
+                parsed_filters.clear()
+            compiled = parsed_filters[key] = compile_conditions(parse_filter(text, op))  # a filter it refuses raises, not kept
+        return list(compiled)
+
+    parsed_filters: dict[tuple[str, str], list[Compiled]] = {}
+    """(operation, filter) -> its compiled conditions: every page of a cursor chain repeats its first page's filter, and
+    parsing it character by character cost as much as the rest of a small page."""
 
     def sort_key(request: Request, allowed: set[str], default: str) -> tuple[str, bool]:
         sort = request.query_params.get("sort", default)
@@ -595,25 +654,8 @@ def create_app(state: SandboxState) -> FastAPI:
 
     # --- renderers --------------------------------------------------------------------------------------
     def render_profile(request: Request, p: Profile, subscriptions: bool, now: datetime, joined: datetime | None = None) -> dict[str, Any]:
-        c = p.customer
         imported = store["imported"].get(p.email, {})
-        attrs: dict[str, Any] = {
-            "email": p.email,
-            "phone_number": c.phone,
-            "external_id": None,
-            "first_name": c.first_name,
-            "last_name": c.last_name,
-            "organization": None,
-            "locale": "en-US",
-            "title": None,
-            "image": None,
-            "created": iso(p.created),
-            "updated": iso(profile_updated(p, now)),
-            "last_event_date": None,
-            "location": {"address1": None, "address2": None, "city": c.city, "country": c.country, "latitude": None,
-                         "longitude": None, "region": c.province, "zip": c.zip, "timezone": None, "ip": None},
-            "properties": {},
-        }
+        attrs: dict[str, Any] = {**profile_identity(p), "updated": iso(profile_updated(p, now)), **profile_place(p)}
         for key in ("first_name", "last_name", "phone_number", "external_id"):
             if key in imported.get("attributes", {}):
                 attrs[key] = imported["attributes"][key]
@@ -625,6 +667,60 @@ def create_app(state: SandboxState) -> FastAPI:
         if joined is not None:
             attrs["joined_group_at"] = iso(joined)
         return {"type": "profile", "id": p.id, "attributes": attrs, "relationships": {}, "links": {"self": f"{base(request)}/api/profiles/{p.id}/"}}
+
+    def profile_json(root: bytes, p: Profile, subscriptions: bool, now: datetime, joined: datetime | None = None,
+                     known: dict[str, ProfileParts] | None = None) -> bytes:
+        """`render_profile` serialised, byte for byte (tests/sandbox/klaviyo/test_klaviyo_index.py compares them), for
+        a profile no bulk import has touched: its parts that never change are serialised once per world
+        (`ProfileParts`), and so are `updated` and the subscriptions once `now` is past the profile's last change.
+        `root`: the request's base URL, JSON-escaped. Rendering 100 profiles as dicts was most of an L request's CPU."""
+        parts = profile_parts(p, known)
+        changes = bisect_right(parts.changes, now)
+        if changes != parts.seen:  # `now` moved past one of the profile's changes (or came before it): both anew
+            parts.seen, parts.subscriptions = changes, None
+            parts.updated = orjson.dumps(iso(profile_updated(p, now)))
+        pieces = [parts.head, parts.updated, parts.place]
+        if subscriptions:
+            if parts.subscriptions is None:
+                parts.subscriptions = b',"subscriptions":' + orjson.dumps(render_subscriptions(p, now), option=ORJSON_STRICT)
+            pieces.append(parts.subscriptions)
+        if joined is not None:
+            pieces += [b',"joined_group_at":', orjson.dumps(iso(joined))]
+        pieces += [b'},"relationships":{},"links":{"self":"', root, parts.tail]
+        return b"".join(pieces)
+
+    def profile_parts(p: Profile, known: dict[str, ProfileParts] | None = None) -> ProfileParts:
+        """The profile's `ProfileParts`, made on its first page and kept with the world (`known`: that store, as a
+        page passes it)."""
+        found = known if known is not None else kw().__dict__.setdefault("_profile_parts", {})
+        parts = found.get(p.id)
+        if parts is None:
+            head = orjson.dumps({"type": "profile", "id": p.id, "attributes": profile_identity(p)}, option=ORJSON_STRICT)
+            place = orjson.dumps(profile_place(p), option=ORJSON_STRICT)
+            changes = sorted({p.created, p.customer.profile_updated_at, *(t for t, _ in p.suppressions), *([p.subscribed_at] if p.subscribed_at else [])})
+            parts = found[p.id] = ProfileParts(head=head[:-2] + b',"updated":', place=b"," + place[1:-1],
+                                               tail=b"/api/profiles/" + orjson.dumps(p.id)[1:-1] + b'/"}}', changes=changes)
+        return parts  # type: ignore[no-any-return]
+
+    def profile_pages(request: Request, subscriptions: bool, now: datetime) -> Any:
+        """`render_page` for `paged`: a page of profiles (or of (profile, joined) members) serialised, None where
+        `document` must reshape the objects (`include=`, sparse fieldsets)."""
+        if "include" in request.query_params or any(k.startswith("fields[") for k in request.query_params):
+            return None
+        root = orjson.dumps(base(request))[1:-1]
+        imported = store["imported"]
+        known = kw().__dict__.setdefault("_profile_parts", {})
+
+        def render_page(page: Sequence[Any]) -> list[bytes] | None:
+            parts = []
+            for item in page:
+                p, joined = item if isinstance(item, tuple) else (item, None)
+                if p.email in imported:
+                    return None  # a bulk import's attributes can be anything a client sent: the dicts, as the encoder writes them
+                parts.append(profile_json(root, p, subscriptions, now, joined, known))
+            return parts
+
+        return render_page
 
     def render_subscriptions(p: Profile, now: datetime) -> dict[str, Any]:
         supp = [(t, r) for t, r in p.suppressions if t <= now]
@@ -927,6 +1023,13 @@ def create_app(state: SandboxState) -> FastAPI:
             except TypeError:  # a property orjson does not write as the standard library would: rendered per page
                 index = EventIndex(world.events, {m.name: m.id for m in world.metrics})
             world.__dict__["_event_index"] = index
+            # The profiles' pages are pre-rendered with it, for the world's `now` (`ProfileParts`): as the events' heads,
+            # bought once per world before the pages that need them; an advance re-renders only the profiles whose
+            # next change it passes.
+            known, now = world.__dict__.setdefault("_profile_parts", {}), state.world.now
+            for p in world.profiles:
+                if p.created <= now and p.email not in store["imported"]:
+                    profile_json(b"", p, True, now, None, known)
             if len(world.events) >= FREEZE_WORLD_EVENTS:
                 # The world's millions of objects live as long as the process: out of the cyclic collector's way, its
                 # full passes stop re-scanning them while pages allocate (a third of a large world's page CPU).
@@ -971,9 +1074,14 @@ def create_app(state: SandboxState) -> FastAPI:
         quoted_root = orjson.dumps(root)[1:-1]
         encoded_metric = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
         try:
-            bodies = index.bodies(quoted_root, lambda r, e, head: event_json(r, e, encoded_metric[e.metric], head))
+            if planned is not None and not planned[3]:
+                # The index's candidates in its order: the page is a slice of their pre-rendered bodies.
+                candidates, lo, hi, _ = planned
+                bodies = index.bodies_of(candidates, quoted_root, lambda r, e, head: event_json(r, e, encoded_metric[e.metric], head))
+                if bodies is not None:
+                    return paged(request, "get_events", Window(bodies, lo, hi, reverse=desc), None, headers, render_page=lambda page: page)
             return paged(request, "get_events", items, None, headers,
-                         render_page=lambda page: events_json(quoted_root, page, encoded_metric, index.heads, bodies))
+                         render_page=lambda page: events_json(quoted_root, page, encoded_metric, index.heads))
         except TypeError:  # a property orjson does not write as the standard library would: the dicts, as before
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
 
@@ -1031,7 +1139,8 @@ def create_app(state: SandboxState) -> FastAPI:
                 items = items[::-1] if desc else items
             else:
                 items = Window(index.records, lo, hi, reverse=desc)
-        return paged(request, "get_profiles", items, lambda p: render_profile(request, p, subs, now), headers)
+        return paged(request, "get_profiles", items, lambda p: render_profile(request, p, subs, now), headers,
+                     render_page=profile_pages(request, subs, now))
 
     profile_indexes: dict[tuple[Any, ...], SortedRecords] = {}
 
@@ -1157,7 +1266,8 @@ def create_app(state: SandboxState) -> FastAPI:
                     items = items[::-1] if desc else items
                 else:
                     items = Window(index.records, lo, hi, reverse=desc)
-            return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers)
+            return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers,
+                         render_page=profile_pages(request, subs, now))
 
         app.add_api_route(f"/api/{plural}", list_groups, methods=["GET"])
         app.add_api_route(f"/api/{plural}/", list_groups, methods=["GET"], include_in_schema=False)

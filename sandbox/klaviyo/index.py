@@ -58,6 +58,7 @@ class EventIndex:
 
     def __init__(self, events: Sequence[Any], metric_ids: dict[str, str], render_head: Callable[[Any], bytes] | None = None) -> None:
         self.all = list(events)
+        self._metric_ids = metric_ids
         self.heads: dict[str, bytes] = {e.id: render_head(e) for e in self.all} if render_head else {}
         self.all_times = [e.datetime for e in self.all]
         self.by_metric: dict[str, list[Any]] = {}
@@ -65,18 +66,23 @@ class EventIndex:
             self.by_metric.setdefault(metric_ids[e.metric], []).append(e)
         self.times = {mid: [e.datetime for e in evs] for mid, evs in self.by_metric.items()}
         self._bodies_root: bytes | None = None
-        self._bodies: dict[str, bytes] = {}
+        self._bodies: dict[int, list[bytes]] = {}
 
-    def bodies(self, root: bytes, render_body: Callable[[bytes, Any, bytes], bytes]) -> dict[str, bytes] | None:
-        """Each event's whole JSON for the base URL `root`, `render_body(root, event, head)` once per event, for the
-        first root asked (a server is reached under one; a page for another root is joined from the heads, or
-        rendered once the heads are gone). Built on the first page, as the heads with the world: a page is then one
-        join, where the per-event tail (six URLs) was most of the simulator's CPU in a large benchmark. The bodies
-        replace the heads, so the memory stays about what the heads took."""
+    def bodies_of(self, events: Sequence[Any], root: bytes, render_body: Callable[[bytes, Any, bytes], bytes]) -> list[bytes] | None:
+        """The whole JSON of each of `events` (the index's `all` or one metric's list, as `select` hands them out), in
+        their order, for the base URL `root`: `render_body(root, event, head)` once per event, for the first root
+        asked (a server is reached under one; a page for another root is joined from the heads, or rendered once the
+        heads are gone). Built on the first page, as the heads with the world: a page is then a slice of a list, where
+        the per-event tail (six URLs) was most of the simulator's CPU in a large benchmark and looking each event's
+        body up by id most of what was left. The bodies replace the heads, so the memory stays about what they took."""
         if self._bodies_root is None and self.heads:
-            self._bodies = {e.id: render_body(root, e, self.heads[e.id]) for e in self.all}
+            every = [render_body(root, e, self.heads[e.id]) for e in self.all]
+            per_metric: dict[str, list[bytes]] = {mid: [] for mid in self.by_metric}
+            for e, body in zip(self.all, every, strict=True):  # `by_metric` keeps the order of `all`
+                per_metric[self._metric_ids[e.metric]].append(body)
+            self._bodies = {id(self.all): every} | {id(self.by_metric[mid]): bodies for mid, bodies in per_metric.items()}
             self._bodies_root, self.heads = root, {}
-        return self._bodies if root == self._bodies_root else None
+        return self._bodies.get(id(events)) if root == self._bodies_root else None
 
     def select(self, conditions: list[Compiled], now: datetime) -> tuple[Sequence[Any], int, int, list[Compiled]] | None:
         """`(events, lo, hi, rest)`: `events[lo:hi]` are the visible events satisfying the indexed conditions, `rest`

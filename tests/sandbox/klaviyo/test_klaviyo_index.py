@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import pytest
 
-from sandbox.klaviyo import SANDBOX_CREDENTIALS, JSONAPIResponse, event_head, event_json, events_json, render_event
+from sandbox.klaviyo import (
+    SANDBOX_CREDENTIALS,
+    JSONAPIResponse,
+    event_head,
+    event_json,
+    events_json,
+    render_event,
+    serialised_document,
+)
 from sandbox.klaviyo.index import EventIndex
 from sandbox.klaviyo.world import KlaviyoWorld
 from sandbox.server import SandboxServer
@@ -98,15 +107,23 @@ def test_pre_rendered_events_are_the_rendered_events_byte_for_byte(sandbox: Sand
             assert event_json(quoted, e, metric, heads[e.id]) == expected == event_json(quoted, e, metric)
         page = world.events[:300]
         encoded = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
-        as_dicts = JSONAPIResponse({}).render({"data": [render_event(root, e, metric_ids) for e in page]})
-        assert orjson.dumps({"data": events_json(quoted, page, encoded, heads)}) == as_dicts
-        assert orjson.dumps({"data": events_json(quoted, page, encoded, {})}) == as_dicts
-        # The whole bodies kept for a server's root (`EventIndex.bodies`), built from the heads.
+        as_dicts = JSONAPIResponse({}).render({"data": [render_event(root, e, metric_ids) for e in page], "links": {"self": root}})
+        assert serialised_document(events_json(quoted, page, encoded, heads), {"self": root}, {}).body == as_dicts
+        assert serialised_document(events_json(quoted, page, encoded, {}), {"self": root}, {}).body == as_dicts
+        for few in ([], page[:1], page[:2]):
+            expected = JSONAPIResponse({}).render({"data": [render_event(root, e, metric_ids) for e in few], "links": {"self": root}})
+            assert serialised_document(events_json(quoted, few, encoded, {}), {"self": root}, {}).body == expected
+        # The whole bodies kept for a server's root (`EventIndex.bodies_of`), built from the heads, in the order of
+        # the index's lists (all events, and each metric's).
         index = EventIndex(world.events, metric_ids, event_head)
-        bodies = index.bodies(quoted, lambda r, e, head, encoded=encoded: event_json(r, e, encoded[e.metric], head))
+        render = lambda r, e, head, encoded=encoded: event_json(r, e, encoded[e.metric], head)  # noqa: E731
+        bodies = index.bodies_of(index.all, quoted, render)
         assert bodies is not None and index.heads == {}
-        assert orjson.dumps({"data": events_json(quoted, page, encoded, {}, bodies)}) == as_dicts
-        assert index.bodies(quoted + b"/other", event_json) is None  # another root: not these bodies
+        assert serialised_document(bodies[:300], {"self": root}, {}).body == as_dicts
+        for mid, events in index.by_metric.items():
+            assert index.bodies_of(events, quoted, render) == events_json(quoted, events, encoded, {}), mid
+        assert index.bodies_of(index.all, quoted + b"/other", render) is None  # another root: not these bodies
+        assert index.bodies_of(list(index.all), quoted, render) is None  # not one of the index's lists
     # Through HTTP: a sparse fieldset naming every attribute takes the dict path; the data must be the same.
     opened = world.metrics_by_name["Opened Email"].id
     params = {"filter": f'equals(metric_id,"{opened}")', "page[size]": "100"}
@@ -197,3 +214,51 @@ def test_group_member_pages_sort_and_filter_on_joined_group_at_as_the_spec_allow
     for text in (f"equals(joined_group_at,{z(lo)})", f"greater-than(joined_group_at,'{z(lo)}')", "greater-than(joined_group_at,yesterday)"):
         refused = http().get(f"{sandbox.url}/klaviyo{path}", headers=HEADERS, params={"filter": text}, timeout=30)
         assert refused.status_code == 400, text
+
+
+PROFILE_FIELDS = "email,phone_number,external_id,first_name,last_name,organization,locale,title,image,created,updated,last_event_date,location,properties"
+"""Every attribute of a profile, in the order the simulator writes them: a sparse fieldset naming them all takes the
+dict renderer, so its page must hold the same bytes as the serialised one."""
+
+
+def test_serialised_profile_pages_are_the_rendered_profiles_byte_for_byte(sandbox: SandboxServer, world: KlaviyoWorld) -> None:
+    """Profile and member pages are joined from parts serialised once per profile (`profile_json`); every page's
+    data must be what the dict renderer and the response encoder write: with and without subscriptions and
+    `joined_group_at`, for profiles whose last change is still ahead of `now` and after the world moved past it, and
+    for a page holding a profile a bulk import changed (rendered as dicts, with the import's attributes)."""
+    group = max(world.groups, key=lambda g: len(g.members))
+    members = f"/api/{group.kind}s/{group.id}/profiles"
+    cases = [
+        ("/api/profiles", {"additional-fields[profile]": "subscriptions", "sort": "updated"}, f"{PROFILE_FIELDS},subscriptions"),
+        ("/api/profiles", {"sort": "-created"}, PROFILE_FIELDS),
+        (members, {}, f"{PROFILE_FIELDS},joined_group_at"),
+        (members, {"additional-fields[profile]": "subscriptions", "sort": "-joined_group_at"}, f"{PROFILE_FIELDS},subscriptions,joined_group_at"),
+    ]
+
+    def last_change(p: Any) -> datetime:
+        return max([p.created, p.customer.profile_updated_at, *(t for t, _ in p.suppressions), *([p.subscribed_at] if p.subscribed_at else [])])
+
+    def check() -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for path, params, fields in cases:
+            url: str | None = f"{sandbox.url}/klaviyo{path}"
+            query: dict[str, str] | None = {**params, "page[size]": "100"}
+            while url:
+                fast = http().get(url, headers=HEADERS, params=query, timeout=30)
+                dicts = http().get(f"{fast.url}&{urlencode({'fields[profile]': fields})}", headers=HEADERS, timeout=30)
+                assert fast.status_code == dicts.status_code == 200, fast.text
+                assert fast.content[: fast.content.rindex(b'],"links":{')] == dicts.content[: dicts.content.rindex(b'],"links":{')]
+                seen |= {p["id"]: p for p in fast.json()["data"]}
+                url, query = fast.json()["links"].get("next"), None
+        return seen
+
+    now = sandbox.state.world.now
+    assert any(last_change(p) > now for p in world.profiles if p.created <= now), "some profiles should still change"
+    assert len(check()) == sum(p.created <= now for p in world.profiles)
+    sandbox.state.world.advance(60)
+    check()
+    quiet = next(p for p in world.profiles if p.created <= sandbox.state.world.now)
+    sandbox.state.provider_store("klaviyo")["imported"][quiet.email] = {
+        "updated": sandbox.state.world.now, "attributes": {"first_name": "Zoë", "properties": {"plan": "gold"}}}
+    shown = check()[quiet.id]["attributes"]
+    assert (shown["first_name"], shown["properties"]) == ("Zoë", {"plan": "gold"})
