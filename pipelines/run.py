@@ -41,6 +41,7 @@ from requests import RequestException
 from pipelines.common.config import ProviderConfig, provider_config
 from pipelines.common.errors import causes, safe_url, terminal_cause
 from pipelines.common.http import request_counts
+from pipelines.common.interval import reload_interval
 from pipelines.common.logs import route_dlt_logging
 from pipelines.common.progress import progress_collector
 from pipelines.common.raw_schema import (
@@ -165,6 +166,24 @@ def build_source(provider: str, config: ProviderConfig | None = None, **options:
     return source
 
 
+SYNC_MARK_KEY = "last_sync_started_at"
+
+
+def sync_mark() -> Any:
+    """A resource that yields no rows and only stamps the source's state with the run's start, so that every
+    successful run completes a dlt load (dlt drops a package with no rows and unchanged state). dbt's source
+    freshness reads the last completed load in `_dlt_loads` for every table (models/staging/*/_*__sources.yml): a
+    run that found nothing new still says the data is current, and a table that rarely changes (an SLA policy, a
+    campaign) is as fresh as the last sync, not as its last change."""
+
+    @dlt.resource(name="sync_mark", selected=True)
+    def mark() -> Any:
+        dlt.current.source_state()[SYNC_MARK_KEY] = time.time()
+        yield from ()
+
+    return mark
+
+
 def run_provider(provider: str, *, resources: list[str] | None = None, **options: Any) -> RunSummary:
     started = time.monotonic()
     requests_before = request_counts[provider]
@@ -173,6 +192,8 @@ def run_provider(provider: str, *, resources: list[str] | None = None, **options
         source = build_source(provider, **options)
         if resources:
             source = source.with_resources(*resources)
+        if reload_interval(provider, options) is None:  # a backfill's reload leaves the state as it was
+            source.resources.add(sync_mark())
         pipeline = make_pipeline(provider)
         # What is alive now (imported modules, dlt's configuration, the source) lives as long as the run: out of the
         # cyclic collector's full passes, which otherwise re-scan it every time the run's rows trigger one (a Stripe

@@ -2,8 +2,8 @@
 
 `publish()` copies the `marts` and `tiles` schemas of `warehouse.duckdb` into a new file and atomically replaces
 `bi.duckdb` with it, so BI tools always read a complete, consistent snapshot and never hold a lock that a
-pipeline needs. `source_freshness()` runs dbt's own `dbt source freshness` (the sources declare `loaded_at_field` =
-dlt's load time, and warn/error thresholds) and keeps its result; `publish()` puts that result in the snapshot as
+pipeline needs. `source_freshness()` runs dbt's own `dbt source freshness` (the sources declare `loaded_at_query` =
+the provider's last completed dlt load, and warn/error thresholds) and keeps its result; `publish()` puts that result in the snapshot as
 `ops.source_freshness`, so the dashboard and any BI tool can say how fresh each provider's data is.
 """
 
