@@ -4,8 +4,8 @@ account limit.
 
 Prints each run's wall against its bound, the shortest time the documented limits allow (the simulator enforces both
 with Zendesk's 429s): Zendesk counts fixed one-minute windows, so n exports at 10 a minute cannot finish sooner than
-(ceil(n / 10) - 1) minutes after the first, and likewise for every request at the plan's account limit (Enterprise,
-700/min); a run that fits one window of both has a bound of 0 (the limits cost it nothing). Also the 429s the server
+(ceil(n / 10) - 1) minutes after the first, and likewise for the cursor user export's own 20 a minute and for every
+request at the plan's account limit (Enterprise, 700/min); a run that fits one window of both has a bound of 0 (the limits cost it nothing). Also the 429s the server
 sent, and how many requests each incremental run needed next to how much changed. Each run is a fresh process, as an
 Airflow task (its peak RSS per dlt step), and records a row for `bench/REPORT.md` with the simulator's CPU share of
 the span. Every run starts in a fresh export window (the bench waits out the previous run's), as runs 15 minutes
@@ -72,6 +72,7 @@ def main() -> None:
     from sandbox.world import World
 
     export_limit, account_limit = settings.INCREMENTAL_PER_MINUTE, settings.PLAN_LIMITS_PER_MINUTE["enterprise"]
+    users_limit = settings.USERS_CURSOR_PER_MINUTE
     sent: list[tuple[float, bool]] = []  # (time, is an incremental export request)
     lock = threading.Lock()
     original = helpers.check_response
@@ -114,8 +115,9 @@ def main() -> None:
         os.environ.update(client_env(url))
         world = World(scale=args.scale)  # the same deterministic world, for counting what changed
         zw = world.extension("zendesk")
-        print(f"world: scale={args.scale} latency={args.latency}; limits: incremental exports {export_limit}/min, "
-              f"account {account_limit}/min (Enterprise), both enforced by the simulator in fixed one-minute windows")
+        print(f"world: scale={args.scale} latency={args.latency}; limits: incremental exports {export_limit}/min, the "
+              f"cursor user export {users_limit}/min, account {account_limit}/min (Enterprise), all enforced by the "
+              f"simulator in fixed one-minute windows")
         print(f"       {len(zw.tickets)} tickets, {len(zw.users)} users, {len(zw.metric_events)} metric events (all time)")
         print(f"machine: {machine()}")
 
@@ -136,14 +138,18 @@ def main() -> None:
             after = stats()
             s = after.get("zendesk", {"requests": 0, "by_status": {}, "by_route": {}})
             last_request_at[0] = s["last_at"] or time.time()
-            exports = sum(n for op, n in s["by_route"].items() if op.startswith("incremental_") and op != "incremental_sample")
+            # The cursor user export has its own 20 a minute; the other exports share their 10.
+            user_exports = s["by_route"].get("incremental_users_cursor", 0)
+            exports = sum(n for op, n in s["by_route"].items()
+                          if op.startswith("incremental_") and op not in ("incremental_sample", "incremental_users_cursor"))
             span = max(1e-9, (s["last_at"] or 0) - (s["first_at"] or 0))
             # The documented limits as a time, in Zendesk's fixed one-minute windows.
-            bound = max(window_bound(exports, export_limit), window_bound(s["requests"], account_limit))
+            bound = max(window_bound(exports, export_limit), window_bound(user_exports, users_limit),
+                        window_bound(s["requests"], account_limit))
             cpu_share = sandbox_cpu_share(before, after, span)
             throttled = s["by_status"].get("429", 0)
             ratio = f"{seconds / bound:4.2f} x the bound {bound:.0f}s" if bound else "bound 0s (one window)"
-            print(f"{label:<18} {s['requests']:4d} requests ({exports} exports) in {seconds:6.1f}s = {ratio}; "
+            print(f"{label:<18} {s['requests']:4d} requests ({exports} exports, {user_exports} user exports) in {seconds:6.1f}s = {ratio}; "
                   f"HTTP span {span:.1f}s, exports {per_minute(exports, span):5.2f}/min; 429s {throttled}; "
                   f"rows {summary.total_rows}{changed}; sandbox CPU {cpu_share or 0:.0%} of the span; {memory.describe()}",
                   flush=True)
@@ -167,7 +173,8 @@ def main() -> None:
                 requests=s["requests"], throttled=throttled, peak_rss_mb=round(memory.peak_mb),
                 sandbox_cpu_share=None if cpu_share is None else round(cpu_share, 4),
                 note=(memory_note if args.memory_only else conditions)
-                + f"{exports} exports at {export_limit}/min in fixed minute windows; HTTP span "
+                + f"{exports} exports at {export_limit}/min and {user_exports} user exports at {users_limit}/min in fixed "
+                     f"minute windows; HTTP span "
                      f"{span:.1f}s; {summary.total_rows} rows{changed}; {memory.describe()}"))
 
         warm_up(url)

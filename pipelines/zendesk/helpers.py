@@ -6,7 +6,9 @@ dlt's `RESTClient` walks the pages; our shared `ProviderClient` session undernea
 - the account's (the plan's requests per minute): `X-Rate-Limit-Remaining` / `ratelimit-remaining` and, on Ticketing
   API responses, `ratelimit-reset` (seconds to the window's reset);
 - the incremental exports' (10 per minute, 30 with the High Volume add-on) on `/api/v2/incremental/`:
-  `zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=42`.
+  `zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=42`;
+- except the cursor-based user export, which has a limit of its own instead (20 per minute, 60 with the add-on):
+  `zendesk-ratelimit-incremental-exports-cursor: total=20; remaining=19; resets=42`.
 
 The quota is the account's, shared with every other integration, so the client paces by what the server says, not by
 a rate of its own: `WindowQuota` lets requests through while the current window has quota left (never more in flight
@@ -181,13 +183,21 @@ def read_account_quota(headers: Mapping[str, str]) -> Quota | None:
     return remaining, None if reset is None else float(reset)
 
 
-def read_export_quota(headers: Mapping[str, str]) -> Quota | None:
-    """`zendesk-ratelimit-incremental-exports: total=10; remaining=9; resets=42`."""
-    quota = _parse_quota(headers.get("zendesk-ratelimit-incremental-exports"))
-    if "remaining" not in quota:
-        return None
-    resets = quota.get("resets", _int(headers.get("retry-after")))
-    return quota["remaining"], None if resets is None else float(resets)
+def endpoint_quota_reader(header: str) -> Callable[[Mapping[str, str]], Quota | None]:
+    """The reader of one of Zendesk's per-endpoint quota headers, `<header>: total=10; remaining=9; resets=42`."""
+
+    def read(headers: Mapping[str, str]) -> Quota | None:
+        quota = _parse_quota(headers.get(header))
+        if "remaining" not in quota:
+            return None
+        resets = quota.get("resets", _int(headers.get("retry-after")))
+        return quota["remaining"], None if resets is None else float(resets)
+
+    return read
+
+
+read_export_quota = endpoint_quota_reader("zendesk-ratelimit-incremental-exports")
+read_users_cursor_quota = endpoint_quota_reader("zendesk-ratelimit-incremental-exports-cursor")
 
 
 def _parse_quota(raw: str | None) -> dict[str, int]:
@@ -200,13 +210,15 @@ def _parse_quota(raw: str | None) -> dict[str, int]:
     return out
 
 
-_QUOTA_READERS = {"account": read_account_quota, "incremental": read_export_quota}
+_QUOTA_READERS = {"account": read_account_quota, "incremental": read_export_quota, "users_cursor": read_users_cursor_quota}
+USERS_CURSOR_PATH = f"{settings.API}/incremental/users/cursor"
+"""The cursor-based user export: counted in its own quota, not the other exports' (settings)."""
 _quotas: dict[tuple[str, str], WindowQuota] = {}
 _quotas_lock = threading.Lock()
 
 
 def quota(host: str, scope: str) -> WindowQuota:
-    """The `scope` quota ("account" or "incremental") of the account at `host`: process-wide, like the shared layer's
+    """The `scope` quota ("account", "incremental" or "users_cursor") of the account at `host`: process-wide, like the shared layer's
     buckets, so every client and thread of the process spends the same one."""
     with _quotas_lock:
         found = _quotas.get((host, scope))
@@ -224,11 +236,12 @@ def forget_quotas() -> None:
 def quotas_for(request: PreparedRequest) -> list[WindowQuota]:
     """The exports' quota first, then the account's: a request holding the account's only slot (while nothing is
     known of its window) must not sit waiting for the exports' reset and stall every other request."""
-    url = request.url or ""
-    host = urlsplit(url).netloc
-    if f"{settings.API}/incremental/" in url:
-        return [quota(host, "incremental"), quota(host, "account")]
-    return [quota(host, "account")]
+    parts = urlsplit(request.url or "")
+    if parts.path.endswith((USERS_CURSOR_PATH, f"{USERS_CURSOR_PATH}.json")):
+        return [quota(parts.netloc, "users_cursor"), quota(parts.netloc, "account")]
+    if f"{settings.API}/incremental/" in parts.path:
+        return [quota(parts.netloc, "incremental"), quota(parts.netloc, "account")]
+    return [quota(parts.netloc, "account")]
 
 
 class QuotaAdapter(HTTPAdapter):

@@ -11,6 +11,9 @@ Sources (developer.zendesk.com unless noted):
 - incremental exports: 10 requests per minute, 30 with the High Volume add-on
   (api-reference/ticketing/ticket-management/incremental_exports/, "Rate limits"); up to 1000 items per page; items
   changed in the minute before the request are excluded (support.zendesk.com/hc/en-us/articles/8143500919322).
+- the cursor-based user export has its own limit instead (same page, "Incremental User Export, Cursor Based" >
+  Limits): 20 requests per minute, 60 with the High Volume add-on, reported in
+  `Zendesk-RateLimit-incremental-exports-cursor: total=20; remaining=19; resets=42`.
 - cursor pagination: `page[size]` up to 100 on most endpoints (api-reference/introduction/pagination/); offset
   pagination beyond 10,000 records is a 400 since 2024 (support.zendesk.com/hc/en-us/articles/5591904358938), so
   every list here pages by cursor.
@@ -31,9 +34,12 @@ PLAN_LIMITS_PER_MINUTE = {"team": 200, "growth": 400, "professional": 400, "ente
 HIGH_VOLUME_PER_MINUTE = 2500
 INCREMENTAL_PER_MINUTE = 10
 INCREMENTAL_PER_MINUTE_HIGH_VOLUME = 30
+USERS_CURSOR_PER_MINUTE = 20
+USERS_CURSOR_PER_MINUTE_HIGH_VOLUME = 60
 RATE_LIMIT = RateLimit.per_minute(PLAN_LIMITS_PER_MINUTE["enterprise"], burst=10, scope="account, Enterprise plan")
 """The account limit of the default plan (Enterprise); `ZENDESK_PLAN` / `ZENDESK_HIGH_VOLUME` choose another."""
 INCREMENTAL_RATE_LIMIT = RateLimit.per_minute(INCREMENTAL_PER_MINUTE, burst=1, scope="incremental exports")
+USERS_CURSOR_RATE_LIMIT = RateLimit.per_minute(USERS_CURSOR_PER_MINUTE, burst=1, scope="cursor-based user export")
 """The documented limits, for the registry and the benchmark. The client paces by what each response reports of the
 current one-minute window (`helpers.WindowQuota`), not by these rates."""
 BREACH_ALERT_LOOKBACK_HOURS = 24.0
@@ -47,6 +53,9 @@ INITIAL_START_TIME = 1_577_836_800
 RATINGS_LOOKBACK_SECONDS = 28 * 86400
 """Satisfaction ratings are filtered by creation (when the survey was offered) but change when the customer answers:
 each run re-reads the ratings offered in the 28 days before its saved cursor, so a late answer is not missed."""
+SURVEYS_LOOKBACK_SECONDS = 28 * 86400
+"""Survey responses likewise: each run lists those created (`filter[created_at_start]`) in the 28 days before the newest
+one loaded (a response can be answered or changed until it expires), not the whole history."""
 OAUTH_SCOPE = "read"
 OAUTH_ACCESS_TTL_SECONDS = 2 * 3600
 """Asked for on every refresh (Zendesk: more than 300 s, less than 172,800 s); the refresh token lives 30 days."""
@@ -82,6 +91,11 @@ def account_limit_per_minute() -> float:
 
 def incremental_limit_per_minute() -> float:
     base = INCREMENTAL_PER_MINUTE_HIGH_VOLUME if env_bool("ZENDESK_HIGH_VOLUME") else INCREMENTAL_PER_MINUTE
+    return base * rate_scale()
+
+
+def users_cursor_limit_per_minute() -> float:
+    base = USERS_CURSOR_PER_MINUTE_HIGH_VOLUME if env_bool("ZENDESK_HIGH_VOLUME") else USERS_CURSOR_PER_MINUTE
     return base * rate_scale()
 
 

@@ -111,8 +111,11 @@ class ExportIndex:
         """A list filtered once per cutoff and filter `key` (every page of one walk asks the same)."""
         return self._per_cutoff((name, at, key), build)  # type: ignore[no-any-return]
 
-    def visible_surveys(self, at: datetime) -> Window:
-        return Window(self.zw.survey_responses, 0, bisect_right(self.survey_times, at))
+    def visible_surveys(self, at: datetime, created_from: datetime | None = None, created_to: datetime | None = None) -> Window:
+        """The responses given by `at`, within `filter[created_at_start]` / `[created_at_end]` (their `created_at`)."""
+        lo = 0 if created_from is None else bisect_left(self.survey_times, created_from)
+        hi = bisect_right(self.survey_times, at if created_to is None else min(at, created_to))
+        return Window(self.zw.survey_responses, lo, max(lo, hi))
 
 
 _build_lock = threading.Lock()

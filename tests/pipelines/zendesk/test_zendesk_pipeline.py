@@ -15,6 +15,7 @@ import requests
 from pipelines.common.errors import CredentialsRejected
 from pipelines.common.storage import raw_db_path
 from pipelines.run import run_provider
+from pipelines.zendesk import settings
 from sandbox.zendesk import SANDBOX_CREDENTIALS as C
 from tests.conftest import point_at_sandbox
 
@@ -91,6 +92,45 @@ def test_full_load_rerun_and_incremental_equal_the_world(zendesk_env: Any) -> No
     assert merged[0][0] > 0
 
 
+def table_counts() -> dict[str, int]:
+    tables = [r[0] for r in raw("select table_name from information_schema.tables where table_schema = 'raw_zendesk' "
+                                 "and not starts_with(table_name, '_dlt')")]
+    return {t: raw(f"select count(*) from raw_zendesk.{t}")[0][0] for t in tables}
+
+
+def test_a_no_change_run_loads_nothing_and_what_changed_is_loaded_again(zendesk_env: Any) -> None:
+    """The lists read in full, the ratings' look-back and the time-based exports' repeated second are not re-loaded
+    when unchanged; a removed SLA policy still disappears and a rating answered later still gets its score."""
+    zw = zendesk_env.world.extension("zendesk")
+    now = zendesk_env.world.now
+    pending = max((r for r in zw.ratings if r.offered_at <= now and r.score), key=lambda r: r.offered_at)
+    pending.rated_at = None  # offered, not answered yet (the newest rating: inside the look-back)
+    run_provider("zendesk")
+    counts = table_counts()
+    loads = raw("select count(*) from raw_zendesk._dlt_loads where status = 0")[0][0]
+    again = run_provider("zendesk")
+    assert again.total_rows == 0, again.rows_extracted
+    # Still a completed load (the exports' cursors moved): dbt's source freshness reads the last one for every table.
+    assert raw("select count(*) from raw_zendesk._dlt_loads where status = 0")[0][0] == loads + 1
+    assert table_counts() == counts  # and nothing was truncated
+    assert raw(f"select score from raw_zendesk.satisfaction_ratings where id = {pending.id}") == [("offered",)]
+    # Survey responses are listed from the look-back before the newest loaded, not from the start of history.
+    newest = max(int(r.responded_at.timestamp()) for r in zw.survey_responses if r.responded_at <= now)
+    surveys = [dict(r["query"]) for r in zendesk_env.state.store["zendesk"]["requests"] if r["op"] == "list_survey_responses"]
+    assert surveys[-1]["filter[created_at_start]"] == str(1000 * (newest - settings.SURVEYS_LOOKBACK_SECONDS))
+
+    pending.rated_at = now  # answered now, an hour before the next run
+    removed = zw.policies.pop()
+    zendesk_env.world.advance(1 / 24)
+    third = run_provider("zendesk")
+    assert third.rows_extracted["sla_policies"] == len(zw.policies)
+    assert {r[0] for r in raw("select id from raw_zendesk.sla_policies")} == {p.id for p in zw.policies} and removed.id not in {p.id for p in zw.policies}
+    assert raw(f"select score from raw_zendesk.satisfaction_ratings where id = {pending.id}") == [(pending.score,)]
+    assert "groups" not in third.rows_extracted and "schedules" not in third.rows_extracted  # unchanged lists: nothing
+    assert table_counts()["groups"] == counts["groups"]
+    no_duplicates()
+
+
 def test_incremental_export_limit_is_honoured_without_a_single_429(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Medium world (about 30 export pages) against the limit scaled to 30 per minute: unpaced, the client would send
     them all within seconds and be throttled."""
@@ -164,6 +204,6 @@ def test_a_quota_spent_by_another_client_is_waited_out_not_hit(zendesk_env: Any,
     helpers.forget_quotas()  # the next run is a new process: it knows nothing of this window
     exports = helpers.quota(urlsplit(zendesk_env.url).netloc, "incremental")
     reset_waits = exports.reset_waits
-    run_provider("zendesk", resources=["organizations", "users"])
+    run_provider("zendesk", resources=["organizations", "ticket_metric_events"])  # both in the exports' 10 a minute
     assert zendesk_env.state.stats["zendesk"].throttled == 0
     assert exports.reset_waits > reset_waits

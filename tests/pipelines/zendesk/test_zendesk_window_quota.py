@@ -10,8 +10,16 @@ import random
 import threading
 
 import pytest
+from requests import Request
 
-from pipelines.zendesk.helpers import WindowQuota, read_account_quota, read_export_quota
+from pipelines.zendesk.helpers import (
+    WindowQuota,
+    forget_quotas,
+    quotas_for,
+    read_account_quota,
+    read_export_quota,
+    read_users_cursor_quota,
+)
 
 WINDOW = 60.0
 HANG_GUARD_SECONDS = 120
@@ -39,8 +47,8 @@ class FixedWindowServer:
     last one ended; a request over the limit is refused (429) and not counted. `others` requests of another client of
     the account are counted at the start of every window, before ours."""
 
-    def __init__(self, clock: FakeClock, limit: int, others: int = 0) -> None:
-        self.clock, self.limit, self.others = clock, limit, others
+    def __init__(self, clock: FakeClock, limit: int, others: int = 0, header: str = "zendesk-ratelimit-incremental-exports") -> None:
+        self.clock, self.limit, self.others, self.header = clock, limit, others, header
         self.start: float | None = None
         self.count = 0
         self.refused = 0
@@ -55,14 +63,14 @@ class FixedWindowServer:
             resets = max(1, math.ceil(WINDOW - (now - self.start)))  # whole seconds, rounded up
             if self.count >= self.limit:
                 self.refused += 1
-                return headers(0, resets, self.limit)
+                return headers(0, resets, self.limit, self.header)
             self.count += 1
             self.served[self.start] = self.served.get(self.start, 0) + 1
-            return headers(self.limit - self.count, resets, self.limit)
+            return headers(self.limit - self.count, resets, self.limit, self.header)
 
 
-def headers(remaining: int, resets: float, total: int = 10) -> dict[str, str]:
-    return {"zendesk-ratelimit-incremental-exports": f"total={total}; remaining={remaining}; resets={resets:g}"}
+def headers(remaining: int, resets: float, total: int = 10, header: str = "zendesk-ratelimit-incremental-exports") -> dict[str, str]:
+    return {header: f"total={total}; remaining={remaining}; resets={resets:g}"}
 
 
 @pytest.fixture
@@ -179,6 +187,45 @@ def test_account_headers_are_read_with_and_without_a_reset() -> None:
     assert read_account_quota({}) is None
     assert read_export_quota({"zendesk-ratelimit-incremental-exports": "total=10; remaining=0; resets=12"}) == (0, 12.0)
     assert read_export_quota({"x-rate-limit-remaining": "5"}) is None
+    cursor = {"zendesk-ratelimit-incremental-exports-cursor": "total=20; remaining=19; resets=42"}
+    assert read_users_cursor_quota(cursor) == (19, 42.0)
+    assert read_export_quota(cursor) is None  # the other exports' quota does not take the user export's count
+    assert read_users_cursor_quota({"zendesk-ratelimit-incremental-exports": "total=10; remaining=0; resets=12"}) is None
+
+
+def test_the_cursor_user_export_spends_its_own_quota_and_every_request_the_accounts() -> None:
+    forget_quotas()
+    base = "https://acme.zendesk.com/api/v2"
+
+    def scopes(path: str) -> list[str]:
+        return [q.name.split(" ")[0] for q in quotas_for(Request("GET", f"{base}{path}").prepare())]
+
+    assert scopes("/incremental/users/cursor.json?cursor=abc") == ["users_cursor", "account"]
+    assert scopes("/incremental/users/cursor?start_time=1") == ["users_cursor", "account"]
+    assert scopes("/incremental/tickets/cursor.json?start_time=1") == ["incremental", "account"]
+    assert scopes("/incremental/users.json?start_time=1") == ["incremental", "account"]  # the time-based one shares the 10
+    assert scopes("/groups.json") == ["account"]
+
+
+def test_the_user_export_goes_on_while_the_other_exports_wait_for_their_reset(clock: FakeClock) -> None:
+    """The other exports' minute is used up (10); the cursor user export's 20 a minute are its own: its 20 requests are
+    served in the same minute, none waits for the exports' reset, and the exports' next request does wait for it."""
+    exports_server = FixedWindowServer(clock, 10)
+    users_server = FixedWindowServer(clock, 20, header="zendesk-ratelimit-incremental-exports-cursor")
+    exports = quota(clock)
+    users = WindowQuota("users_cursor", read_users_cursor_quota, clock=clock, sleep=clock.sleep)
+    for _ in range(10):
+        exports.acquire()
+        exports.settle(exports_server.hit())
+    started = clock()
+    for _ in range(20):
+        users.acquire()
+        users.settle(users_server.hit())
+    assert clock() == started and users.reset_waits == 0
+    assert users_server.refused == 0 and list(users_server.served.values()) == [20]
+    exports.acquire()  # none left of the exports' minute: this one waits for its reset
+    exports.settle(exports_server.hit())
+    assert exports.reset_waits == 1 and clock() > started and exports_server.refused == 0
 
 
 @pytest.mark.parametrize("others", [0, 6])

@@ -193,7 +193,21 @@ def test_survey_responses_pages_as_the_world_moves(zd: tuple[TestClient, Sandbox
                 break
             params = {"page[size]": 13, "page[after]": body["meta"]["after_cursor"]}
         assert seen == expected and len(expected) > 13
+        # Filtered by creation (milliseconds, both ends inclusive), every page keeping the filter.
+        start, end = zw.survey_responses[3].responded_at, zw.survey_responses[30].responded_at
+        window = {"filter[created_at_start]": int(start.timestamp() * 1000), "filter[created_at_end]": int(end.timestamp() * 1000)}
+        expected = [s.id for s in zw.survey_responses if start <= s.responded_at <= min(end, state.world.now)]
+        seen, params = [], {"page[size]": 7, **window}
+        while True:
+            body = get(c, "/api/v2/guide/survey_responses.json", **params)
+            seen += [s["id"] for s in body["survey_responses"]]
+            if not body["meta"]["has_more"]:
+                break
+            params = {"page[size]": 7, "page[after]": body["meta"]["after_cursor"], **window}
+        assert seen == expected and len(expected) > 7
         state.world.advance(10)
+    refused = c.get("/api/v2/guide/survey_responses.json", params={"sort": "-id"}, headers=TOKEN_AUTH)
+    assert refused.status_code == 400  # a documented parameter the simulator does not model: refused, not ignored
 
 
 def test_cursor_positions_bisect_on_second_then_id() -> None:

@@ -130,6 +130,23 @@ def test_high_volume_add_on_allows_30_per_minute() -> None:
     assert codes == {200: 30, 429: 1}
 
 
+@pytest.mark.parametrize(("options", "limit", "others"), [({}, 20, 10), ({"zendesk_high_volume": "true"}, 60, 30)])
+def test_the_cursor_user_export_has_its_own_limit_beside_the_other_exports(options: dict[str, str], limit: int, others: int) -> None:
+    """Zendesk's reference ("Incremental User Export, Cursor Based" > Limits): 20 a minute, 60 with High Volume, in
+    `Zendesk-RateLimit-incremental-exports-cursor`; it neither spends nor is stopped by the other exports' 10."""
+    c, _ = client(options=options)
+    assert all(get(c, "/api/v2/incremental/organizations.json", start_time=0).status_code == 200 for _ in range(others))
+    assert get(c, "/api/v2/incremental/organizations.json", start_time=0).status_code == 429
+    users = [get(c, "/api/v2/incremental/users/cursor.json", start_time=0) for _ in range(limit + 1)]
+    assert [r.status_code for r in users[:limit]] == [200] * limit
+    first, last = users[0].headers, users[limit - 1].headers
+    assert first["zendesk-ratelimit-incremental-exports-cursor"].startswith(f"total={limit}; remaining={limit - 1}; resets=")
+    assert last["zendesk-ratelimit-incremental-exports-cursor"].startswith(f"total={limit}; remaining=0; resets=")
+    assert "zendesk-ratelimit-incremental-exports" not in first
+    assert users[limit].status_code == 429 and 1 <= int(users[limit].headers["Retry-After"]) <= 60
+    assert get(c, "/api/v2/groups.json").status_code == 200  # the account's limit is apart from both
+
+
 def test_account_limit_per_plan_answers_429_in_plain_text() -> None:
     c, _ = client(options={"zendesk_plan": "team", "zendesk_rate_scale": 0.05})  # 200/min scaled to 10/min
     responses = [get(c, "/api/v2/groups.json") for _ in range(11)]
