@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,14 +84,24 @@ def token_status(config: ProviderConfig, client: ProviderClient, now: datetime, 
 
 
 def resolve_access(config: ProviderConfig, client: ProviderClient, now: datetime, warn_days: int) -> MetaAccess:
-    """The configured token's status, the Page's token (from `/me/accounts`) and the Page's Instagram account."""
-    status = token_status(config, client, now, warn_days)
+    """The configured token's status, the Page's token (from `/me/accounts`) and the Page's Instagram account.
+
+    The token check and the Page lookup are sent together (every run's first two round trips, one after the other
+    before); the check's verdict comes first either way: a bad token fails naming `/debug_token`, whatever
+    `/me/accounts` answered it."""
     token = config.credential("access_token")
     page_id = config.credential("page_id")
-    api = rest(config, client, token)
-    page: dict[str, Any] | None = None
-    for batch in paginate(api, "/me/accounts", {"fields": "id,name,access_token,instagram_business_account", "limit": 100}):
-        page = next((p for p in batch if str(p.get("id")) == page_id), page)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-token") as pool:
+        checked = pool.submit(token_status, config, MetaClient(config), now, warn_days)  # its own session
+        try:
+            page: dict[str, Any] | None = None
+            for batch in paginate(rest(config, client, token), "/me/accounts",
+                                  {"fields": "id,name,access_token,instagram_business_account", "limit": 100}):
+                page = next((p for p in batch if str(p.get("id")) == page_id), page)
+        except Exception:
+            checked.result()  # the token's own error, if that is what failed
+            raise
+        status = checked.result()
     if page is None or not page.get("access_token"):
         raise ConfigurationError(f"meta: the token does not manage Page {page_id} (not in /me/accounts); check META_PAGE_ID "
                                  "and that the token's user or system user has a task on the Page")

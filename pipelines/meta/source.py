@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from .helpers import MetaClient, get, paginate, rest
 from .settings import (
     AD_OBJECT_FIELDS,
     DEFAULTS,
+    EXTRACT_WORKERS,
     GRAPH_CALLS_AT_ONCE,
     IG_DAILY_TOTALS,
     IG_DEMOGRAPHIC_BREAKDOWNS,
@@ -89,14 +90,35 @@ def source(config: ProviderConfig) -> list[DltResource]:
     opts = {name: option(config, name) for name in DEFAULTS}  # a bad option fails here, before any request
     for name in ("app_id", "app_secret", "access_token", "ad_account_id", "page_id"):
         config.credential(name)
+    from . import ads  # the Marketing API SDK, imported when a source is built
+
+    # Read by dlt for this pipeline only (`<pipeline>__EXTRACT__WORKERS`); an operator's own value wins.
+    os.environ.setdefault("META__EXTRACT__WORKERS", str(EXTRACT_WORKERS))
+
     client = MetaClient(config)
     lock = threading.Lock()
     resolved: dict[str, MetaAccess] = {}
+    refused: list[Exception] = []
+
+    account_read: list[Future[dict[str, Any]]] = []
 
     def access() -> MetaAccess:
+        """The token check's verdict, which every resource waits for before its first call: with a bad credential
+        (a wrong app secret fails every call's appsecret_proof with code 100, which alone would look transient) the
+        run fails on the check's terminal error, never on whichever resource's call happened to answer first."""
         with lock:  # one token check and one /me/accounts per run, shared by every resource thread
+            if refused:
+                raise refused[0]
             if "access" not in resolved:
-                resolved["access"] = resolve_access(config, client, datetime.now(UTC), int(opts["token_warn_days"]))
+                # The ad account (its attribution setting and creation day, which every insights read needs) is read
+                # meanwhile; its answer is only looked at once the check has passed (account_info).
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meta-account") as pool:
+                    account_read.append(pool.submit(lambda: ads.account_row(configured_account())))
+                    try:
+                        resolved["access"] = resolve_access(config, client, datetime.now(UTC), int(opts["token_warn_days"]))
+                    except Exception as exc:
+                        refused.append(exc)  # the other resources fail on the same verdict, without asking again
+                        raise
             return resolved["access"]
 
     def page_api() -> Any:
@@ -277,22 +299,20 @@ def source(config: ProviderConfig) -> list[DltResource]:
             yield rows
 
     # --- Marketing API ----------------------------------------------------------------------------------
-    from . import ads
+    def configured_account() -> Any:
+        return ads.account(ads.marketing_api(config, config.credential("access_token")), config.credential("ad_account_id"))
 
     def ad_account() -> Any:
-        return ads.account(ads.marketing_api(config, access().token), config.credential("ad_account_id"))
+        access()  # the token check's verdict first (see access)
+        return configured_account()
 
-    account_cache: dict[str, dict[str, Any]] = {}
-
-    def account_info(acct: Any) -> dict[str, Any]:
-        with lock:
-            if "row" not in account_cache:
-                account_cache["row"] = ads.account_row(acct)
-            return account_cache["row"]
+    def account_info() -> dict[str, Any]:
+        access()
+        return account_read[0].result()
 
     @dlt.resource(name="ad_account", primary_key="id", write_disposition="merge")
     def ad_account_resource() -> Iterator[dict[str, Any]]:
-        yield account_info(ad_account())
+        yield account_info()
 
     def object_resource(edge: str) -> DltResource:
         @dlt.resource(name=f"ad_{edge}" if edge != "ads" else "ads", primary_key="id", write_disposition="merge", parallelized=True)
@@ -302,7 +322,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
         return read
 
     def backfill_start(acct: Any, days: int) -> date:
-        created = _ts(str(account_info(acct).get("created_time") or "")) if account_info(acct).get("created_time") else None
+        created = _ts(str(account_info().get("created_time") or "")) if account_info().get("created_time") else None
         start = today() - timedelta(days=days)
         return max(start, created.date()) if created else start
 
@@ -315,7 +335,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
         def read() -> Iterator[list[dict[str, Any]]]:
             state = dlt.current.resource_state()
             acct = ad_account()
-            spec_attr = account_info(acct)["attribution_spec"]
+            spec_attr = account_info()["attribution_spec"]
             days = int(opts["breakdown_backfill_days"] if breakdowns else opts["ads_backfill_days"])
             start = backfill_start(acct, days)
             last = state.get("last_date")
@@ -352,7 +372,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
         @dlt.resource(name=name, primary_key=("date", "date_stop", *breakdowns), write_disposition="replace", parallelized=True)
         def read() -> Iterator[list[dict[str, Any]]]:
             acct = ad_account()
-            spec_attr = account_info(acct)["attribution_spec"]
+            spec_attr = account_info()["attribution_spec"]
             params = ads.report_params("account", breakdowns, "all_days", date_preset="last_28d")
 
             def run_async() -> Iterator[list[dict[str, Any]]]:
@@ -366,8 +386,10 @@ def source(config: ProviderConfig) -> list[DltResource]:
 
         return read
 
+    # Longest chains of calls first: dlt starts parallel resources in this order on its few extract workers, and a
+    # run's span is its longest chain (an insights report's pages, Instagram's series then its per-day totals).
     return [
-        token_status, page, page_insights, page_posts, ig_account, ig_insights, ig_media, ig_stories, ig_follower_demographics,
-        ad_account_resource, object_resource("campaigns"), object_resource("adsets"), object_resource("ads"),
         *(insights_resource(n, s) for n, s in REPORTS.items()), *(reach_resource(n, b) for n, b in REACH_REPORTS.items()),
+        ig_insights, ig_follower_demographics, page_insights, page_posts, ig_media, ig_stories, page, ig_account,
+        object_resource("campaigns"), object_resource("adsets"), object_resource("ads"), ad_account_resource, token_status,
     ]

@@ -238,6 +238,10 @@ def check_fields(spec: NodeSpec, requested: list[FieldRequest]) -> None:
 
 
 # --- paging ------------------------------------------------------------------------------------------------------
+PAGING_PARAMS = frozenset({"after", "before", "limit", "access_token", "appsecret_proof"})
+"""Parameters that pick a page of a list (or authenticate it), never which items the list holds."""
+
+
 def cursor(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
 

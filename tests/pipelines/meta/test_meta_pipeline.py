@@ -97,6 +97,32 @@ def test_token_expiring_mid_run_fails_at_once_naming_what_to_renew(sandbox_env) 
     assert 1 <= stats["extra"].get("error:190", 0) <= 16
 
 
+def test_an_invalid_token_fails_naming_the_token_check_though_the_page_lookup_is_sent_with_it(sandbox_env) -> None:  # type: ignore[no-untyped-def]
+    # /debug_token, /me/accounts and the ad account are sent together; all three are refused, and the token check's
+    # verdict is the one reported (with its own wording), whichever answer came back first.
+    requests.post(f"{sandbox_env.url}/meta/_sandbox/tokens", json={"invalidate": True}, timeout=10).raise_for_status()
+    with pytest.raises(Exception) as failed:
+        run_provider("meta")
+    message = str(failed.value)
+    assert "for /debug_token" in message and "META_ACCESS_TOKEN" in message, message
+    assert raw_count("meta", "token_status") == 0
+
+
+def test_a_wrong_app_secret_fails_on_the_token_check_even_when_it_answers_last(sandbox_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A wrong app secret fails every call's appsecret_proof with code 100, which alone looks transient (retried);
+    # only the token check says it is terminal. The check is held back here, so every other call is answered first:
+    # each resource still waits for the check's verdict, and the run asks nothing after the first three calls.
+    from pipelines.common.errors import CredentialsRejected
+
+    monkeypatch.setenv("META_APP_SECRET", SANDBOX_CREDENTIALS["app_secret"][:-6] + "WRONG0")
+    sandbox_env.state.add_fault("meta", "slow", path_contains="debug_token", seconds=1.5)
+    with pytest.raises(CredentialsRejected) as failed:
+        run_provider("meta")
+    assert "/debug_token; Graph code 190" in str(failed.value), failed.value
+    sent = [call["path"] for call in sandbox_env.state.provider_store("meta")["requests"]]
+    assert sorted(p.rsplit("/", 1)[-1] for p in sent) == sorted(["debug_token", "accounts", ACT]), sent
+
+
 def test_a_token_expiring_within_a_week_warns_and_is_recorded(sandbox_env, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     requests.post(f"{sandbox_env.url}/meta/_sandbox/tokens", json={"token": USER_TOKEN, "expires_in_days": 5}, timeout=10).raise_for_status()
     monkeypatch.setenv("META_ACCESS_TOKEN", USER_TOKEN)
