@@ -258,15 +258,21 @@ def _is_json(response: Response) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
-def check_json(key: str, response: Response) -> None:
-    """Raise `MalformedResponseError` when a 2xx JSON response does not parse (never quoting the body)."""
+Decoder = Callable[[bytes], Any]
+"""Parses a JSON body; raises `ValueError` if it does not parse."""
+
+
+def check_json(key: str, response: Response, decode: Decoder | None = None) -> None:
+    """Raise `MalformedResponseError` when a 2xx JSON response does not parse (never quoting the body). `decode`
+    replaces the generic parser for this response, e.g. a typed decoder that builds only the fields the caller reads
+    (`ProviderClient(decoder_for=...)`); its result is what `response.json()` then gives."""
     if not (200 <= response.status_code < 300 and _is_json(response)):
         return
     body = response.content
     if not body:
         return
     try:
-        parsed = fast_json.loadb(body)  # dlt's JSON (orjson when installed): a few ms per MB
+        parsed = (decode or fast_json.loadb)(body)  # dlt's JSON (orjson when installed): a few ms per MB
     except ValueError:
         try:  # the fast parser reports a character position; the standard parser's, turned into bytes, is exact
             json.loads(body.decode(response.encoding or "utf-8", errors="replace"))
@@ -297,6 +303,8 @@ class ProviderClient:
 
     `limit` is the provider's budget (one shared bucket per `key`); `limiter_for(request)` picks the bucket(s) per
     request instead (Klaviyo's tiers; an endpoint limit on top of the account's: every bucket returned is acquired).
+    `decoder_for(request)` may give the JSON decoder for that request's body (None: the generic one), e.g. a typed
+    decoder for a provider's largest pages: one parse that skips what the source never reads.
     `on_send(request)` is told when the buckets let each attempt through; `on_response(response)` sees each response
     first, inside the retried attempt (to read quota headers, or to raise: what it raises is retried only if the layer
     retries that kind of error). `headers` and `auth` are set on every session. `reject_credentials=False` leaves
@@ -311,6 +319,7 @@ class ProviderClient:
         limiter_for: Callable[[PreparedRequest], Limiters] | None = None,
         on_send: Callable[[PreparedRequest], None] | None = None,
         on_response: Callable[[Response], None] | None = None,
+        decoder_for: Callable[[PreparedRequest], Decoder | None] | None = None,
         request_timeout: float | None = None,
         request_max_attempts: int = 8,
         request_backoff_factor: float = 0.5,
@@ -337,6 +346,7 @@ class ProviderClient:
         self.limiter_for = limiter_for or (lambda _request: default_bucket)
         self.on_send = on_send
         self.on_response = on_response
+        self.decoder_for = decoder_for
         self.adapter = HTTPAdapter(pool_maxsize=50)
         conditions = [retry_if_status(status_codes), retry_if_exception_type((*DEFAULT_RETRY_EXCEPTIONS, MalformedResponseError))]
         if retry_condition is not None:
@@ -459,7 +469,7 @@ class ProviderSession(Session):
         self._count(client.key)
         self._classify(response, buckets)
         if not kwargs.get("stream"):
-            check_json(client.key, response)
+            check_json(client.key, response, client.decoder_for(request) if client.decoder_for else None)
         return response
 
     @staticmethod

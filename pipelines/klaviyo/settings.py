@@ -103,9 +103,11 @@ blocks until an item ends, and with event spans filling it the L tier's chains c
 EXTRACT_WORKERS = EXTRACT_PARALLEL_ITEMS
 """dlt's extract threads for this source (dlt's default is 5): one per item the pool admits, so that an L-tier chain
 never queues behind event spans for a thread. Each waits on its round trip or the event gate most of the time."""
-EVENT_READERS = 6
+EVENT_READERS = 12
 """Event items (source.read_span, event chains) reading at once: enough to keep within the L tier's time (the XL tier
-is 350/s; the events' cost is their CPU), few enough to leave the GIL to the L tier's chains and dlt's main thread."""
+is 350/s; the events' cost is their CPU), few enough to leave the GIL to the L tier's chains and dlt's main thread.
+It was 6 while a page cost some 15 ms of the GIL to parse (orjson into dicts); typed (`helpers.EventPage`) it costs
+2-3 ms, and at 6 the events were paced by the readers' round trips: about 40 pages a second, 15 s at the large world."""
 
 EMAIL_METRICS = (
     "Received Email",

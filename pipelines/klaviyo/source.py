@@ -32,7 +32,6 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.json import json as fast_json
 from dlt.common.libs.pyarrow import get_column_type_from_py_arrow
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource
@@ -42,6 +41,7 @@ from pipelines.common.interval import reload_interval
 from pipelines.common.raw_schema import Drift, drift_error
 
 from .helpers import (
+    Event,
     all_of,
     auth_for,
     filter_after,
@@ -177,6 +177,25 @@ def _event_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise drift_error("klaviyo", [Drift("events", "datetime", "timestamp", _kind(value), "an event's attributes.datetime")])
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _event_times(values: list[Any]) -> pa.Array:
+    """The events' `datetime`s, ISO 8601 text with an offset, parsed by arrow; anything else one by one
+    (`_event_time`), which names a drifted type."""
+    kind = EVENT_SCHEMA.field("datetime").type
+    if all(isinstance(v, str) for v in values):
+        try:
+            return pa.array(values, type=pa.string()).cast(kind)
+        except pa.ArrowInvalid:  # a form arrow does not read (no offset, ...): as Python reads it
+            pass
+    return pa.array([_event_time(v) for v in values], type=kind)
+
+
+def _event_profile(event: Event) -> str | None:
+    """The id of an event's profile (its `relationships.profile.data`), or None."""
+    rel = event.relationships
+    data = rel.profile.data if rel is not None and rel.profile is not None else None
+    return data.id if data is not None else None
 
 
 def _event_column(values: list[Any], field: pa.Field) -> pa.Array:
@@ -342,21 +361,23 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 metric_cache.update({m["attributes"]["name"]: m["id"] for data, _ in paginate(rest(), "/api/metrics") for m in data})
             return metric_cache
 
-    def event_table(data: list[dict[str, Any]], metric_id: str, name: str) -> pa.Table:
-        """One page of a metric's events as an arrow table (events are nearly all of Klaviyo's rows: as arrow they
-        skip dlt's row-by-row extract and normalize, see `EVENT_SCHEMA`)."""
-        attributes = [e["attributes"] for e in data]
+    def event_table(data: list[Event], metric_id: str, name: str) -> pa.Table:
+        """One page of a metric's events (`helpers.EventPage`) as an arrow table (events are nearly all of Klaviyo's
+        rows: as arrow they skip dlt's row-by-row extract and normalize, see `EVENT_SCHEMA`)."""
+        attributes = [e.attributes for e in data]
         columns = {
-            "id": [e["id"] for e in data],
+            "id": [e.id for e in data],
             "metric_id": [metric_id] * len(data),
             "metric_name": [name] * len(data),
-            "profile_id": [_rel_id(e, "profile") for e in data],
-            "datetime": [_event_time(a.get("datetime")) for a in attributes],
-            "timestamp": [a.get("timestamp") for a in attributes],
-            "uuid": [a.get("uuid") for a in attributes],
-            "event_properties": [fast_json.dumps(a.get("event_properties") or {}) for a in attributes],
+            "profile_id": [_event_profile(e) for e in data],
+            "timestamp": [a.timestamp for a in attributes],
+            "uuid": [a.uuid for a in attributes],
+            # As it arrived (JSON text); a missing or null object is an empty one.
+            "event_properties": [bytes(a.event_properties) if len(a.event_properties) and a.event_properties != b"null" else b"{}" for a in attributes],
         }
-        return pa.Table.from_arrays([_event_column(columns[f.name], f) for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
+        arrays = {f.name: _event_column(columns[f.name], f) for f in EVENT_SCHEMA if f.name != "datetime"}
+        arrays["datetime"] = _event_times([a.datetime for a in attributes])
+        return pa.Table.from_arrays([arrays[f.name] for f in EVENT_SCHEMA], schema=EVENT_SCHEMA)
 
     def events_of(name: str) -> DltResource:
         """One resource per metric, all into the `events` table: each keeps its own cursor (a metric whose events
@@ -384,7 +405,7 @@ def source(config: ProviderConfig) -> list[DltResource]:
                 "sort": sort, "page[size]": PAGE_SIZES["/api/events"]}
 
     @dlt.defer
-    def page_chain(path: str, params: dict[str, Any] | None, to_items: Callable[[list[dict[str, Any]]], Any],
+    def page_chain(path: str, params: dict[str, Any] | None, to_items: Callable[[list[Any]], Any],
                    next_url: str | None = None, pages_per_item: int = CHAIN_PAGES_PER_ITEM, gate: Any = None) -> Iterator[Any]:
         """A few pages of a cursor chain (`to_items` of each page's data), and the rest of the chain as the next
         deferred item: the extract pool holds a few pages per chain in flight, not whole chains (at the xlarge world,

@@ -158,6 +158,25 @@ def test_a_truncated_json_body_is_reported_by_url_and_byte_offset_never_by_conte
     check_json("acme", not_json)  # only JSON bodies are checked
 
 
+def test_a_providers_own_decoder_parses_the_body_once_and_a_failure_is_malformed() -> None:
+    """`ProviderClient(decoder_for=...)`: the decoder's result is what `response.json()` gives; a body it cannot parse
+    is a malformed response, as with the generic parser."""
+    import msgspec
+
+    from pipelines.common.errors import MalformedResponseError
+    from pipelines.common.http import check_json
+
+    class Page(msgspec.Struct):
+        data: list[int]
+
+    decode = msgspec.json.Decoder(Page).decode
+    response = _json_response(b'{"data": [1, 2], "links": {"self": "x"}}')
+    check_json("acme", response, decode)
+    assert response.json() == Page(data=[1, 2])
+    with pytest.raises(MalformedResponseError, match="malformed JSON in the response to GET https://api.example.com/v1/things"):
+        check_json("acme", _json_response(b'{"data": [1, 2'), decode)
+
+
 def test_safe_url_drops_query_fragment_and_user_info() -> None:
     from pipelines.common.errors import safe_url
 

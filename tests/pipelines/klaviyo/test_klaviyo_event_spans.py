@@ -14,7 +14,7 @@ import pytest
 from pipelines.common.errors import SchemaDriftError
 from pipelines.common.storage import raw_db_path
 from pipelines.klaviyo import settings
-from pipelines.klaviyo.helpers import split_span
+from pipelines.klaviyo.helpers import decode_event_page, split_span
 from pipelines.run import run_provider
 from tests.helpers import raw_count, raw_query
 
@@ -132,3 +132,23 @@ def test_an_event_field_that_changes_type_fails_the_run_naming_it(small_pages: A
                               f"{field}: an object arrived"), message
     assert "unexpected" not in message  # the drifted value's key is never quoted
     assert raw_count("klaviyo", "events") == before
+
+
+def test_an_events_page_whose_shape_changed_is_drift_naming_the_column() -> None:
+    """Events pages are decoded to the fields the source reads (helpers.EventPage): a relationship or attributes
+    object of another shape is drift naming `events.<column>`, never retried as a malformed body, and the value is not
+    quoted; a body that does not parse is a ValueError, which the client layer retries as malformed."""
+    event = '{"type":"event","id":"E1","attributes":{"datetime":"2025-01-01T00:00:00+00:00","event_properties":{}},'
+    with pytest.raises(SchemaDriftError) as failure:
+        decode_event_page(('{"data":[' + event + '"relationships":{"profile":{"data":["secret-id"]}}}]}').encode())
+    message = str(failure.value)
+    assert "table events, column profile_id: an array arrived" in message, message
+    assert "secret-id" not in message
+    with pytest.raises(SchemaDriftError, match="table events, column attributes: a text arrived"):
+        decode_event_page(b'{"data":[{"type":"event","id":"E1","attributes":"x"}]}')
+    with pytest.raises(ValueError) as truncated:
+        decode_event_page(b'{"data":[' + event.encode())
+    assert not isinstance(truncated.value, SchemaDriftError)
+    page = decode_event_page(('{"data":[' + event + '"relationships":{"profile":{"data":{"type":"profile","id":"P1"}}}}],'
+                              '"links":{"next":null}}').encode())
+    assert [(e.id, e.relationships.profile.data.id, bytes(e.attributes.event_properties)) for e in page.data] == [("E1", "P1", b"{}")]  # type: ignore[union-attr]
