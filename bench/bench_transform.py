@@ -69,6 +69,9 @@ def _executor_env(env: dict[str, str]) -> dict[str, str]:
     """A LocalExecutor whose task processes reach the Execution API of the api-server `_api_server` starts."""
     return env | {
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # A few workers, not the default 32 (this DAG runs at most two tasks at once): with 32 the CLI was seen to
+        # hang in the executor's shut-down after the run had finished.
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{API_PORT}/execution/",
         "AIRFLOW__API_AUTH__JWT_SECRET": "bench-transform-only-" + "x" * 16,  # this throwaway metadata DB's
         "AIRFLOW__API__PORT": str(API_PORT),
