@@ -4,7 +4,7 @@
   which waits for both. Freshness reads only the raw files (the `freshness` target of profiles.yml opens no
   warehouse), so it does not depend on the build, needs no warehouse lock and sits outside the warehouse pool: under
   a scheduler it runs during the build instead of after it. (`airflow dags test` runs one task at a time, so there
-  the two still take turns.)
+  the two still take turns.) On 2 cores the overlap is partial: the build's DuckDB queries use both cores at times.
 
 - Execution, `OPSDATA_COSMOS_MODE`:
   - `build` (default): one Cosmos `DbtBuildLocalOperator` task, one `dbt build` of the whole project. dbt orders
@@ -12,9 +12,9 @@
     `publish` never runs); each model's and test's result is in that task's log. Chosen because per-model tasks cost
     more than the build here: the watcher renders ~230 tasks (a sensor per model and per model's tests) and every
     task instance is a task start (a forked supervisor under a scheduler, an in-process run under `dags test`).
-    `python -m bench.bench_transform` (2026-12-01, medium world, busy 2-core machine): this mode's DagRun 1.43 x a
-    plain `dbt build` + publish (1.07 x the same work with the source freshness the DAG also runs; CPU 1.02 x), the
-    watcher 2.09 x in the same session (2.29 x measured on a quieter machine).
+    `python -m bench.bench_transform --executor` (2026-12-04, medium world, 2 cores, load ~2): this mode's DagRun
+    1.67 x a plain `dbt build` + publish under `dags test` (tasks one at a time), 1.24 x through a LocalExecutor
+    (freshness beside the build); the watcher 2.09 x (2026-12-01, busy machine).
   - `watcher`: `ExecutionMode.WATCHER`, one `dbt build` producer and a sensor per model and per model's tests
     mirroring each result, so each model is its own task in the UI: for a deployment with workers to spare.
   - `local`: `ExecutionMode.LOCAL`, one `dbt build --select <model>` per task: the fallback if the watcher misbehaves.
