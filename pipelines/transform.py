@@ -3,7 +3,8 @@
 `publish()` copies the `marts` and `tiles` schemas of `warehouse.duckdb` into a new file and atomically replaces
 `bi.duckdb` with it, so BI tools always read a complete, consistent snapshot and never hold a lock that a
 pipeline needs. `source_freshness()` runs dbt's own `dbt source freshness` (the sources declare `loaded_at_query` =
-the provider's last completed dlt load, and warn/error thresholds) and keeps its result; `publish()` puts that result in the snapshot as
+the provider's last completed dlt load, and warn/error thresholds; it reads only the raw files, never the warehouse)
+and keeps its result; `publish()` puts that result in the snapshot as
 `ops.source_freshness`, so the dashboard and any BI tool can say how fresh each provider's data is.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +39,8 @@ def dbt_env() -> dict[str, str]:
 DBT_PROFILE, DBT_TARGET = "opsdata", "dev"
 """Named on every dbt command, as Cosmos names them: dbt's partial-parse check hashes the CLI's profile and target
 with the vars, so commands that name them alike reuse each other's parse (`partial_parse.msgpack`)."""
+FRESHNESS_TARGET = "freshness"
+"""`dbt source freshness`'s target: no warehouse, only the attached raw files (profiles.yml)."""
 
 
 def dbt_executable() -> str:
@@ -59,21 +61,18 @@ def run_dbt(*args: str, as_of_date: str | None = None, target_path: str | None =
     return result
 
 
-def source_freshness(as_of_date: str | None = None, dbt_command: list[str] | None = None,
-                     parse_from: Path | None = None) -> Path | None:
+def source_freshness(as_of_date: str | None = None, dbt_command: list[str] | None = None) -> Path | None:
     """Run `dbt source freshness` and keep its `sources.json` as `freshness_path()`; None if dbt wrote none.
 
     Stale sources make dbt exit non-zero: that is the result to surface, not a reason to stop publishing.
-    `dbt_command` lets the DAG run dbt through its lock wrapper (`[python, dbt_with_locks.py]`). `parse_from`: the
-    `partial_parse.msgpack` of the build just run (same profile, target and vars), so dbt re-parses only what changed
-    instead of the whole project (half of this command's time).
+    `dbt_command` lets the DAG run dbt through its lock wrapper (`[python, dbt_with_locks.py]`).
+    On the `freshness` target (profiles.yml): the sources are in the attached raw files, so this opens no warehouse
+    and may run while a `dbt build` writes it (the transform DAG runs both at once). Its target path persists beside
+    the data, so dbt's partial parse makes every run after the first re-parse only what changed.
     """
     target = data_dir() / "dbt_freshness_target"
-    if parse_from is not None and parse_from.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(parse_from, target / "partial_parse.msgpack")
     cmd = [*(dbt_command or [dbt_executable()]), "source", "freshness", "--project-dir", str(DBT_PROJECT_DIR),
-           "--profiles-dir", str(DBT_PROJECT_DIR), "--profile", DBT_PROFILE, "--target", DBT_TARGET,
+           "--profiles-dir", str(DBT_PROJECT_DIR), "--profile", DBT_PROFILE, "--target", FRESHNESS_TARGET,
            "--target-path", str(target)]
     if as_of_date:
         cmd += ["--vars", f"{{as_of_date: '{as_of_date}'}}"]

@@ -3,7 +3,8 @@
 
 Cosmos calls this file as its `dbt_executable_path` (and so do the demo and the bench), so every dbt process holds
 shared locks on all raw files (it attaches them read-only) and the exclusive warehouse lock while it runs. See
-`dagkit/locks.py`. The dbt executable is the one beside this Python interpreter, or `OPSDATA_DBT_EXECUTABLE`.
+`dagkit/locks.py`. `source freshness` on the `freshness` target opens no warehouse (profiles.yml), so it takes only
+the shared raw locks and runs beside a build. The dbt executable is the one beside this Python interpreter, or `OPSDATA_DBT_EXECUTABLE`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
+def _target(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg in ("--target", "-t") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main(argv: list[str]) -> int:
     from pipelines.registry import extraction_providers
 
@@ -35,7 +45,8 @@ def main(argv: list[str]) -> int:
     needs_locks = bool(argv) and argv[0] in {"build", "run", "test", "seed", "snapshot", "source", "show", "compile", "run-operation"}
     if not needs_locks:
         return subprocess.call([dbt_executable(), *argv])
-    with duckdb_locks(exclusive=[WAREHOUSE_LOCK], shared=readers):
+    warehouse = [] if argv[0] == "source" and _target(argv) == "freshness" else [WAREHOUSE_LOCK]
+    with duckdb_locks(exclusive=warehouse, shared=readers):
         return subprocess.call([dbt_executable(), *argv])
 
 

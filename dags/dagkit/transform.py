@@ -1,14 +1,20 @@
 """The `transform` DAG: dbt through Cosmos, scheduled on the raw Assets, then `publish()` of the tiles snapshot.
 
+- Tasks: the dbt build (below) and `source_freshness` (dbt's `dbt source freshness`) side by side, then `publish`,
+  which waits for both. Freshness reads only the raw files (the `freshness` target of profiles.yml opens no
+  warehouse), so it does not depend on the build, needs no warehouse lock and sits outside the warehouse pool: under
+  a scheduler it runs during the build instead of after it. (`airflow dags test` runs one task at a time, so there
+  the two still take turns.) On 2 cores the overlap is partial: the build's DuckDB queries use both cores at times.
+
 - Execution, `OPSDATA_COSMOS_MODE`:
   - `build` (default): one Cosmos `DbtBuildLocalOperator` task, one `dbt build` of the whole project. dbt orders
     models and tests and fails fast itself (a failing test skips everything that depends on it and fails the task, so
     `publish` never runs); each model's and test's result is in that task's log. Chosen because per-model tasks cost
     more than the build here: the watcher renders ~230 tasks (a sensor per model and per model's tests) and every
     task instance is a task start (a forked supervisor under a scheduler, an in-process run under `dags test`).
-    `python -m bench.bench_transform` (2026-12-01, medium world, busy 2-core machine): this mode's DagRun 1.43 x a
-    plain `dbt build` + publish (1.07 x the same work with the source freshness the DAG also runs; CPU 1.02 x), the
-    watcher 2.09 x in the same session (2.29 x measured on a quieter machine).
+    `python -m bench.bench_transform --executor` (2026-12-04, medium world, 2 cores, load ~2): this mode's DagRun
+    1.67 x a plain `dbt build` + publish under `dags test` (tasks one at a time), 1.24 x through a LocalExecutor
+    (freshness beside the build); the watcher 2.09 x (2026-12-01, busy machine).
   - `watcher`: `ExecutionMode.WATCHER`, one `dbt build` producer and a sensor per model and per model's tests
     mirroring each result, so each model is its own task in the UI: for a deployment with workers to spare.
   - `local`: `ExecutionMode.LOCAL`, one `dbt build --select <model>` per task: the fallback if the watcher misbehaves.
@@ -70,18 +76,13 @@ def dbt_vars() -> dict[str, str]:
 
 def check_source_freshness() -> str:
     """Task body: dbt's own `dbt source freshness` (through the lock wrapper); its result is published with the
-    tiles (`ops.source_freshness`). Stale data is reported, never a reason to hold back the snapshot."""
+    tiles (`ops.source_freshness`). Stale data is reported, never a reason to hold back the snapshot. It reads only
+    the raw files (the `freshness` target opens no warehouse), so it runs beside the build, outside the warehouse pool."""
     import sys
 
     from pipelines.transform import source_freshness
 
-    parse_from = None
-    if cosmos_mode() == "build":  # the build task's parse, which Cosmos keeps in its cache after the run
-        from cosmos.dbt.project import get_partial_parse_path
-
-        parse_from = get_partial_parse_path(build_cache_dir())
-    path = source_freshness(as_of_date=dbt_vars().get("as_of_date"), dbt_command=[sys.executable, str(DBT_WRAPPER)],
-                            parse_from=parse_from)
+    path = source_freshness(as_of_date=dbt_vars().get("as_of_date"), dbt_command=[sys.executable, str(DBT_WRAPPER)])
     return str(path) if path else "dbt wrote no freshness result"
 
 
@@ -239,11 +240,11 @@ def build_transform_dag(raw_assets: list[Asset], *, manifest: Path | None = None
         tags=["transform", "dbt"],
     ) as dag:
         dbt = dbt_build_task(dag) if mode == "build" else dbt_task_group(dag, manifest=manifest, mode=mode)
-        source_freshness = PythonOperator(
-            task_id="source_freshness", python_callable=check_source_freshness, pool=WAREHOUSE_POOL
-        )
+        # Not in the warehouse pool: it reads only the raw files, so it runs beside the build (freshness does not
+        # depend on it) and the publish waits for both.
+        source_freshness = PythonOperator(task_id="source_freshness", python_callable=check_source_freshness)
         publish = PythonOperator(
             task_id="publish", python_callable=publish_tiles, pool=WAREHOUSE_POOL, outlets=[TILES]
         )
-        dbt >> source_freshness >> publish
+        [dbt, source_freshness] >> publish
     return dag

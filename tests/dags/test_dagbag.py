@@ -103,13 +103,18 @@ def test_every_dag_has_production_settings(airflow_db: Path, pools: list[str]) -
     publish = transform.get_task("publish")
     assert publish.outlets == [TILES]
     assert publish.pool == "duckdb_warehouse"
-    # The default mode: one Cosmos `dbt build` (see dagkit/transform.py), a warehouse writer, gating the publish
-    # through `source_freshness` (which runs after dbt and before the publish, and never fails it for staleness).
+    # The default mode: one Cosmos `dbt build` (see dagkit/transform.py), a warehouse writer, gating the publish;
+    # `source_freshness` reads only the raw files, so it runs beside the build, outside the warehouse pool, and the
+    # publish waits for both (it never fails for staleness).
     dbt_build = transform.get_task("dbt_build")
     assert type(dbt_build).__name__ == "DbtBuildLocalOperator"
     assert dbt_build.pool == "duckdb_warehouse"
-    assert dbt_build.downstream_task_ids == {"source_freshness"}
-    assert transform.get_task("source_freshness").downstream_task_ids == {"publish"}
+    assert dbt_build.downstream_task_ids == {"publish"}
+    freshness = transform.get_task("source_freshness")
+    assert freshness.upstream_task_ids == set()
+    assert freshness.downstream_task_ids == {"publish"}
+    assert freshness.pool != "duckdb_warehouse"
+    assert publish.upstream_task_ids == {"dbt_build", "source_freshness"}
 
     notify = bag.dags["notify"]
     assert {a.uri for a in _flatten(notify.timetable.asset_condition)} == {TILES.uri}
@@ -132,9 +137,10 @@ def test_watcher_mode_renders_every_model_and_gates_the_publish(airflow_db: Path
     assert producer.pool == "duckdb_warehouse"
     assert producer.retries == 0  # Cosmos skips a retried producer: a retry would hide the failure
     # Every leaf of the dbt group gates the publish: a failing model or test keeps the last good snapshot.
-    gates = {"publish", "source_freshness"}
-    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - gates and t.task_id != "dbt.dbt_producer_watcher_done"]
-    assert leaves and all(t.downstream_task_ids & gates for t in leaves)
+    leaves = [t for t in dbt_tasks if not t.downstream_task_ids - {"publish"} and t.task_id != "dbt.dbt_producer_watcher_done"]
+    assert leaves and all("publish" in t.downstream_task_ids for t in leaves)
+    # Freshness reads only the raw files: beside the dbt group, not after it.
+    assert transform.get_task("source_freshness").upstream_task_ids == set()
     assert transform.get_task("source_freshness").downstream_task_ids == {"publish"}
 
 

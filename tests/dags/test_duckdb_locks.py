@@ -141,3 +141,34 @@ def test_dbt_commands_that_do_not_touch_the_warehouse_take_no_lock(warehouse: Pa
     assert parse.returncode == 0, parse.stderr[-2000:]
     assert still_holding
     assert json.loads(parse.stdout.strip().splitlines()[-1])["args"] == ["parse"]
+
+
+# A `dbt build` as far as the locks go: the warehouse's exclusive lock, held until its stdin closes.
+WAREHOUSE_HOLDER = r"""
+import sys
+from dagkit.locks import WAREHOUSE_LOCK, duckdb_locks
+with duckdb_locks(exclusive=[WAREHOUSE_LOCK]):
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_source_freshness_on_its_target_runs_beside_a_build(warehouse: Path) -> None:
+    """`source freshness --target freshness` opens no warehouse (profiles.yml), so it does not wait for a build's
+    warehouse lock: the transform DAG runs it beside the build."""
+    raw, env = _prepare(warehouse)
+    import duckdb
+
+    con = duckdb.connect(str(raw))
+    con.execute("create table t (writer int, started double)")
+    con.close()
+    holder = _spawn([sys.executable, "-c", WAREHOUSE_HOLDER], env)
+    _wait_for(holder.stdout, "holding")
+    freshness = subprocess.run([str(DAGS_DIR / "dagkit" / "dbt_with_locks.py"), "source", "freshness", "--target", "freshness"],
+                               env=env, capture_output=True, text=True, timeout=900)
+    still_holding = holder.poll() is None  # the build's lock was held the whole time
+    _release(holder)
+    holder.communicate(timeout=900)
+    assert freshness.returncode == 0, freshness.stderr[-2000:]
+    assert still_holding
+    assert json.loads(freshness.stdout.strip().splitlines()[-1])["args"] == ["source", "freshness", "--target", "freshness"]

@@ -125,9 +125,8 @@ class SmallWorldBuild:
                 as_of = World(seed=42, scale="small").now.date().isoformat()  # the seed and scale SandboxServer defaults to
                 with pytest.MonkeyPatch.context() as mp:
                     mp.setenv("OPSDATA_DATA_DIR", str(data))
-                    # Built into the folder `source_freshness` targets: same vars and profile, so dbt reuses this parse.
                     run_dbt("build", "--select", *OVERVIEW_SELECT, *KLAVIYO_SELECT, *META_SELECT, "--indirect-selection",
-                            "cautious", as_of_date=as_of, target_path=str(data / "dbt_freshness_target"))
+                            "cautious", as_of_date=as_of, target_path=str(data / "target"))
                     if source_freshness(as_of_date=as_of) is None:
                         raise RuntimeError("dbt source freshness wrote no sources.json")
                 (self.folder / "as_of").write_text(as_of)
@@ -140,8 +139,6 @@ class SmallWorldBuild:
         dbt command there (`--target-path data/target`, this `as_of`) re-parses nothing."""
         built = self._ensure()
         shutil.copytree(built, data, dirs_exist_ok=True, ignore=shutil.ignore_patterns("dbt_freshness_target", "*.lock"))
-        (data / "target").mkdir(exist_ok=True)
-        shutil.copyfile(built / "dbt_freshness_target" / "partial_parse.msgpack", data / "target" / "partial_parse.msgpack")
 
 
 @pytest.fixture(scope="session")
