@@ -19,9 +19,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.registry import integrations
+from sandbox.common.routing import RouteCache
 from sandbox.common.simulator import load_simulator
 from sandbox.common.state import SandboxState
 from sandbox.world import World
@@ -96,12 +98,27 @@ class ProviderTraffic:
     The response passes straight through unless a body fault or `record_traffic` needs its bytes.
     """
 
-    def __init__(self, app: ASGIApp, state: SandboxState, providers: list[str]) -> None:
-        self.app, self.state, self.providers = app, state, frozenset(providers)
+    def __init__(self, app: ASGIApp, state: SandboxState, mounts: dict[str, Mount]) -> None:
+        # `mounts` is the app's own dict, filled as the providers are mounted (after this middleware is added).
+        self.app, self.state, self.mounts = app, state, mounts
+
+    async def _provider(self, provider: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """The provider's own app, as the sandbox's router would reach it through its mount (the router's loop over
+        the control routes and the sandbox app's exception and exit-stack layers are no part of a provider's request:
+        the provider's app has its own). A path its mount does not match (`/klaviyo` without a slash) goes the
+        router's way."""
+        mount = self.mounts[provider]
+        match, child_scope = mount.matches(scope)
+        if match is not Match.FULL:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = mount
+        scope.update(child_scope)
+        await mount.handle(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         provider = scope["path"].split("/", 2)[1] if scope["type"] == "http" else ""
-        if provider not in self.providers:
+        if provider not in self.mounts:
             await self.app(scope, receive, send)
             return
         state = self.state
@@ -140,7 +157,7 @@ class ProviderTraffic:
                     await _sleep(delay)  # the response is ready (a Response renders its body first); the network is not
                 await send(message)
 
-            await self.app(scope, receive, send_through)
+            await self._provider(provider, scope, receive, send_through)
             return
 
         start: Message = {}
@@ -152,7 +169,7 @@ class ProviderTraffic:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        await self.app(scope, receive, keep)
+        await self._provider(provider, scope, receive, keep)
         status, headers, body = start["status"], list(start.get("headers", [])), b"".join(chunks)
         stats.by_status[status] += 1
         if body_fault:
@@ -170,9 +187,8 @@ def create_app(state: SandboxState) -> FastAPI:
     app = FastAPI(title="opsdata sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = state
     simulators = {i.name: load_simulator(i.sandbox) for i in integrations()}
-    providers = list(simulators)
-
-    app.add_middleware(ProviderTraffic, state=state, providers=providers)
+    mounts: dict[str, Mount] = {}
+    app.add_middleware(ProviderTraffic, state=state, mounts=mounts)
 
     @app.get("/_sandbox/health")
     def health() -> dict[str, Any]:
@@ -208,7 +224,10 @@ def create_app(state: SandboxState) -> FastAPI:
         return {"now": now.isoformat(), "epoch": state.world.epoch}
 
     for name, simulator in simulators.items():
-        app.mount(f"/{name}", simulator.create_app(state))
+        provider_app = simulator.create_app(state)
+        RouteCache.install(provider_app.router)
+        app.mount(f"/{name}", provider_app)
+        mounts[name] = next(r for r in app.router.routes if isinstance(r, Mount) and r.app is provider_app)
     return app
 
 

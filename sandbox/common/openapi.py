@@ -289,6 +289,10 @@ def _at(value: Any, path: Iterable[Any]) -> Any:
 # --- operations ------------------------------------------------------------------------------------------------------
 
 
+VERDICTS_KEPT = 4096
+"""(parameter, value) verdicts an operation keeps (`Operation.check_query`) before starting over."""
+
+
 @dataclass
 class Operation:
     method: str
@@ -370,24 +374,36 @@ class Operation:
         violations: list[Violation] = []
         comma = self.spec.query_style == "form"
         brackets = self.spec.query_style == "brackets"
+        # A parameter's verdict depends on its name and value alone: a plain value's is kept per operation, so the
+        # pages of a cursor chain (the same filter, sort and size on every page) are checked against the schema once.
+        known: dict[tuple[str, str], list[Violation]] = self._derived("verdicts", dict)
         for name, value in query.items():
-            schema = self.query_schema(name)
-            if schema is None:
-                shown = _first_key(name, value) if brackets else name
-                violations.append(Violation("unknown_parameter", shown, f"Received unknown parameter: {shown}"))
-                continue
-            typed = coerce(value, schema, comma)
-            if typed.problem is not None:
-                path, expected = typed.problem
-                shown = _bracketed(name, path) if brackets else name
-                bad = _at(value, path) if isinstance(value, (dict, list)) else value
-                violations.append(Violation("invalid_type", shown, f"Invalid {expected}: {_show(bad)}", expected))
-                continue
-            violations += _schema_violations(name, typed.value, self._validator(typed.schema), brackets)
+            key = (name, value) if isinstance(value, str) else None
+            found = known.get(key) if key is not None else None
+            if found is None:
+                found = self._check_parameter(name, value, comma, brackets)
+                if key is not None:
+                    if len(known) >= VERDICTS_KEPT:
+                        known.clear()  # cursors and windows long past
+                    known[key] = found
+            violations += found
         for (where, name), p in self.parameters.items():
             if where == "query" and p.get("required") and name not in query:
                 violations.append(Violation("missing_parameter", name, f"Missing required param: {name}."))
         return violations
+
+    def _check_parameter(self, name: str, value: Any, comma: bool, brackets: bool) -> list[Violation]:
+        schema = self.query_schema(name)
+        if schema is None:
+            shown = _first_key(name, value) if brackets else name
+            return [Violation("unknown_parameter", shown, f"Received unknown parameter: {shown}")]
+        typed = coerce(value, schema, comma)
+        if typed.problem is not None:
+            path, expected = typed.problem
+            shown = _bracketed(name, path) if brackets else name
+            bad = _at(value, path) if isinstance(value, (dict, list)) else value
+            return [Violation("invalid_type", shown, f"Invalid {expected}: {_show(bad)}", expected)]
+        return _schema_violations(name, typed.value, self._validator(typed.schema), brackets)
 
     @property
     def success_schema(self) -> dict[str, Any] | None:

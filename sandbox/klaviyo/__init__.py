@@ -30,11 +30,11 @@ import time
 import uuid
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import orjson
 from fastapi import FastAPI, Request
@@ -51,6 +51,7 @@ from sandbox.common.openapi import (
     warm,
 )
 from sandbox.common.ratelimit import WindowCounter
+from sandbox.common.routing import Endpoint, plain_route
 from sandbox.common.simulator import Simulator
 from sandbox.common.state import SandboxState
 from sandbox.common.window import Window
@@ -103,6 +104,8 @@ PAGE_DEFAULT = {
     "get_flow_action_messages": 50, "get_lists": 10, "get_segments": 10, "get_profiles_for_list": 20,
     "get_profiles_for_segment": 20, "get_errors_for_bulk_import_profiles_job": 20,
 }
+PROFILE_SORTS = {"created", "updated", "id", "email"}
+"""What `GET /api/profiles` sorts by (`sort`, either way)."""
 FREEZE_WORLD_EVENTS = 100_000
 """From this many events (the large world has 550,000; tests' small world a few thousand) the world is frozen out of
 the garbage collector once built."""
@@ -217,7 +220,9 @@ def profile_place(p: Profile) -> dict[str, Any]:
 class ProfileParts:
     """A profile's JSON as `profile_json` joins it: `head` up to `"updated":`, `place` after it, `tail` after the base
     URL. `updated` and `subscriptions` (serialised) change only at the profile's `changes` (its creation, consent,
-    suppressions, last edit); they are kept for the `seen` first of them, those up to the `now` they were made at."""
+    suppressions, last edit); they are kept for the `seen` first of them, those up to the `now` they were made at,
+    joined with the head and place as `attributes` (and `with_subscriptions`) up to the `joined_group_at` a member
+    page adds. `checked`: the world's `now` they were last found right for (the same object: no bisection)."""
 
     head: bytes
     place: bytes
@@ -225,7 +230,9 @@ class ProfileParts:
     changes: list[datetime]
     seen: int = -1
     updated: bytes = b""
-    subscriptions: bytes | None = None
+    attributes: bytes = b""
+    with_subscriptions: bytes | None = None
+    checked: datetime | None = None
 
 
 ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -299,6 +306,24 @@ def serialised_document(data: Sequence[bytes], links: dict[str, str], headers: d
     else:
         body = b'{"data":[' + (data[0] if data else b"") + tail
     return Response(body, headers=headers, media_type=JSONAPI)
+
+
+quote_plus_kept = functools.lru_cache(maxsize=4096)(quote_plus)
+"""`quote_plus`, kept: a cursor chain's pages repeat their filter, sort and size in every `links.next`."""
+
+
+def query_string(params: dict[str, str]) -> str:
+    """`urlencode(params)` for string keys and values (what it does for them: `quote_plus` each, joined)."""
+    return "&".join([f"{quote_plus_kept(k)}={quote_plus_kept(v)}" for k, v in params.items()])
+
+
+PROFILE_LINKS = b'},"relationships":{},"links":{"self":"'
+"""A serialised profile from the end of its attributes to its base URL (`profile_json`)."""
+
+
+def joined_attribute(joined: datetime) -> bytes:
+    """A member's `joined_group_at`, serialised as `profile_json` adds it after the attributes."""
+    return b',"joined_group_at":' + orjson.dumps(iso(joined))
 
 
 def parse_time(value: str, parameter: str = "filter") -> datetime:
@@ -441,6 +466,14 @@ def create_app(state: SandboxState) -> FastAPI:
     store.setdefault("requests", deque(maxlen=20_000))
     stats = state.stats["klaviyo"]
 
+    # Every endpoint takes the request (and its path parameters) and reads its query itself, checked against the spec
+    # (`spec_check`): Starlette routes, without FastAPI's per-request parameter machinery (sandbox/common/routing.py).
+    def get(path: str) -> Callable[[Endpoint], Endpoint]:
+        return plain_route(app.router, [path], ["GET"])
+
+    def post(path: str) -> Callable[[Endpoint], Endpoint]:
+        return plain_route(app.router, [path], ["POST"])
+
     def kw() -> KlaviyoWorld:
         return state.world.extension("klaviyo")
 
@@ -538,10 +571,10 @@ def create_app(state: SandboxState) -> FastAPI:
         params = dict(request.query_params)
         if offset + size < len(items):
             params["page[cursor]"] = base64.urlsafe_b64encode(f"bz:{offset + size}".encode()).decode()
-            links["next"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(params)}"
+            links["next"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{query_string(params)}"
         if offset > 0:
             params["page[cursor]"] = base64.urlsafe_b64encode(f"bz:{max(0, offset - size)}".encode()).decode()
-            links["prev"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{urlencode(params)}"
+            links["prev"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{query_string(params)}"
         serialised = render_page(page) if render_page is not None else None
         if serialised is not None:
             assert included is None, "a serialised page has no related resources"
@@ -669,25 +702,29 @@ def create_app(state: SandboxState) -> FastAPI:
         return {"type": "profile", "id": p.id, "attributes": attrs, "relationships": {}, "links": {"self": f"{base(request)}/api/profiles/{p.id}/"}}
 
     def profile_json(root: bytes, p: Profile, subscriptions: bool, now: datetime, joined: datetime | None = None,
-                     known: dict[str, ProfileParts] | None = None) -> bytes:
+                     known: dict[str, ProfileParts] | None = None, joined_json: bytes | None = None) -> bytes:
         """`render_profile` serialised, byte for byte (tests/sandbox/klaviyo/test_klaviyo_index.py compares them), for
         a profile no bulk import has touched: its parts that never change are serialised once per world
         (`ProfileParts`), and so are `updated` and the subscriptions once `now` is past the profile's last change.
-        `root`: the request's base URL, JSON-escaped. Rendering 100 profiles as dicts was most of an L request's CPU."""
+        `root`: the request's base URL, JSON-escaped; `joined_json`: `joined_attribute(joined)`, if the caller has it.
+        Rendering 100 profiles as dicts was most of an L request's CPU."""
         parts = profile_parts(p, known)
-        changes = bisect_right(parts.changes, now)
-        if changes != parts.seen:  # `now` moved past one of the profile's changes (or came before it): both anew
-            parts.seen, parts.subscriptions = changes, None
-            parts.updated = orjson.dumps(iso(profile_updated(p, now)))
-        pieces = [parts.head, parts.updated, parts.place]
+        if parts.checked is not now:
+            changes = bisect_right(parts.changes, now)
+            if changes != parts.seen:  # `now` moved past one of the profile's changes (or came before it): both anew
+                parts.seen, parts.with_subscriptions = changes, None
+                parts.updated = orjson.dumps(iso(profile_updated(p, now)))
+                parts.attributes = parts.head + parts.updated + parts.place
+            parts.checked = now
+        attributes = parts.attributes
         if subscriptions:
-            if parts.subscriptions is None:
-                parts.subscriptions = b',"subscriptions":' + orjson.dumps(render_subscriptions(p, now), option=ORJSON_STRICT)
-            pieces.append(parts.subscriptions)
+            if parts.with_subscriptions is None:
+                parts.with_subscriptions = (attributes + b',"subscriptions":'
+                                            + orjson.dumps(render_subscriptions(p, now), option=ORJSON_STRICT))
+            attributes = parts.with_subscriptions
         if joined is not None:
-            pieces += [b',"joined_group_at":', orjson.dumps(iso(joined))]
-        pieces += [b'},"relationships":{},"links":{"self":"', root, parts.tail]
-        return b"".join(pieces)
+            return b"".join([attributes, joined_json or joined_attribute(joined), PROFILE_LINKS, root, parts.tail])
+        return b"".join([attributes, PROFILE_LINKS, root, parts.tail])
 
     def profile_parts(p: Profile, known: dict[str, ProfileParts] | None = None) -> ProfileParts:
         """The profile's `ProfileParts`, made on its first page and kept with the world (`known`: that store, as a
@@ -714,10 +751,11 @@ def create_app(state: SandboxState) -> FastAPI:
         def render_page(page: Sequence[Any]) -> list[bytes] | None:
             parts = []
             for item in page:
-                p, joined = item if isinstance(item, tuple) else (item, None)
-                if p.email in imported:
+                # a profile, or a member: (profile, joined_group_at, its serialised attribute)
+                p, joined, joined_json = item if isinstance(item, tuple) else (item, None, None)
+                if imported and p.email in imported:
                     return None  # a bulk import's attributes can be anything a client sent: the dicts, as the encoder writes them
-                parts.append(profile_json(root, p, subscriptions, now, joined, known))
+                parts.append(profile_json(root, p, subscriptions, now, joined, known, joined_json))
             return parts
 
         return render_page
@@ -764,13 +802,13 @@ def create_app(state: SandboxState) -> FastAPI:
                                "locale": "en-US"},
                 "links": {"self": f"{base(request)}/api/accounts/{ACCOUNT_ID}/"}}
 
-    @app.get("/api/accounts")
-    @app.get("/api/accounts/")
+    @get("/api/accounts")
+    @get("/api/accounts/")
     async def get_accounts(request: Request) -> Response:
         headers = check(request, "get_accounts")
         return document(request, {"data": [render_account(request)], "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/accounts/{account_id}")
+    @get("/api/accounts/{account_id}")
     async def get_account(request: Request, account_id: str) -> Response:
         headers = check(request, "get_account")
         if account_id != ACCOUNT_ID:
@@ -778,8 +816,8 @@ def create_app(state: SandboxState) -> FastAPI:
         return document(request, {"data": render_account(request), "links": {"self": str(request.url)}}, headers)
 
     # --- metrics ----------------------------------------------------------------------------------------
-    @app.get("/api/metrics")
-    @app.get("/api/metrics/")
+    @get("/api/metrics")
+    @get("/api/metrics/")
     async def get_metrics(request: Request) -> Response:
         headers = check(request, "get_metrics")
         conds = conditions(request, "get_metrics")
@@ -791,7 +829,7 @@ def create_app(state: SandboxState) -> FastAPI:
         return {"type": "metric", "id": m.id, "attributes": {"name": m.name, "created": iso(m.created), "updated": iso(m.created),
                 "integration": m.integration}, "relationships": {}, "links": {"self": f"{base(request)}/api/metrics/{m.id}/"}}
 
-    @app.get("/api/metrics/{metric_id}")
+    @get("/api/metrics/{metric_id}")
     async def get_metric(request: Request, metric_id: str) -> Response:
         headers = check(request, "get_metric")
         m = kw().metrics_by_id.get(metric_id)
@@ -837,13 +875,13 @@ def create_app(state: SandboxState) -> FastAPI:
             raise ApiError(404, "not_found", "Not found.", f"Campaign {campaign_id} not found")
         return campaign
 
-    @app.get("/api/campaigns/{campaign_id}")
+    @get("/api/campaigns/{campaign_id}")
     async def get_campaign(request: Request, campaign_id: str) -> Response:
         headers = check(request, "get_campaign")
         c = find_campaign(campaign_id)
         return document(request, {"data": render_campaign(request, c, state.world.now), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/campaign-messages/{message_id}")
+    @get("/api/campaign-messages/{message_id}")
     async def get_campaign_message(request: Request, message_id: str) -> Response:
         headers = check(request, "get_campaign_message")
         msg = kw().messages.get(message_id)
@@ -851,7 +889,7 @@ def create_app(state: SandboxState) -> FastAPI:
             raise ApiError(404, "not_found", "Not found.", f"Campaign message {message_id} not found")
         return document(request, {"data": render_message(request, msg, state.world.now), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/campaign-recipient-estimations/{campaign_id}")
+    @get("/api/campaign-recipient-estimations/{campaign_id}")
     async def get_campaign_recipient_estimation(request: Request, campaign_id: str) -> Response:
         """Profiles the campaign's list would reach: subscribed and not suppressed at send time (or now, if later)."""
         headers = check(request, "get_campaign_recipient_estimation")
@@ -874,8 +912,8 @@ def create_app(state: SandboxState) -> FastAPI:
         live = {c.message.id for c in kw().campaigns if c.created_at <= now}
         return [m for m in kw().messages.values() if m.created <= now and (m.campaign_id is None or m.id in live)]
 
-    @app.get("/api/templates")
-    @app.get("/api/templates/")
+    @get("/api/templates")
+    @get("/api/templates/")
     async def get_templates(request: Request) -> Response:
         headers = check(request, "get_templates")
         conds = conditions(request, "get_templates")
@@ -885,7 +923,7 @@ def create_app(state: SandboxState) -> FastAPI:
         items.sort(key=lambda m: ({"id": template_id(m.id), "name": m.name}.get(key) or m.created, m.id), reverse=desc)
         return paged(request, "get_templates", items, lambda m: render_template(request, m), headers)
 
-    @app.get("/api/templates/{tid}")
+    @get("/api/templates/{tid}")
     async def get_template(request: Request, tid: str) -> Response:
         headers = check(request, "get_template")
         msg = next((m for m in visible_messages() if template_id(m.id) == tid), None)
@@ -893,8 +931,8 @@ def create_app(state: SandboxState) -> FastAPI:
             raise ApiError(404, "not_found", "Not found.", f"Template {tid} not found")
         return document(request, {"data": render_template(request, msg), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/campaigns")
-    @app.get("/api/campaigns/")
+    @get("/api/campaigns")
+    @get("/api/campaigns/")
     async def get_campaigns(request: Request) -> Response:
         headers = check(request, "get_campaigns")
         conds = conditions(request, "get_campaigns", required=True)
@@ -919,15 +957,15 @@ def create_app(state: SandboxState) -> FastAPI:
         included = (lambda page: [render_message(request, c.message, now) for c in page]) if "campaign-messages" in include else None
         return paged(request, "get_campaigns", items, render, headers, included)
 
-    @app.get("/api/campaigns/{campaign_id}/campaign-messages")
+    @get("/api/campaigns/{campaign_id}/campaign-messages")
     async def get_messages_for_campaign(request: Request, campaign_id: str) -> Response:
         headers = check(request, "get_messages_for_campaign")
         campaign = find_campaign(campaign_id)
         return document(request, {"data": [render_message(request, campaign.message, state.world.now)], "links": {"self": str(request.url)}}, headers)
 
     # --- flows ------------------------------------------------------------------------------------------
-    @app.get("/api/flows")
-    @app.get("/api/flows/")
+    @get("/api/flows")
+    @get("/api/flows/")
     async def get_flows(request: Request) -> Response:
         headers = check(request, "get_flows")
         conds = conditions(request, "get_flows")
@@ -969,7 +1007,7 @@ def create_app(state: SandboxState) -> FastAPI:
             raise ApiError(404, "not_found", "Not found.", f"Flow action {action_id} not found")
         return action
 
-    @app.get("/api/flows/{flow_id}")
+    @get("/api/flows/{flow_id}")
     async def get_flow(request: Request, flow_id: str) -> Response:
         headers = check(request, "get_flow")
         flow = next((f for f in kw().flows if f.id == flow_id and f.created <= state.world.now), None)
@@ -977,12 +1015,12 @@ def create_app(state: SandboxState) -> FastAPI:
             raise ApiError(404, "not_found", "Not found.", f"Flow {flow_id} not found")
         return document(request, {"data": render_flow(request, flow), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/flow-actions/{action_id}")
+    @get("/api/flow-actions/{action_id}")
     async def get_flow_action(request: Request, action_id: str) -> Response:
         headers = check(request, "get_flow_action")
         return document(request, {"data": render_action(request, find_action(action_id)), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/flow-messages/{message_id}")
+    @get("/api/flow-messages/{message_id}")
     async def get_flow_message(request: Request, message_id: str) -> Response:
         headers = check(request, "get_flow_message")
         msg = kw().messages.get(message_id)
@@ -991,7 +1029,7 @@ def create_app(state: SandboxState) -> FastAPI:
         action = find_action(msg.flow_action_id)
         return document(request, {"data": render_flow_message(request, msg, action), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/flows/{flow_id}/flow-actions")
+    @get("/api/flows/{flow_id}/flow-actions")
     async def get_actions_for_flow(request: Request, flow_id: str) -> Response:
         headers = check(request, "get_actions_for_flow")
         flow = next((f for f in kw().flows if f.id == flow_id), None)
@@ -1003,7 +1041,7 @@ def create_app(state: SandboxState) -> FastAPI:
                                                                             "created": a.created, "updated": a.created}.get(f))]
         return paged(request, "get_actions_for_flow", actions, lambda a: render_action(request, a), headers)
 
-    @app.get("/api/flow-actions/{action_id}/flow-messages")
+    @get("/api/flow-actions/{action_id}/flow-messages")
     async def get_flow_action_messages(request: Request, action_id: str) -> Response:
         headers = check(request, "get_flow_action_messages")
         action = find_action(action_id)
@@ -1030,6 +1068,13 @@ def create_app(state: SandboxState) -> FastAPI:
             for p in world.profiles:
                 if p.created <= now and p.email not in store["imported"]:
                     profile_json(b"", p, True, now, None, known)
+            # So are the indexes those pages are cut from, for the same `now`: the profiles in every order the API
+            # sorts them by and each group's members (a large full load built them in its first pages, a tenth of the
+            # simulator's CPU in the run, and the collector then re-scanned them on every full pass).
+            for key in PROFILE_SORTS:
+                sorted_profiles(now, key)
+            for g in world.groups:
+                member_index(g, now)
             if len(world.events) >= FREEZE_WORLD_EVENTS:
                 # The world's millions of objects live as long as the process: out of the cyclic collector's way, its
                 # full passes stop re-scanning them while pages allocate (a third of a large world's page CPU).
@@ -1037,8 +1082,8 @@ def create_app(state: SandboxState) -> FastAPI:
                 gc.freeze()
         return index  # type: ignore[no-any-return]
 
-    @app.get("/api/events")
-    @app.get("/api/events/")
+    @get("/api/events")
+    @get("/api/events/")
     async def get_events(request: Request) -> Response:
         headers = check(request, "get_events")
         conds = conditions(request, "get_events")
@@ -1085,7 +1130,7 @@ def create_app(state: SandboxState) -> FastAPI:
         except TypeError:  # a property orjson does not write as the standard library would: the dicts, as before
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
 
-    @app.get("/api/events/{event_id}")
+    @get("/api/events/{event_id}")
     async def get_event(request: Request, event_id: str) -> Response:
         headers = check(request, "get_event")
         world = kw()
@@ -1106,14 +1151,14 @@ def create_app(state: SandboxState) -> FastAPI:
                 visible.append(rec["profile"])
         return visible
 
-    @app.get("/api/profiles")
-    @app.get("/api/profiles/")
+    @get("/api/profiles")
+    @get("/api/profiles/")
     async def get_profiles(request: Request) -> Response:
         headers = check(request, "get_profiles")
         conds = conditions(request, "get_profiles")
         now = state.world.now
         subs = "subscriptions" in request.query_params.get("additional-fields[profile]", "")
-        key, desc = sort_key(request, {"created", "updated", "id", "email"}, "id")
+        key, desc = sort_key(request, PROFILE_SORTS, "id")
 
         def values(p: Profile) -> dict[str, Any]:
             return {"updated": profile_updated(p, now), "created": p.created, "email": p.email, "id": p.id, "phone_number": p.customer.phone,
@@ -1164,7 +1209,7 @@ def create_app(state: SandboxState) -> FastAPI:
             raise ApiError(404, "not_found", "Not found.", f"Profile {profile_id} not found")
         return p
 
-    @app.get("/api/profiles/{profile_id}")
+    @get("/api/profiles/{profile_id}")
     async def get_profile(request: Request, profile_id: str) -> Response:
         headers = check(request, "get_profile")
         p = find_profile(profile_id)
@@ -1182,7 +1227,7 @@ def create_app(state: SandboxState) -> FastAPI:
             body = {"data": [render_group(request, g, now, False) for g in items], "links": {"self": str(request.url)}}
             return document(request, body, headers)
 
-        app.add_api_route(f"/api/profiles/{{profile_id}}/{plural}", groups_of_profile, methods=["GET"])
+        get(f"/api/profiles/{{profile_id}}/{plural}")(groups_of_profile)
 
     profile_groups("list")
     profile_groups("segment")
@@ -1202,18 +1247,19 @@ def create_app(state: SandboxState) -> FastAPI:
     member_indexes: dict[tuple[Any, ...], SortedRecords] = {}
 
     def member_index(g: Group, now: datetime) -> SortedRecords:
-        """Members as of `now` in (joined_group_at, id) order; built once per group and `now`, not once per page."""
+        """Members as of `now` in (joined_group_at, id) order, each as (profile, joined_group_at, that attribute
+        serialised); built once per group and `now`, not once per page."""
         stamp = (id(kw()), g.id, now)
         index = member_indexes.get(stamp)
         if index is None:
             if len(member_indexes) >= 16:  # an older `now`: never asked again
                 member_indexes.clear()
             profiles = kw().profiles_by_id
-            index = member_indexes[stamp] = SortedRecords([(t, profiles[pid].id, (profiles[pid], t)) for pid, t in g.members
-                                                           if t <= now and profiles[pid].created <= now])
+            index = member_indexes[stamp] = SortedRecords([(t, profiles[pid].id, (profiles[pid], t, joined_attribute(t)))
+                                                           for pid, t in g.members if t <= now and profiles[pid].created <= now])
         return index
 
-    def group_members(g: Group, now: datetime) -> list[tuple[Profile, datetime]]:
+    def group_members(g: Group, now: datetime) -> list[tuple[Profile, datetime, bytes]]:
         """Members as of `now` in join order."""
         return member_index(g, now).records
 
@@ -1255,24 +1301,24 @@ def create_app(state: SandboxState) -> FastAPI:
             key, desc = sort_key(request, {"joined_group_at"}, "joined_group_at")
             index = member_index(g, now)
             planned = index.select(conds, key)
-            items: Sequence[tuple[Profile, datetime]]
+            items: Sequence[tuple[Profile, datetime, bytes]]
             if planned is None:  # a condition that does not parse: the straightforward filter, which reports it
-                items = [(p, t) for p, t in index.records if matches(conds, lambda f, p=p, t=t: value(p, t, f))]
+                items = [m for m in index.records if matches(conds, lambda f, m=m: value(m[0], m[1], f))]
                 items = items[::-1] if desc else items
             else:
                 lo, hi, rest = planned
                 if rest:
-                    items = [(p, t) for p, t in index.records[lo:hi] if holds(rest, lambda f, p=p, t=t: value(p, t, f))]
+                    items = [m for m in index.records[lo:hi] if holds(rest, lambda f, m=m: value(m[0], m[1], f))]
                     items = items[::-1] if desc else items
                 else:
                     items = Window(index.records, lo, hi, reverse=desc)
             return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers,
                          render_page=profile_pages(request, subs, now))
 
-        app.add_api_route(f"/api/{plural}", list_groups, methods=["GET"])
-        app.add_api_route(f"/api/{plural}/", list_groups, methods=["GET"], include_in_schema=False)
-        app.add_api_route(f"/api/{plural}/{{group_id}}", get_group, methods=["GET"])
-        app.add_api_route(f"/api/{plural}/{{group_id}}/profiles", members, methods=["GET"])
+        get(f"/api/{plural}")(list_groups)
+        get(f"/api/{plural}/")(list_groups)
+        get(f"/api/{plural}/{{group_id}}")(get_group)
+        get(f"/api/{plural}/{{group_id}}/profiles")(members)
 
     group_routes("segment")
     group_routes("list")
@@ -1301,8 +1347,8 @@ def create_app(state: SandboxState) -> FastAPI:
             return f"Invalid phone number {phone!r}: must be E.164."
         return None
 
-    @app.post("/api/profile-bulk-import-jobs")
-    @app.post("/api/profile-bulk-import-jobs/")
+    @post("/api/profile-bulk-import-jobs")
+    @post("/api/profile-bulk-import-jobs/")
     async def bulk_import_profiles(request: Request) -> Response:
         headers = check(request, "bulk_import_profiles")
         raw = await request.body()
@@ -1364,7 +1410,7 @@ def create_app(state: SandboxState) -> FastAPI:
         job["rows"] = []
         job["status"], job["completed_at"] = "complete", now
 
-    @app.get("/api/profile-bulk-import-jobs/{job_id}")
+    @get("/api/profile-bulk-import-jobs/{job_id}")
     async def get_bulk_import_profiles_job(request: Request, job_id: str) -> Response:
         headers = check(request, "get_bulk_import_profiles_job")
         with state.lock:
@@ -1374,7 +1420,7 @@ def create_app(state: SandboxState) -> FastAPI:
             advance_job(job)
             return document(request, {"data": render_job(request, job), "links": {"self": str(request.url)}}, headers)
 
-    @app.get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
+    @get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
     async def get_errors_for_bulk_import_profiles_job(request: Request, job_id: str) -> Response:
         headers = check(request, "get_errors_for_bulk_import_profiles_job")
         job = store["jobs"].get(job_id)
@@ -1409,7 +1455,7 @@ def create_app(state: SandboxState) -> FastAPI:
             return False
         return cid == SANDBOX_CREDENTIALS["client_id"] and secret == SANDBOX_CREDENTIALS["client_secret"]
 
-    @app.get("/oauth/authorize")
+    @get("/oauth/authorize")
     async def authorize(request: Request) -> Response:
         q = request.query_params
         if q.get("client_id") != SANDBOX_CREDENTIALS["client_id"] or q.get("response_type") != "code":
@@ -1422,7 +1468,7 @@ def create_app(state: SandboxState) -> FastAPI:
         # The sandbox user consents at once.
         return RedirectResponse(f"{q.get('redirect_uri')}?{urlencode({'code': code, 'state': q.get('state', '')})}", status_code=302)
 
-    @app.post("/oauth/token")
+    @post("/oauth/token")
     async def token(request: Request) -> Response:
         with state.lock:
             stats.by_route["oauth_token"] += 1
@@ -1456,7 +1502,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 return JSONResponse(issue(rec["grant"], old))
         return oauth_error("unsupported_grant_type", f"Unsupported grant_type {grant_type!r}.")
 
-    @app.post("/oauth/revoke")
+    @post("/oauth/revoke")
     async def revoke(request: Request) -> Response:
         if not client_ok(request):
             return oauth_error("invalid_client", "Client authentication failed.", 401)
