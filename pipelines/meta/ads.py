@@ -49,8 +49,12 @@ class AsyncReportError(RuntimeError):
 
 def marketing_api(config: ProviderConfig, token: str) -> FacebookAdsApi:
     """An SDK api object whose HTTP goes through our session (one per calling thread: dlt sessions are per thread)."""
-    session = FacebookSession(config.credential("app_id"), config.credential("app_secret"), token, timeout=60)
-    http = MetaClient(config).session
+    client = MetaClient(config)
+    # The SDK passes its session's timeout on every call, overriding our session's default: give it the shared
+    # client's (OPSDATA_HTTP_TIMEOUT_SECONDS wins over Meta's 60 s), so a stalled Marketing API call times out and is
+    # retried like any other.
+    session = FacebookSession(config.credential("app_id"), config.credential("app_secret"), token, timeout=client.timeout)
+    http = client.session
     http.params = dict(session.requests.params)  # access_token + appsecret_proof on every call
     session.requests = http
     session.GRAPH = graph_root(config)  # type: ignore[misc]

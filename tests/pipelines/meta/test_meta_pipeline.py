@@ -123,6 +123,17 @@ def test_a_wrong_app_secret_fails_on_the_token_check_even_when_it_answers_last(s
     assert sorted(p.rsplit("/", 1)[-1] for p in sent) == sorted(["debug_token", "accounts", ACT]), sent
 
 
+def test_a_stalled_marketing_api_call_times_out_on_the_shared_timeout_and_is_retried(sandbox_env, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    # The SDK sends its own session timeout with every call (it was 60 s): the shared client's must be the one used.
+    monkeypatch.setenv("OPSDATA_HTTP_TIMEOUT_SECONDS", "3")
+    sandbox_env.state.add_fault("meta", "slow", count=1, path_contains=f"/{ACT}", seconds=8)
+    with caplog.at_level(logging.WARNING, logger="opsdata.http"):
+        run_provider("meta")
+    retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage() and "Timeout" in r.getMessage()]
+    assert any(f"/{ACT}" in m for m in retried), retried
+    assert raw_count("meta", "ad_account") == 1
+
+
 def test_a_token_expiring_within_a_week_warns_and_is_recorded(sandbox_env, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
     requests.post(f"{sandbox_env.url}/meta/_sandbox/tokens", json={"token": USER_TOKEN, "expires_in_days": 5}, timeout=10).raise_for_status()
     monkeypatch.setenv("META_ACCESS_TOKEN", USER_TOKEN)
