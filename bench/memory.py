@@ -5,9 +5,12 @@ twin of the world (hundreds of MB at large) and earlier runs' allocations would 
 extraction's.
 
 `ru_maxrss` only ever grows over a process's life, so it cannot tell the second run of a benchmark from the first,
-nor which step peaked. A sampling thread (psutil, every 20 ms) reads this process's RSS plus its children's (a
-normalize/load worker pool would be children) and keeps the maximum per step; the step is whichever of dlt's
-`Pipeline.extract` / `normalize` / `load` is running, found by wrapping those methods while the sampler is open.
+nor which step peaked. A sampling thread in the benchmark's process (psutil, every 20 ms) reads the run's RSS plus
+its children's (a normalize/load worker pool would be children) and keeps the maximum per step. The step is whichever
+of dlt's `Pipeline.extract` / `normalize` / `load` the run is in, which the run's process publishes in a shared
+integer (its methods wrapped while the run lasts). The sampler sits outside the measured process: inside it, it took
+the run's GIL 50 times a second, and listing children reads every process's /proc entry (about 1 ms a sample on a
+busy machine), which the run's wall then included.
 """
 
 from __future__ import annotations
@@ -22,34 +25,44 @@ from typing import Any
 import psutil
 
 MB = 1024 * 1024
-
-
-def _rss(process: psutil.Process) -> int:
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.Error:
-            pass  # a child that ended between listing and reading
-    return total
+STEPS = ("other", "extract", "normalize", "load")
+"""The steps a run reports, by index in the shared integer."""
+CHILDREN_EVERY = 10
+"""Samples between two listings of the run's child processes (the listing reads all of /proc; RSS reads are cheap)."""
 
 
 class PeakRSS:
-    """Peak RSS in MB, overall and per dlt step (`extract`, `normalize`, `load`, and `other` between them)."""
+    """Peak RSS in bytes per step (`extract`, `normalize`, `load`, and `other` between them), `peak_mb` overall."""
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
-        self.step = "other"
         self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
-        self._process = psutil.Process()
 
-    def _sample(self) -> None:
+    def sample(self, process: psutil.Process, step: Any) -> None:
+        """Sample `process` (and its children) until `stop`; `step.value` indexes STEPS."""
+        children: list[psutil.Process] = []
+        tick = 0
         while True:
-            rss = _rss(self._process)
-            self.peaks[self.step] = max(self.peaks.get(self.step, 0), rss)
+            try:
+                if tick % CHILDREN_EVERY == 0:
+                    children = process.children(recursive=True)
+                rss = process.memory_info().rss
+            except psutil.Error:
+                return  # the run's process has ended
+            for child in children:
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:
+                    pass  # a child that ended since it was listed
+            name = STEPS[step.value]
+            self.peaks[name] = max(self.peaks.get(name, 0), rss)
+            tick += 1
             if self._stop.wait(self.interval):
                 return
+
+    def stop(self) -> None:
+        self._stop.set()
 
     @property
     def peak_mb(self) -> float:
@@ -61,52 +74,72 @@ class PeakRSS:
 
 
 @contextmanager
-def peak_rss() -> Iterator[PeakRSS]:
-    """Sample RSS while the block runs, labelled by the dlt step in progress."""
+def steps_published(step: Any) -> Iterator[None]:
+    """While the block runs, `step.value` is the index (STEPS) of the dlt step in progress."""
     import dlt
 
-    sampler = PeakRSS()
-    originals = {step: getattr(dlt.Pipeline, step) for step in ("extract", "normalize", "load")}
+    originals = {name: getattr(dlt.Pipeline, name) for name in STEPS[1:]}
 
-    def labelled(step: str, method: Any) -> Any:
+    def labelled(index: int, method: Any) -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            sampler.step = step
+            step.value = index
             try:
                 return method(*args, **kwargs)
             finally:
-                sampler.step = "other"
+                step.value = 0
 
         return wrapper
 
-    for step, method in originals.items():
-        setattr(dlt.Pipeline, step, labelled(step, method))
-    thread = threading.Thread(target=sampler._sample, name="peak-rss", daemon=True)
-    thread.start()
+    for name, method in originals.items():
+        setattr(dlt.Pipeline, name, labelled(STEPS.index(name), method))
     try:
-        yield sampler
+        yield
     finally:
-        sampler._stop.set()
-        thread.join()
-        for step, method in originals.items():
-            setattr(dlt.Pipeline, step, method)
+        for name, method in originals.items():
+            setattr(dlt.Pipeline, name, method)
 
 
-def _run_in_child(provider: str, options: dict[str, Any], collect: str | None) -> tuple[Any, dict[str, int], Any]:
-    from pipelines.run import run_provider
+def _run_in_child(provider: str, options: dict[str, Any], collect: str | None, step: Any, results: Any) -> None:
+    try:
+        from pipelines.run import run_provider
 
-    with peak_rss() as memory:
-        summary = run_provider(provider, **options)
-    summary.load_info = None  # not needed by the benchmarks, and not picklable
-    return summary, memory.peaks, pkgutil.resolve_name(collect)() if collect else None
+        with steps_published(step):
+            summary = run_provider(provider, **options)
+        summary.load_info = None  # not needed by the benchmarks, and not picklable
+        outcome: tuple[str, Any] = ("ok", (summary, pkgutil.resolve_name(collect)() if collect else None))
+    except BaseException as exc:  # handed to the benchmark, as Pool.apply would
+        outcome = ("error", exc)
+    try:
+        results.send(outcome)
+    except Exception:  # an exception that does not pickle: its text (the benchmark's own run, never logged data)
+        results.send(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
 
 
 def measured_run(provider: str, collect: str | None = None, **options: Any) -> tuple[Any, PeakRSS]:
     """`run_provider(provider, **options)` in a spawned process: its RunSummary and peak RSS per step. `collect`
     (`"module:callable"`) is called in that process after the run, its result kept as `summary.collected` (e.g. a
     client's own usage counters, which live in the run's process)."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        summary, peaks, collected = pool.apply(_run_in_child, (provider, options, collect))
-    summary.collected = collected
+    context = multiprocessing.get_context("spawn")
+    step = context.Value("i", 0, lock=False)  # one writer (the run), one reader (the sampler): no lock needed
+    receiving, sending = context.Pipe(duplex=False)
+    run = context.Process(target=_run_in_child, args=(provider, options, collect, step, sending), name=f"measured-{provider}")
+    run.start()
+    sending.close()  # the child holds the only sending end: a crashed child ends `recv` with EOFError
     memory = PeakRSS()
-    memory.peaks = peaks
+    sampler = threading.Thread(target=memory.sample, args=(psutil.Process(run.pid), step), name="peak-rss", daemon=True)
+    sampler.start()
+    try:
+        status, payload = receiving.recv()
+    except EOFError:
+        run.join()
+        raise RuntimeError(f"the measured {provider} run's process ended without a result (exit code {run.exitcode})") from None
+    finally:
+        memory.stop()
+        sampler.join()
+        run.join()
+        receiving.close()
+    if status == "error":
+        raise payload
+    summary, collected = payload
+    summary.collected = collected
     return summary, memory
