@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -104,7 +104,12 @@ def account_created(client: stripe.StripeClient) -> int | None:
 
 
 def walk_adaptive(
-    client: stripe.StripeClient, path: str, params: dict[str, Any], created: dict[str, int], workers: int
+    client: stripe.StripeClient,
+    path: str,
+    params: dict[str, Any],
+    created: dict[str, int],
+    workers: int,
+    floor: Callable[[], int | None] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Walk one list with up to `workers` windows in flight, splitting the `created` range as pages reveal density.
 
@@ -118,6 +123,10 @@ def walk_adaptive(
     for a slot before each request and the consumer frees it when it takes the page. Without that bound the
     windows outran dlt's extract whenever the API answered faster than dlt wrote (1 GB at the large world with no
     latency), and memory grew with the data instead of with the number of workers.
+
+    `floor()`, when `created` has no lower bound, gives one (None: there is none) no object can be older than (the
+    account's creation). It is called when the first page is back and its split needs it: that page, the newest
+    objects, needs no bound, so it is not kept waiting for the answer. The objects listed are the same either way.
     """
     import queue
 
@@ -153,6 +162,8 @@ def walk_adaptive(
                     in_flight.release()
                 if not page["has_more"] or not items:
                     return
+                if lo is None and floor is not None:
+                    lo = floor()
                 newest, oldest = int(items[0]["created"]), int(items[-1]["created"])
                 span = max(1, newest - oldest)
                 pages_left = (oldest - lo) / span if lo is not None else settings.SPLIT_UNBOUNDED_PAGES
