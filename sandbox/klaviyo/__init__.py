@@ -141,6 +141,7 @@ def _operation(op_name: str) -> Operation | None:
     return index.get(op_name)  # type: ignore[no-any-return]
 
 
+@functools.cache
 def _page_size_schema(op_name: str) -> dict[str, Any]:
     op = _operation(op_name)
     return (op.query_schema("page[size]") if op else None) or {}
@@ -567,11 +568,19 @@ def create_app(state: SandboxState) -> FastAPI:
         spec_check(request)
         return headers
 
+    @functools.lru_cache(maxsize=1024)
+    def spec_operation(method: str, path: str) -> Operation | None:
+        """The spec's operation for a method and path (None: the spec has none), kept: a load asks a few dozen paths
+        hundreds of times (`Operation` holds nothing of a request)."""
+        try:
+            return SPEC().match(method, path)
+        except (NoRoute, MethodNotAllowed):
+            return None
+
     def spec_check(request: Request) -> None:
         """Every query parameter, value and required header as the operation in the spec documents them."""
-        try:
-            operation = SPEC().match(request.method, local_path(request))
-        except (NoRoute, MethodNotAllowed):
+        operation = spec_operation(request.method, local_path(request))
+        if operation is None:
             return
         for v in operation.check(request.query_params.multi_items(), request.headers):
             raise ApiError(400, "invalid", "Invalid input.", v.message, v.param)
