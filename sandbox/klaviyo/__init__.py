@@ -34,11 +34,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette._utils import get_route_path
+from starlette.datastructures import QueryParams
+from starlette.types import Receive, Scope, Send
 
 from sandbox.common.openapi import (
     MethodNotAllowed,
@@ -138,6 +141,7 @@ def _operation(op_name: str) -> Operation | None:
     return index.get(op_name)  # type: ignore[no-any-return]
 
 
+@functools.cache
 def _page_size_schema(op_name: str) -> dict[str, Any]:
     op = _operation(op_name)
     return (op.query_schema("page[size]") if op else None) or {}
@@ -222,7 +226,9 @@ class ProfileParts:
     URL. `updated` and `subscriptions` (serialised) change only at the profile's `changes` (its creation, consent,
     suppressions, last edit); they are kept for the `seen` first of them, those up to the `now` they were made at,
     joined with the head and place as `attributes` (and `with_subscriptions`) up to the `joined_group_at` a member
-    page adds. `checked`: the world's `now` they were last found right for (the same object: no bisection)."""
+    page adds. `checked`: the world's `now` they were last found right for (the same object: no bisection).
+    `whole` (and `whole_subscriptions`): the profile's whole JSON for the base URL `root`, as a profiles page shows
+    it, kept with the rest (a page is then a join of 100 kept objects, not 100 joins of five)."""
 
     head: bytes
     place: bytes
@@ -233,6 +239,9 @@ class ProfileParts:
     attributes: bytes = b""
     with_subscriptions: bytes | None = None
     checked: datetime | None = None
+    root: bytes | None = None
+    whole: bytes | None = None
+    whole_subscriptions: bytes | None = None
 
 
 ORJSON_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
@@ -452,8 +461,73 @@ def matches(conditions: list[tuple[str, str, str]] | list[Compiled], getter: Any
     return holds(compiled, getter)
 
 
+@functools.lru_cache(maxsize=4096)
+def query_piece(piece: str) -> list[tuple[str, str]]:
+    """`parse_qsl` of one `&`-separated piece of a query string (what it does to each piece of a whole one), kept:
+    a cursor chain's pages repeat their filter, sort and size, and unquoting a filter's escapes was a fifth of an
+    events page's CPU. Read only (the list is shared)."""
+    return parse_qsl(piece, keep_blank_values=True)
+
+
+class PageRequest(Request):
+    """A request whose query is parsed piece by piece (`query_piece`): the same `QueryParams` Starlette makes."""
+
+    _pieces: QueryParams | None = None
+
+    @property
+    def query_params(self) -> QueryParams:
+        if self._pieces is None:
+            text = self.scope["query_string"].decode("latin-1")  # as `QueryParams(bytes)` decodes it
+            self._pieces = QueryParams([pair for piece in text.split("&") for pair in query_piece(piece)])
+        return self._pieces
+
+
+class KlaviyoApp(FastAPI):
+    """The simulator's app, with its page endpoints (events, profiles, a group's members: nine requests in ten of a
+    load) reached directly: their `GET` is the endpoint's call and its response, the rest goes through the app's
+    stack as any route. What the stack would add to them is done here as it does it: the endpoint's `ApiError` is
+    answered by its handler's `exc.response()`, another exception gets the 500 `ServerErrorMiddleware` sends before
+    raising it on; there is no body to read, no dependency to solve, no `HTTPException` to map (the endpoints raise
+    none). Each layer (middleware, router, route, request/response wrapper, each with its `send` wrapper) cost a
+    page little, and together a tenth of a page's CPU."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pages: dict[str, Endpoint] = {}
+        """Route path -> endpoint, for the paths without parameters."""
+        self.member_pages: dict[str, Endpoint] = {}
+        """`lists`/`segments` -> the endpoint of `/api/{that}/{group_id}/profiles`."""
+
+    def page_endpoint(self, path: str) -> tuple[Endpoint, dict[str, str]] | None:
+        endpoint = self.pages.get(path)
+        if endpoint is not None:
+            return endpoint, {}
+        parts = path.split("/")
+        if len(parts) == 5 and not parts[0] and parts[1] == "api" and parts[3] and parts[4] == "profiles":
+            endpoint = self.member_pages.get(parts[2])
+            if endpoint is not None:  # `{group_id}` as Starlette matches it: one non-empty segment
+                return endpoint, {"group_id": parts[3]}
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self.page_endpoint(get_route_path(scope)) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if found is None:
+            await super().__call__(scope, receive, send)
+            return
+        endpoint, params = found
+        scope["app"] = self
+        try:
+            response = await endpoint(PageRequest(scope, receive, send), **params)
+        except ApiError as exc:
+            response = exc.response()
+        except Exception:
+            await PlainTextResponse("Internal Server Error", status_code=500)(scope, receive, send)
+            raise
+        await response(scope, receive, send)
+
+
 def create_app(state: SandboxState) -> FastAPI:
-    app = FastAPI(title="Klaviyo sandbox")
+    app = KlaviyoApp(title="Klaviyo sandbox")
     store = state.provider_store("klaviyo")
     store.setdefault("rate_scale", float(state.options.get("klaviyo_rate_scale", 1.0)))
     store.setdefault("windows", {})
@@ -494,11 +568,19 @@ def create_app(state: SandboxState) -> FastAPI:
         spec_check(request)
         return headers
 
+    @functools.lru_cache(maxsize=1024)
+    def spec_operation(method: str, path: str) -> Operation | None:
+        """The spec's operation for a method and path (None: the spec has none), kept: a load asks a few dozen paths
+        hundreds of times (`Operation` holds nothing of a request)."""
+        try:
+            return SPEC().match(method, path)
+        except (NoRoute, MethodNotAllowed):
+            return None
+
     def spec_check(request: Request) -> None:
         """Every query parameter, value and required header as the operation in the spec documents them."""
-        try:
-            operation = SPEC().match(request.method, local_path(request))
-        except (NoRoute, MethodNotAllowed):
+        operation = spec_operation(request.method, local_path(request))
+        if operation is None:
             return
         for v in operation.check(request.query_params.multi_items(), request.headers):
             raise ApiError(400, "invalid", "Invalid input.", v.message, v.param)
@@ -708,23 +790,38 @@ def create_app(state: SandboxState) -> FastAPI:
         (`ProfileParts`), and so are `updated` and the subscriptions once `now` is past the profile's last change.
         `root`: the request's base URL, JSON-escaped; `joined_json`: `joined_attribute(joined)`, if the caller has it.
         Rendering 100 profiles as dicts was most of an L request's CPU."""
+        parts = profile_attributes(p, subscriptions, now, known)
+        if joined is None:
+            if parts.root != root:
+                parts.root, parts.whole, parts.whole_subscriptions = root, None, None
+            whole = parts.whole_subscriptions if subscriptions else parts.whole
+            if whole is not None:
+                return whole
+        attributes = parts.with_subscriptions if subscriptions else parts.attributes
+        assert attributes is not None
+        if joined is not None:
+            return b"".join([attributes, joined_json or joined_attribute(joined), PROFILE_LINKS, root, parts.tail])
+        whole = b"".join([attributes, PROFILE_LINKS, root, parts.tail])
+        if subscriptions:
+            parts.whole_subscriptions = whole
+        else:
+            parts.whole = whole
+        return whole
+
+    def profile_attributes(p: Profile, subscriptions: bool, now: datetime, known: dict[str, ProfileParts] | None = None) -> ProfileParts:
+        """The profile's `ProfileParts` with `attributes` (and `with_subscriptions`, if asked) right for `now`."""
         parts = profile_parts(p, known)
         if parts.checked is not now:
             changes = bisect_right(parts.changes, now)
-            if changes != parts.seen:  # `now` moved past one of the profile's changes (or came before it): both anew
-                parts.seen, parts.with_subscriptions = changes, None
+            if changes != parts.seen:  # `now` moved past one of the profile's changes (or came before it): all anew
+                parts.seen, parts.with_subscriptions, parts.root = changes, None, None
                 parts.updated = orjson.dumps(iso(profile_updated(p, now)))
                 parts.attributes = parts.head + parts.updated + parts.place
             parts.checked = now
-        attributes = parts.attributes
-        if subscriptions:
-            if parts.with_subscriptions is None:
-                parts.with_subscriptions = (attributes + b',"subscriptions":'
-                                            + orjson.dumps(render_subscriptions(p, now), option=ORJSON_STRICT))
-            attributes = parts.with_subscriptions
-        if joined is not None:
-            return b"".join([attributes, joined_json or joined_attribute(joined), PROFILE_LINKS, root, parts.tail])
-        return b"".join([attributes, PROFILE_LINKS, root, parts.tail])
+        if subscriptions and parts.with_subscriptions is None:
+            parts.with_subscriptions = (parts.attributes + b',"subscriptions":'
+                                        + orjson.dumps(render_subscriptions(p, now), option=ORJSON_STRICT))
+        return parts
 
     def profile_parts(p: Profile, known: dict[str, ProfileParts] | None = None) -> ProfileParts:
         """The profile's `ProfileParts`, made on its first page and kept with the world (`known`: that store, as a
@@ -759,6 +856,19 @@ def create_app(state: SandboxState) -> FastAPI:
             return parts
 
         return render_page
+
+    def kept_bodies(request: Request, index: SortedRecords, subscriptions: bool, lo: int, hi: int, desc: bool) -> Window | None:
+        """`index.records[lo:hi]` (reversed if `desc`) as the serialised profiles a page shows, from the index's kept
+        `bodies`, when they are this request's (its base URL, subscriptions or not), no bulk import has touched a
+        profile and no `include=` or sparse fieldset reshapes them: the page is then a slice of them, as an events
+        page is. None otherwise (`profile_pages` serialises the page)."""
+        if index.bodies is None or store["imported"]:
+            return None
+        if "include" in request.query_params or any(k.startswith("fields[") for k in request.query_params):
+            return None
+        if index.bodies_for != (orjson.dumps(base(request))[1:-1], subscriptions):
+            return None
+        return Window(index.bodies, lo, hi, reverse=desc)
 
     def render_subscriptions(p: Profile, now: datetime) -> dict[str, Any]:
         supp = [(t, r) for t, r in p.suppressions if t <= now]
@@ -1051,30 +1161,39 @@ def create_app(state: SandboxState) -> FastAPI:
         return paged(request, "get_flow_action_messages", msgs, lambda msg: render_flow_message(request, msg, action), headers)
 
     # --- events -----------------------------------------------------------------------------------------
-    def event_index() -> EventIndex:
-        """Built once per world: its events never change, `now` only hides the later ones (sandbox/klaviyo/index.py)."""
+    def event_index(root: bytes) -> EventIndex:
+        """Built once per world: its events never change, `now` only hides the later ones (sandbox/klaviyo/index.py).
+        `root`: the base URL (JSON-escaped) of the request that asks first, the one its pages are pre-rendered for."""
         world = kw()
         index = world.__dict__.get("_event_index")
         if index is None:
+            metric_ids = {m.name: m.id for m in world.metrics}
             try:
-                index = EventIndex(world.events, {m.name: m.id for m in world.metrics}, event_head)
+                index = EventIndex(world.events, metric_ids, event_head)
             except TypeError:  # a property orjson does not write as the standard library would: rendered per page
-                index = EventIndex(world.events, {m.name: m.id for m in world.metrics})
+                index = EventIndex(world.events, metric_ids)
             world.__dict__["_event_index"] = index
-            # The profiles' pages are pre-rendered with it, for the world's `now` (`ProfileParts`): as the events' heads,
-            # bought once per world before the pages that need them; an advance re-renders only the profiles whose
-            # next change it passes.
+            encoded_metric = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
+            index.bodies_of(index.all, root, lambda r, e, head: event_json(r, e, encoded_metric[e.metric], head))
+            # The profiles' pages are pre-rendered with it, for the world's `now` (`ProfileParts`): as the events'
+            # bodies, bought once per world before the pages that need them; an advance re-renders only the profiles
+            # whose next change it passes. So are the indexes those pages are cut from, for the same `now`: the
+            # profiles in every order the API sorts them by and each group's members (a large full load built them in
+            # its first pages, a tenth of the simulator's CPU in the run, and the collector then re-scanned them on
+            # every full pass), each with its records serialised for this base URL as their pages show them (profiles
+            # with subscriptions, members without), while no bulk import has changed what a profile shows.
             known, now = world.__dict__.setdefault("_profile_parts", {}), state.world.now
             for p in world.profiles:
                 if p.created <= now and p.email not in store["imported"]:
-                    profile_json(b"", p, True, now, None, known)
-            # So are the indexes those pages are cut from, for the same `now`: the profiles in every order the API
-            # sorts them by and each group's members (a large full load built them in its first pages, a tenth of the
-            # simulator's CPU in the run, and the collector then re-scanned them on every full pass).
+                    profile_attributes(p, True, now, known)
             for key in PROFILE_SORTS:
-                sorted_profiles(now, key)
+                profiles = sorted_profiles(now, key)
+                if not store["imported"]:
+                    profiles.keep_bodies((root, True), [profile_json(root, p, True, now, None, known) for p in profiles.records])
             for g in world.groups:
-                member_index(g, now)
+                members = member_index(g, now)
+                if not store["imported"]:
+                    members.keep_bodies((root, False), [profile_json(root, p, False, now, t, known, j) for p, t, j in members.records])
             if len(world.events) >= FREEZE_WORLD_EVENTS:
                 # The world's millions of objects live as long as the process: out of the cyclic collector's way, its
                 # full passes stop re-scanning them while pages allocate (a third of a large world's page CPU).
@@ -1097,7 +1216,9 @@ def create_app(state: SandboxState) -> FastAPI:
                 return e.datetime
             return {"metric_id": metric_ids[e.metric], "profile_id": e.profile_id, "profile": e.profile_id, "metric": metric_ids[e.metric]}.get(name)
 
-        index = event_index()
+        root = base(request)
+        quoted_root = orjson.dumps(root)[1:-1]
+        index = event_index(quoted_root)
         planned = index.select(conds, now)
         items: Sequence[Any]
         if planned is None:  # a condition that does not parse: the straightforward filter, which reports it as before
@@ -1112,11 +1233,9 @@ def create_app(state: SandboxState) -> FastAPI:
             else:
                 items = Window(candidates, lo, hi, reverse=desc)
 
-        root = base(request)
         if "include" in request.query_params or any(k.startswith("fields[") for k in request.query_params):
             # `document` reshapes the rendered objects (related resources, sparse fieldsets): they must be dicts.
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
-        quoted_root = orjson.dumps(root)[1:-1]
         encoded_metric = {name: orjson.dumps(mid) for name, mid in metric_ids.items()}
         try:
             if planned is not None and not planned[3]:
@@ -1129,6 +1248,8 @@ def create_app(state: SandboxState) -> FastAPI:
                          render_page=lambda page: events_json(quoted_root, page, encoded_metric, index.heads))
         except TypeError:  # a property orjson does not write as the standard library would: the dicts, as before
             return paged(request, "get_events", items, lambda e: render_event(root, e, metric_ids), headers)
+
+    app.pages["/api/events"] = app.pages["/api/events/"] = get_events
 
     @get("/api/events/{event_id}")
     async def get_event(request: Request, event_id: str) -> Response:
@@ -1184,8 +1305,13 @@ def create_app(state: SandboxState) -> FastAPI:
                 items = items[::-1] if desc else items
             else:
                 items = Window(index.records, lo, hi, reverse=desc)
+                bodies = kept_bodies(request, index, subs, lo, hi, desc)
+                if bodies is not None:
+                    return paged(request, "get_profiles", bodies, None, headers, render_page=lambda page: page)
         return paged(request, "get_profiles", items, lambda p: render_profile(request, p, subs, now), headers,
                      render_page=profile_pages(request, subs, now))
+
+    app.pages["/api/profiles"] = app.pages["/api/profiles/"] = get_profiles
 
     profile_indexes: dict[tuple[Any, ...], SortedRecords] = {}
 
@@ -1312,6 +1438,9 @@ def create_app(state: SandboxState) -> FastAPI:
                     items = items[::-1] if desc else items
                 else:
                     items = Window(index.records, lo, hi, reverse=desc)
+                    bodies = kept_bodies(request, index, subs, lo, hi, desc)
+                    if bodies is not None:
+                        return paged(request, op, bodies, None, headers, render_page=lambda page: page)
             return paged(request, op, items, lambda m: render_profile(request, m[0], subs, now, joined=m[1]), headers,
                          render_page=profile_pages(request, subs, now))
 
@@ -1319,6 +1448,7 @@ def create_app(state: SandboxState) -> FastAPI:
         get(f"/api/{plural}/")(list_groups)
         get(f"/api/{plural}/{{group_id}}")(get_group)
         get(f"/api/{plural}/{{group_id}}/profiles")(members)
+        app.member_pages[plural] = members
 
     group_routes("segment")
     group_routes("list")

@@ -76,10 +76,11 @@ class EventIndex:
         the per-event tail (six URLs) was most of the simulator's CPU in a large benchmark and looking each event's
         body up by id most of what was left. The bodies replace the heads, so the memory stays about what they took."""
         if self._bodies_root is None and self.heads:
-            every = [render_body(root, e, self.heads[e.id]) for e in self.all]
-            per_metric: dict[str, list[bytes]] = {mid: [] for mid in self.by_metric}
-            for e, body in zip(self.all, every, strict=True):  # `by_metric` keeps the order of `all`
-                per_metric[self._metric_ids[e.metric]].append(body)
+            # Rendered metric by metric, so that a metric's bodies lie in memory in its order: a page's join then
+            # reads one stretch of the heap, not a body in every few of all the metrics' (a fifth faster, cold).
+            per_metric = {mid: [render_body(root, e, self.heads[e.id]) for e in events] for mid, events in self.by_metric.items()}
+            following = {mid: iter(bodies) for mid, bodies in per_metric.items()}
+            every = [next(following[self._metric_ids[e.metric]]) for e in self.all]  # `by_metric` keeps the order of `all`
             self._bodies = {id(self.all): every} | {id(self.by_metric[mid]): bodies for mid, bodies in per_metric.items()}
             self._bodies_root, self.heads = root, {}
         return self._bodies.get(id(events)) if root == self._bodies_root else None
@@ -114,6 +115,13 @@ class SortedRecords:
         rows.sort(key=lambda r: (r[0], r[1]))
         self.keys = [r[0] for r in rows]
         self.records = [r[2] for r in rows]
+        self.bodies: list[bytes] | None = None
+        """Each record serialised as a page shows it, for `bodies_for` (what the serialisation depends on)."""
+        self.bodies_for: Any = None
+
+    def keep_bodies(self, made_for: Any, bodies: list[bytes]) -> None:
+        assert len(bodies) == len(self.records)
+        self.bodies, self.bodies_for = bodies, made_for
 
     def select(self, conditions: list[Compiled], field: str) -> tuple[int, int, list[Compiled]] | None:
         """`(lo, hi, rest)`: `records[lo:hi]` satisfy the range conditions on the sort `field`; `rest` are left to check."""
