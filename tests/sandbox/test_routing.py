@@ -23,6 +23,8 @@ def first_full_match(router: object, method: str, path: str) -> object | None:
 
 
 def test_cached_routes_are_the_routers_first_full_match(sandbox: SandboxServer) -> None:
+    """Cached routes are the router's first full match; Klaviyo's page endpoints (called directly, `KlaviyoApp`) are
+    the endpoint and path parameters that match would have called."""
     mount = next(r for r in sandbox.app.router.routes if getattr(r, "path", "") == "/klaviyo")
     router = mount.app.router
     cache = router.middleware_stack
@@ -34,7 +36,17 @@ def test_cached_routes_are_the_routers_first_full_match(sandbox: SandboxServer) 
         again = http().get(f"{sandbox.url}/klaviyo{path}", headers=HEADERS, timeout=30)
         assert first.status_code == again.status_code == 200, (path, first.text)
         assert first.content == again.content, path
-        assert cache.found[("GET", path)] is first_full_match(router, "GET", path) is not None, path
+        route = first_full_match(router, "GET", path)
+        assert route is not None, path
+        direct = mount.app.page_endpoint(path)  # a page endpoint Klaviyo's app calls without the router
+        if direct is None:
+            assert cache.found[("GET", path)] is route, path
+        else:  # the endpoint, and its path parameters, the router would have called
+            endpoint, params = direct
+            scope = {"type": "http", "method": "GET", "path": f"/klaviyo{path}", "root_path": "/klaviyo", "path_params": {}}
+            assert (endpoint.__name__, params) == (route.name, route.matches(scope)[1]["path_params"]), path
+            assert ("GET", path) not in cache.found, path
+    assert {p for p in paths if mount.app.page_endpoint(p) is None} == {f"/api/segments/{segment}", "/api/metrics"}
 
 
 def test_no_full_match_is_the_routers_answer(sandbox: SandboxServer) -> None:
