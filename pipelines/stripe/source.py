@@ -36,7 +36,7 @@ import math
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,17 +158,10 @@ class _Plan:
         """
         with self._lock:
             if self._account_created is None:
-                found: Future[int | None] = Future()
-                self._account_created = found
-                client = self._client or make_client(self.config)
-
-                def ask() -> None:
-                    try:
-                        found.set_result(account_created(client))
-                    except BaseException as exc:  # noqa: BLE001 - e.g. a rejected key: raised in every list that waits
-                        found.set_exception(exc)
-
-                threading.Thread(target=ask, name="stripe-account", daemon=True).start()
+                # The future keeps an error too (e.g. a rejected key), raised in every list that waits for it.
+                asking = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stripe-account")
+                self._account_created = asking.submit(account_created, self._client or make_client(self.config))
+                asking.shutdown(wait=False)  # the one call runs on; the thread ends with it
             return self._account_created.result
 
     def refresh_mutable(self) -> bool:
